@@ -1,0 +1,79 @@
+"""Flags shared by launch/lift.py and launch/evaluate.py (inputs, prior, ZeDO settings)."""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+from absl import flags
+
+from zedo_jax import checkpoint, io, metrics, zedo
+
+FLAGS = flags.FLAGS
+
+
+def define_lift_flags(input_required: bool = False):
+    flags.DEFINE_string("input", None, "Input .npz (keypoints, K, optional poses3d); "
+                        "see zedo_jax.io." + ("" if input_required else
+                                              " Default: the bundled demo."))
+    flags.DEFINE_string("checkpoint", None, "Prior directory or training workdir "
+                        "(default: the prior shipped with zedo_jax).")
+    flags.DEFINE_enum("weights", "raw", ["raw", "ema"], "Weights of a training workdir "
+                      "(raw = the release's inference, quirk Q3).")
+    flags.DEFINE_string("init_poses", None, ".npy initial poses: [S,17,3] hypotheses or "
+                        "[N,17,3] per frame (refinement mode). Default: the prior's clusters.")
+    flags.DEFINE_integer("hypotheses", 1, "S: number of cluster centres to start from.")
+    flags.DEFINE_enum("preset", "h36m", sorted(zedo.PRESETS),
+                      "Release configuration to start from (spec §10.1).")
+    flags.DEFINE_integer("ipo_steps", None, "IPO Adam steps (default 500).")
+    flags.DEFINE_integer("oil_steps", None, "Optimization-loop iterations (default 1000).")
+    flags.DEFINE_string("euler_dt", None, "'1/N' (release), 'grid', or a number.")
+    flags.DEFINE_float("drift_factor", None, "Factor on g^2*score (1.0 release, 0.5 PF-ODE).")
+    flags.DEFINE_enum("translation_solver", None, ["lstsq", "normal"], "Least-squares solver.")
+    flags.DEFINE_bool("mask_zero_confidence", None, "Treat confidence-0 joints as missing.")
+    flags.DEFINE_integer("limit", None, "Only the first N frames.")
+    flags.DEFINE_integer("chunk_size", None, "Frames per compiled chunk.")
+    flags.DEFINE_bool("recenter", False, "Root-centre predictions before MPJPE (the release "
+                      "does not, quirk Q9).")
+    flags.DEFINE_bool("proper_rotations", False, "PA-MPJPE without reflections (the release "
+                      "allows them, quirk Q10).")
+
+
+def zedo_config() -> zedo.ZeDOConfig:
+    cfg = zedo.PRESETS[FLAGS.preset]
+    overrides = {k: getattr(FLAGS, k) for k in ("ipo_steps", "oil_steps", "drift_factor",
+                                                "translation_solver", "mask_zero_confidence")
+                 if getattr(FLAGS, k) is not None}
+    if FLAGS.euler_dt is not None:
+        overrides["euler_dt"] = FLAGS.euler_dt if FLAGS.euler_dt in ("1/N", "grid") else \
+            float(FLAGS.euler_dt)
+    return dataclasses.replace(cfg, **overrides)
+
+
+def eval_config() -> metrics.EvalConfig:
+    return metrics.EvalConfig(recenter=FLAGS.recenter,
+                              allow_reflection=not FLAGS.proper_rotations)
+
+
+def load_input(path: str) -> io.LiftInput:
+    inp = io.load_npz(path)
+    if FLAGS.limit is not None:
+        inp = inp.subset(slice(0, FLAGS.limit))
+    return inp
+
+
+def load_prior():
+    return checkpoint.load_prior(FLAGS.checkpoint, weights=FLAGS.weights)
+
+
+def init_poses():
+    return None if FLAGS.init_poses is None else np.load(FLAGS.init_poses)
+
+
+def format_table(rows: list[tuple[str, dict]]) -> str:
+    """A plain-text table of ``(label, summary)`` rows (mm)."""
+    head = f"{'':<34}{'MPJPE':>9}{'PA-MPJPE':>10}{'N-MPJPE':>9}{'frames':>8}"
+    lines = [head, "-" * len(head)]
+    for label, s in rows:
+        lines.append(f"{label:<34}{s['mpjpe_mm']:>9.1f}{s['pa_mpjpe_mm']:>10.1f}"
+                     f"{s['n_mpjpe_mm']:>9.1f}{s['frames']:>8d}")
+    return "\n".join(lines)

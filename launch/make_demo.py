@@ -1,0 +1,37 @@
+r"""Build the bundled demo input (zedo_jax/assets/demo.npz) from the lifting benchmark's test
+split: a few dozen frames of keypoints + K (+ ground truth for the metrics).
+
+    python -m launch.make_demo --views ../shared/data/cmu_test_views.npz --frames 32
+"""
+import os
+
+import numpy as np
+from absl import app, flags
+
+from zedo_jax import checkpoint, io
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("views", "../shared/data/cmu_test_views.npz", "Benchmark file.")
+flags.DEFINE_integer("frames", 32, "Number of frames (spread evenly over the file).")
+flags.DEFINE_string("output", os.path.join(checkpoint.ASSET_DIR, "demo.npz"), "Output .npz.")
+
+
+def main(argv):
+    del argv
+    with np.load(FLAGS.views) as f:
+        idx = np.linspace(0, len(f["keypoints"]) - 1, FLAGS.frames).round().astype(int)
+        seq = f["seq"][idx]
+        arrays = {"keypoints": f["keypoints"][idx].astype(np.float32),
+                  "K": f["K"][idx].astype(np.float32),
+                  "poses3d": f["poses3d"][idx].astype(np.float32),
+                  "seq": seq.astype(np.int32),
+                  "frame_ids": idx.astype(np.int32),
+                  "image_size": np.array([1000, 1000], np.float32),
+                  "seq_name": np.array([os.path.basename(str(n)) for n in f["seq_name"][seq]])}
+    io.make_input(arrays["keypoints"], arrays["K"], poses3d=arrays["poses3d"])  # validate
+    np.savez_compressed(FLAGS.output, **arrays)
+    print(f"wrote {FLAGS.output}: {FLAGS.frames} frames from {FLAGS.views}")
+
+
+if __name__ == "__main__":
+    app.run(main)

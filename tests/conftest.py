@@ -1,0 +1,49 @@
+"""Shared test fixtures: paths to ../shared/data (skip cleanly when absent) and a tiny prior."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED_DATA = os.environ.get("ZEDO_SHARED_DATA", os.path.join(ROOT, "..", "shared", "data"))
+CMU_POSES = os.path.join(SHARED_DATA, "cmu_h36m17.npz")
+CMU_VIEWS = os.path.join(SHARED_DATA, "cmu_test_views.npz")
+
+
+def require(path: str) -> str:
+    """Skip the calling test when a shared data file is absent (users' machines lack it)."""
+    if not os.path.exists(path):
+        pytest.skip(f"shared data not found: {path} (set ZEDO_SHARED_DATA to its folder)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def cmu_poses_path():
+    return require(CMU_POSES)
+
+
+@pytest.fixture(scope="session")
+def cmu_views():
+    with np.load(require(CMU_VIEWS)) as f:
+        return {k: f[k] for k in f.files}
+
+
+@pytest.fixture(scope="session")
+def tiny_prior():
+    """A randomly initialised small prior (hidden 64) with S = 1 and S = 3 hypotheses."""
+    import jax
+    from zedo_jax import checkpoint, model, sde
+    cfg = model.ScoreNetConfig(hidden_dim=64, embed_dim=32)
+    params = model.init_params(cfg, jax.random.PRNGKey(0))
+    rng = np.random.default_rng(0)
+    base = np.array([[0, 0, 0], [.12, 0, 0], [.12, .45, 0], [.12, .88, .05], [-.12, 0, 0],
+                     [-.12, .45, 0], [-.12, .88, .05], [0, -.25, 0], [0, -.5, 0], [0, -.6, -.05],
+                     [0, -.72, 0], [-.17, -.47, 0], [-.2, -.2, 0], [-.22, .05, 0], [.17, -.47, 0],
+                     [.2, -.2, 0], [.22, .05, 0]], np.float32)
+    clusters = {1: base[None], 3: base[None] + rng.normal(0, .03, (3, 17, 3)).astype(np.float32)}
+    for c in clusters.values():
+        c -= c[:, :1]
+    return checkpoint.Prior(config=cfg, sde=sde.SubVPSDE(), params=params, clusters=clusters,
+                            path="<tiny>", info={"weights": "raw"})

@@ -1,0 +1,79 @@
+"""Hypotheses for ZeDO: k-means cluster centres of root-relative camera-axes training poses
+(spec §5; the release's recipe is not published — k-means on the flattened 51-D vectors is the
+most consistent reading). ``S = 1`` gives the mean training pose.
+"""
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+def _sq_dists(x, c):
+    """Squared distances ``[F, S]`` between rows of ``x [F, D]`` and ``c [S, D]``."""
+    return (jnp.sum(x * x, 1)[:, None] - 2.0 * x @ c.T + jnp.sum(c * c, 1)[None, :])
+
+
+@functools.partial(jax.jit, static_argnums=(2, 3))
+def _kmeans(key, x, k: int, iters: int):
+    F = x.shape[0]
+    # k-means++ seeding.
+    k0, key = jax.random.split(key)
+    first = x[jax.random.randint(k0, (), 0, F)]
+    centres = jnp.zeros((k, x.shape[1]), x.dtype).at[0].set(first)
+    d2 = jnp.sum((x - first) ** 2, 1)
+
+    def seed(i, carry):
+        centres, d2, key = carry
+        key, sub = jax.random.split(key)
+        j = jax.random.categorical(sub, jnp.log(jnp.maximum(d2, 1e-30)))
+        centres = centres.at[i].set(x[j])
+        d2 = jnp.minimum(d2, jnp.sum((x - x[j]) ** 2, 1))
+        return centres, d2, key
+
+    centres, _, _ = jax.lax.fori_loop(1, k, seed, (centres, d2, key))
+
+    # Lloyd iterations (empty clusters keep their previous centre).
+    def lloyd(_, centres):
+        assign = jnp.argmin(_sq_dists(x, centres), 1)
+        onehot = jax.nn.one_hot(assign, k, dtype=x.dtype)
+        counts = onehot.sum(0)
+        sums = onehot.T @ x
+        return jnp.where(counts[:, None] > 0, sums / jnp.maximum(counts, 1)[:, None], centres)
+
+    centres = jax.lax.fori_loop(0, iters, lloyd, centres)
+    inertia = jnp.sum(jnp.min(_sq_dists(x, centres), 1))
+    return centres, inertia
+
+
+def kmeans_poses(poses, S: int, key=None, iters: int = 100, restarts: int = 3):
+    """k-means cluster centres of poses.
+
+    Args:
+      poses: ``[F, 17, 3]`` root-relative camera-axes poses (metres).
+      S: number of clusters (hypotheses). ``S = 1`` returns the mean pose.
+      key: PRNG key (k-means++ seeding); ``restarts`` runs, the lowest inertia kept.
+    Returns:
+      ``[S, 17, 3]`` float32 centres, root-relative, sorted by cluster size (largest first).
+    """
+    poses = np.asarray(poses, np.float32)
+    if poses.ndim != 3 or poses.shape[1:] != (17, 3):
+        raise ValueError(f"poses must be [F, 17, 3]; got {list(poses.shape)}")
+    if not 1 <= S <= len(poses):
+        raise ValueError(f"S must lie in [1, {len(poses)}] (number of poses); got {S}")
+    x = jnp.asarray((poses - poses[:, :1]).reshape(len(poses), -1))
+    if S == 1:
+        c = np.asarray(x.mean(0, keepdims=True))
+    else:
+        key = jax.random.PRNGKey(0) if key is None else key
+        best, best_inertia = None, np.inf
+        for r in range(restarts):
+            c, inertia = _kmeans(jax.random.fold_in(key, r), x, S, iters)
+            if float(inertia) < best_inertia:
+                best, best_inertia = c, float(inertia)
+        counts = np.bincount(np.asarray(jnp.argmin(_sq_dists(x, best), 1)), minlength=S)
+        c = np.asarray(best)[np.argsort(-counts, kind="stable")]
+    c = c.reshape(S, 17, 3)
+    return (c - c[:, :1]).astype(np.float32)

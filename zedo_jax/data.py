@@ -1,0 +1,239 @@
+"""Training poses for the prior: loading, validation and on-device virtual-camera augmentation.
+
+Supported files (``load_poses``):
+
+* the CMU file of this project (``poses [F,17,3]`` world frame, z up, plus ``seq`` and
+  ``seq_split``): frame ``'world'``, splits ``'train'`` / ``'test'`` / ``'all'``;
+* VideoPose3D's ``data_3d_h36m.npz`` (``positions_3d``: subject -> action -> ``[F,32,3]``
+  world-frame metres): the 17-joint subset; ``'train'`` = S1, S5, S6, S7, S8, ``'test'`` = S9, S11;
+* already camera-frame poses: any ``.npz`` with ``poses3d`` (like the lifting benchmark) or
+  ``poses``, or a ``.npy`` array ``[F,17,3]``; pass ``frame='world'`` if they are world-frame
+  (z up). An optional ``split`` key ``[F]`` of strings selects a split.
+
+Poses are returned root-relative (pelvis at the origin), float32, metres.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import camera, skeleton
+
+#: VideoPose3D / Human3.6M 32-joint indices of the 17 joints kept by ZeDO, in H36M-17 order.
+H36M32_TO_17 = (0, 1, 2, 3, 6, 7, 8, 12, 13, 14, 15, 17, 18, 19, 25, 26, 27)
+H36M_TRAIN_SUBJECTS = ("S1", "S5", "S6", "S7", "S8")
+H36M_TEST_SUBJECTS = ("S9", "S11")
+
+
+@dataclasses.dataclass(frozen=True)
+class PoseSet:
+    """Root-relative poses for training or clustering.
+
+    Attributes:
+      poses: ``[F, 17, 3]`` float32 metres, pelvis at the origin.
+      frame: ``'world'`` (z up; needs virtual cameras) or ``'camera'`` (x right, y down,
+        z forward; used as is).
+      source: a short description for logs and checkpoint metadata.
+    """
+
+    poses: np.ndarray
+    frame: str
+    source: str
+
+    def __len__(self):
+        return len(self.poses)
+
+
+def validate_poses(poses, name: str = "poses") -> np.ndarray:
+    """Check a pose array ``[F, 17, 3]``; raise ``ValueError`` naming the problem."""
+    poses = np.asarray(poses)
+    if poses.ndim != 3 or poses.shape[-1] != 3:
+        raise ValueError(f"{name} must have shape [F, 17, 3] (frames, joints, xyz); "
+                         f"got {list(poses.shape)}")
+    if poses.shape[1] != skeleton.NUM_JOINTS:
+        raise ValueError(
+            f"{name} has {poses.shape[1]} joints per pose, expected 17 (Human3.6M-17 order: "
+            f"{', '.join(skeleton.JOINT_NAMES)}). Convert your skeleton first; 32-joint "
+            f"Human3.6M arrays can be reduced with zedo_jax.data.H36M32_TO_17.")
+    if len(poses) == 0:
+        raise ValueError(f"{name} is empty (0 poses)")
+    bad = ~np.isfinite(poses).all(axis=(1, 2))
+    if bad.any():
+        idx = np.flatnonzero(bad)
+        raise ValueError(f"{name} contains NaN/inf values in {idx.size} poses "
+                         f"(first indices {idx[:10].tolist()}); remove or repair them")
+    scale = np.abs(poses - poses[:, :1]).max()
+    if scale > 10.0:
+        raise ValueError(
+            f"{name} spans {scale:.1f} units from the pelvis; ZeDO poses are in metres. "
+            f"If your file is in millimetres, divide it by 1000.")
+    return poses.astype(np.float32)
+
+
+def _select_split(split_of_frame, split: str, path: str):
+    if split == "all":
+        return np.ones(len(split_of_frame), bool)
+    mask = np.asarray(split_of_frame) == split
+    if not mask.any():
+        have = sorted(set(np.asarray(split_of_frame).tolist()))
+        raise ValueError(f"split {split!r} of {path} is empty; available splits: {have} or 'all'")
+    return mask
+
+
+def load_poses(path: str, split: str = "train", frame: str = "auto") -> PoseSet:
+    """Load training poses from ``path`` (see the module docstring for the formats).
+
+    Args:
+      path: ``.npz`` or ``.npy`` file.
+      split: ``'train'``, ``'test'`` or ``'all'``.
+      frame: ``'auto'`` (from the file format; generic arrays are taken as camera-frame),
+        ``'world'`` or ``'camera'``.
+    Returns:
+      a :class:`PoseSet` with root-relative poses.
+    """
+    if frame not in ("auto", "world", "camera"):
+        raise ValueError(f"frame must be 'auto', 'world' or 'camera'; got {frame!r}")
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"pose file not found: {path}")
+    if path.endswith(".npy"):
+        poses = np.load(path)
+        detected, desc = "camera", f"{os.path.basename(path)} (array)"
+        if split not in ("all", "train"):
+            raise ValueError(f"{path} is a bare array without splits; use split='all'")
+    else:
+        with np.load(path, allow_pickle=True) as f:
+            keys = set(f.files)
+            if "positions_3d" in keys:
+                data = f["positions_3d"].item()
+                subjects = {"train": H36M_TRAIN_SUBJECTS, "test": H36M_TEST_SUBJECTS,
+                            "all": tuple(sorted(data))}[split] if split in (
+                                "train", "test", "all") else ()
+                if not subjects or not any(s in data for s in subjects):
+                    raise ValueError(f"split {split!r} of {path} is empty; subjects in file: "
+                                     f"{sorted(data)}")
+                arrays = [np.asarray(a) for s in subjects if s in data for a in data[s].values()]
+                poses = np.concatenate(arrays, 0)
+                if poses.ndim == 3 and poses.shape[1] == 32:
+                    poses = poses[:, list(H36M32_TO_17)]
+                detected = "world"
+                desc = f"{os.path.basename(path)} (VideoPose3D Human3.6M, {split})"
+            elif "poses" in keys and "seq_split" in keys and "seq" in keys:
+                poses = f["poses"]
+                mask = _select_split(f["seq_split"][f["seq"]], split, path)
+                poses = poses[mask]
+                detected = "world"
+                desc = f"{os.path.basename(path)} (world frame, {split})"
+            elif "poses3d" in keys or "poses" in keys:
+                poses = f["poses3d"] if "poses3d" in keys else f["poses"]
+                if "split" in keys:
+                    poses = poses[_select_split(f["split"], split, path)]
+                elif split not in ("all", "train"):
+                    raise ValueError(f"{path} has no 'split' key; use split='all'")
+                detected = "camera"
+                desc = f"{os.path.basename(path)} ({split})"
+            else:
+                raise ValueError(
+                    f"{path} holds none of the known pose keys ('poses', 'poses3d', "
+                    f"'positions_3d'); keys found: {sorted(keys)}")
+    poses = validate_poses(poses, name=f"poses in {path}")
+    return PoseSet(poses=skeleton.root_relative(poses).astype(np.float32),
+                   frame=detected if frame == "auto" else frame, source=desc)
+
+
+# ----------------------------------------------------------------------------------------------
+# Virtual cameras
+# ----------------------------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class AugmentConfig:
+    """Virtual-camera augmentation of world-frame (z-up) poses, applied on device.
+
+    Each sample gets a camera at a uniformly random azimuth (``yaw_deg`` range), distance
+    ``distance_m`` and height ``height_m`` that looks at a point ``pelvis_height_m`` above the
+    floor, plus a random aim error of up to ``pitch_jitter_deg`` / ``yaw_jitter_deg`` and a roll
+    of up to ``roll_deg``; the root-relative pose is rotated into that camera's axes. The
+    defaults follow the Human3.6M rig (cameras 3.5-6 m away, 1-2 m high, aimed at the
+    subject; pitch about 0-17 degrees down). ``flip_prob`` mirrors the pose (negate x, swap
+    left/right) with that probability (off in the release).
+    """
+
+    yaw_deg: tuple = (0.0, 360.0)
+    distance_m: tuple = (3.5, 6.0)
+    height_m: tuple = (1.0, 2.0)
+    pelvis_height_m: float = 0.95
+    pitch_jitter_deg: float = 5.0
+    yaw_jitter_deg: float = 0.0
+    roll_deg: float = 0.0
+    flip_prob: float = 0.0
+
+
+def virtual_camera_rotations(key, n: int, cfg: AugmentConfig):
+    """Sample ``n`` world-to-camera rotations ``[n, 3, 3]`` as described in :class:`AugmentConfig`."""
+    ks = jax.random.split(key, 6)
+    u = lambda k, lo, hi: jax.random.uniform(k, (n,), jnp.float32, lo, hi)
+    yaw = jnp.deg2rad(u(ks[0], *cfg.yaw_deg))
+    dist = u(ks[1], *cfg.distance_m)
+    height = u(ks[2], *cfg.height_m)
+    pitch = jnp.arctan2(height - cfg.pelvis_height_m, dist)
+    pitch = pitch + jnp.deg2rad(u(ks[3], -cfg.pitch_jitter_deg, cfg.pitch_jitter_deg))
+    # The camera sits at azimuth `yaw`; an aim error turns its optical axis about world z.
+    look = yaw + jnp.deg2rad(u(ks[4], -cfg.yaw_jitter_deg, cfg.yaw_jitter_deg))
+    R = camera.yaw_pitch_rotation(look, pitch)
+    roll = jnp.deg2rad(u(ks[5], -cfg.roll_deg, cfg.roll_deg))
+    c, s = jnp.cos(roll), jnp.sin(roll)
+    z, o = jnp.zeros_like(roll), jnp.ones_like(roll)
+    Rz = jnp.stack([jnp.stack([c, -s, z], -1), jnp.stack([s, c, z], -1),
+                    jnp.stack([z, z, o], -1)], -2)
+    return Rz @ R
+
+
+def augment(key, poses, frame: str, cfg: AugmentConfig):
+    """Turn a batch of root-relative poses ``[B, 17, 3]`` into camera-axes training samples.
+
+    World-frame poses are rotated into random virtual cameras; camera-frame poses are kept.
+    Then the optional flip. Pure and jit-able (``frame`` and ``cfg`` are static).
+    """
+    k_cam, k_flip = jax.random.split(key)
+    if frame == "world":
+        R = virtual_camera_rotations(k_cam, poses.shape[0], cfg)
+        poses = jnp.einsum("bij,bnj->bni", R, poses)
+    elif frame != "camera":
+        raise ValueError(f"frame must be 'world' or 'camera', got {frame!r}")
+    if cfg.flip_prob > 0:
+        flip = jax.random.bernoulli(k_flip, cfg.flip_prob, (poses.shape[0], 1, 1))
+        poses = jnp.where(flip, skeleton.flip_pose(poses), poses)
+    return poses
+
+
+def camera_frame_poses(poses: PoseSet, key=None, cfg: AugmentConfig = AugmentConfig(),
+                       chunk: int = 65536) -> np.ndarray:
+    """All poses of ``poses`` in camera axes (one random virtual camera each for world frames).
+
+    Used for clustering hypotheses and for prior-vs-data statistics. Returns ``[F, 17, 3]``.
+    """
+    if poses.frame == "camera":
+        return poses.poses
+    key = jax.random.PRNGKey(0) if key is None else key
+    out = []
+    fn = jax.jit(lambda k, p: augment(k, p, "world", dataclasses.replace(cfg, flip_prob=0.0)))
+    for i in range(0, len(poses), chunk):
+        out.append(np.asarray(fn(jax.random.fold_in(key, i), jnp.asarray(poses.poses[i:i + chunk]))))
+    return np.concatenate(out, 0)
+
+
+def epoch_batch_indices(key, step, num_poses: int, batch_size: int):
+    """Indices of the training batch at ``step``: a fresh permutation each epoch (shuffled like
+    a PyTorch loader); the last batch of an epoch wraps around to keep shapes static.
+
+    Deterministic in ``(key, step)``, so a resumed run sees the same data order.
+    """
+    steps_per_epoch = math.ceil(num_poses / batch_size)
+    epoch = step // steps_per_epoch
+    perm = jax.random.permutation(jax.random.fold_in(key, epoch), num_poses)
+    start = (step % steps_per_epoch) * batch_size
+    return perm[(start + jnp.arange(batch_size)) % num_poses]

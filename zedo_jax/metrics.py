@@ -1,0 +1,159 @@
+"""Evaluation metrics (spec §8). Poses are ``[..., J, 3]`` in metres; errors are returned in
+metres (multiply by 1000 for mm).
+
+Faithful defaults: the prediction is **not** re-centred before MPJPE (quirk Q9; the residual
+pelvis offset counts) and Procrustes alignment **allows reflections** (quirk Q10). The minimum
+over hypotheses is taken separately for each metric (quirk Q11).
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+def _center_root(p):
+    return p - p[..., :1, :]
+
+
+def mpjpe(pred, gt, recenter: bool = False):
+    """Mean per-joint position error ``[..., J, 3] -> [...]``.
+
+    ``gt`` is root-centred; ``pred`` only if ``recenter`` (the release does not, Q9).
+    """
+    gt = _center_root(gt)
+    if recenter:
+        pred = _center_root(pred)
+    return jnp.mean(jnp.linalg.norm(pred - gt, axis=-1), axis=-1)
+
+
+def procrustes_align(pred, gt, allow_reflection: bool = True):
+    """Similarity-Procrustes alignment of ``pred`` onto ``gt`` (``[..., J, 3]`` each).
+
+    Centres both by their joint means, finds the rotation (a reflection too when
+    ``allow_reflection``, as the release) and scale minimising the error, returns the aligned
+    prediction ``[..., J, 3]``.
+    """
+    mu_p = pred.mean(-2, keepdims=True)
+    mu_g = gt.mean(-2, keepdims=True)
+    Q, G = pred - mu_p, gt - mu_g
+    nq = jnp.sqrt(jnp.sum(Q ** 2, axis=(-2, -1), keepdims=True))
+    ng = jnp.sqrt(jnp.sum(G ** 2, axis=(-2, -1), keepdims=True))
+    Qn, Gn = Q / jnp.maximum(nq, 1e-12), G / jnp.maximum(ng, 1e-12)
+    M = jnp.swapaxes(Gn, -1, -2) @ Qn                      # [..., 3, 3]
+    U, s, Vt = jnp.linalg.svd(M)
+    V = jnp.swapaxes(Vt, -1, -2)
+    if not allow_reflection:
+        d = jnp.sign(jnp.linalg.det(V @ jnp.swapaxes(U, -1, -2)))
+        d = jnp.where(d == 0, 1.0, d)
+        V = V.at[..., :, 2].multiply(d[..., None])
+        s = s.at[..., 2].multiply(d)
+    R = V @ jnp.swapaxes(U, -1, -2)
+    scale = jnp.sum(s, -1)[..., None, None] * ng / jnp.maximum(nq, 1e-12)
+    return scale * (Q @ R) + mu_g
+
+
+def pa_mpjpe(pred, gt, allow_reflection: bool = True):
+    """MPJPE after similarity-Procrustes alignment (``[..., J, 3] -> [...]``)."""
+    gt = _center_root(gt)
+    aligned = procrustes_align(pred, gt, allow_reflection)
+    return jnp.mean(jnp.linalg.norm(aligned - gt, axis=-1), axis=-1)
+
+
+def n_mpjpe(pred, gt):
+    """Scale-normalised MPJPE: both root-centred, ``pred`` scaled by ``<Q,G>/<Q,Q>``."""
+    Q, G = _center_root(pred), _center_root(gt)
+    s = jnp.sum(Q * G, axis=(-2, -1), keepdims=True) / jnp.maximum(
+        jnp.sum(Q * Q, axis=(-2, -1), keepdims=True), 1e-12)
+    return jnp.mean(jnp.linalg.norm(s * Q - G, axis=-1), axis=-1)
+
+
+def pck(pred, gt, threshold: float = 0.15, recenter: bool = False):
+    """Fraction of joints within ``threshold`` metres (``[..., J, 3] -> [...]``)."""
+    gt = _center_root(gt)
+    if recenter:
+        pred = _center_root(pred)
+    return jnp.mean(jnp.linalg.norm(pred - gt, axis=-1) <= threshold, axis=-1)
+
+
+def auc(pred, gt, max_threshold: float = 0.15, num: int = 31, recenter: bool = False):
+    """Area under the PCK curve: mean PCK over ``linspace(0, max_threshold, num)``."""
+    gt = _center_root(gt)
+    if recenter:
+        pred = _center_root(pred)
+    err = jnp.linalg.norm(pred - gt, axis=-1)
+    th = jnp.linspace(0.0, max_threshold, num)
+    return jnp.mean(jnp.mean(err[..., None] <= th, axis=-2), axis=-1)
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalConfig:
+    """Options of :func:`evaluate` (faithful defaults)."""
+
+    recenter: bool = False
+    allow_reflection: bool = True
+    pck_threshold: float = 0.15
+
+
+@functools.partial(jax.jit, static_argnums=(2, 3, 4))
+def _per_hypothesis(pred, gt, recenter: bool, allow_reflection: bool, pck_threshold: float):
+    g = gt[:, None]
+    out = {"mpjpe": mpjpe(pred, g, recenter),
+           "pa_mpjpe": pa_mpjpe(pred, g, allow_reflection),
+           "n_mpjpe": n_mpjpe(pred, g)}
+    best = jnp.argmin(out["mpjpe"], axis=1)                 # hypothesis chosen by MPJPE
+    chosen = jnp.take_along_axis(pred, best[:, None, None, None], axis=1)[:, 0]
+    return out, {"pck": pck(chosen, gt, pck_threshold, recenter),
+                 "auc": auc(chosen, gt, pck_threshold, recenter=recenter)}
+
+
+def evaluate(pred, gt, cfg: EvalConfig = EvalConfig(), groups=None) -> dict:
+    """Per-frame errors, min over hypotheses per metric, and summaries.
+
+    Args:
+      pred: ``[N, S, J, 3]`` (or ``[N, J, 3]`` for one hypothesis) predictions, metres.
+      gt: ``[N, J, 3]`` ground truth (absolute or root-relative), metres.
+      groups: optional ``[N]`` labels (sequence or action); adds per-group means and their
+        mean.
+    Returns:
+      dict with per-frame arrays ``mpjpe``, ``pa_mpjpe``, ``n_mpjpe`` (``[N]``, min over
+      hypotheses), ``pck``, ``auc`` (of the MPJPE-best hypothesis), ``*_all`` (``[N, S]``), and
+      ``summary``: means in millimetres (PCK/AUC in %), plus ``per_group`` when ``groups``.
+    """
+    pred = jnp.asarray(pred, jnp.float32)
+    gt = jnp.asarray(gt, jnp.float32)
+    if pred.ndim == 3:
+        pred = pred[:, None]
+    if pred.ndim != 4 or gt.ndim != 3 or pred.shape[0] != gt.shape[0] or \
+            pred.shape[2:] != gt.shape[1:]:
+        raise ValueError(f"pred must be [N, S, J, 3] and gt [N, J, 3] with matching N and J; "
+                         f"got {list(pred.shape)} and {list(gt.shape)}")
+    per, best = _per_hypothesis(pred, gt, cfg.recenter, cfg.allow_reflection,
+                                cfg.pck_threshold)
+    out = {}
+    for k, v in per.items():
+        v = np.asarray(v)
+        out[k + "_all"] = v
+        out[k] = v.min(axis=1)
+    out.update({k: np.asarray(v) for k, v in best.items()})
+    summary = {f"{k}_mm": float(out[k].mean() * 1000) for k in ("mpjpe", "pa_mpjpe", "n_mpjpe")}
+    summary.update({"pck_pct": float(out["pck"].mean() * 100),
+                    "auc_pct": float(out["auc"].mean() * 100),
+                    "frames": int(pred.shape[0]), "hypotheses": int(pred.shape[1])})
+    if groups is not None:
+        groups = np.asarray(groups)
+        per_group = {}
+        for g in np.unique(groups):
+            m = groups == g
+            per_group[str(g)] = {f"{k}_mm": float(out[k][m].mean() * 1000)
+                                 for k in ("mpjpe", "pa_mpjpe", "n_mpjpe")}
+            per_group[str(g)]["frames"] = int(m.sum())
+        summary["per_group"] = per_group
+        summary["group_mean"] = {
+            f"{k}_mm": float(np.mean([v[f"{k}_mm"] for v in per_group.values()]))
+            for k in ("mpjpe", "pa_mpjpe", "n_mpjpe")}
+    out["summary"] = summary
+    return out

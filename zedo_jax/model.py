@@ -1,0 +1,229 @@
+"""The ZeDO score network ``ScoreModelFC_Adv`` as a Flax module (spec §2).
+
+An unconditional epsilon-prediction MLP over flattened poses ``[B, 17, 3] -> [B, 17, 3]``:
+a 51 -> hidden input layer and ``n_blocks`` residual blocks of two hidden -> hidden layers, each
+layer followed by GroupNorm(32, eps 1e-5), SiLU and dropout 0.25; a sinusoidal embedding of
+the float label ``999 t`` goes through a shared Dense+SiLU and is added before every GroupNorm
+by its own Dense. With the defaults (hidden 1024, embedding 512, 2 blocks) it has exactly
+7,203,379 parameters, like the official release.
+
+The time branch depends only on ``t``. :meth:`ScoreNet.time_biases` computes the per-layer
+additive biases once, and :meth:`ScoreNet.trunk` applies the pose path with them, so the
+inference loop (where every pose shares one ``t``) evaluates the time branch once per step
+instead of once per pose.
+
+Parameter tree (PyTorch name in brackets; Flax kernel = PyTorch weight transposed)::
+
+    pre_dense [pre_dense]            pre_dense_t [pre_dense_t]       pre_gnorm [pre_gnorm]
+    shared_time_embed [shared_time_embed.0]
+    blocks_{k}/dense1 [b{k+1}_dense1] /dense1_t [b{k+1}_dense1_t] /gnorm1 [b{k+1}_gnorm1]
+              /dense2 [b{k+1}_dense2] /dense2_t [b{k+1}_dense2_t] /gnorm2 [b{k+1}_gnorm2]
+    post_dense [post_dense]
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+@dataclasses.dataclass(frozen=True)
+class ScoreNetConfig:
+    """Architecture of the score network. Defaults reproduce the official ZeDO checkpoint.
+
+    Attributes:
+      num_joints, joint_dim: pose shape (17, 3).
+      hidden_dim: width of the residual trunk (1024).
+      embed_dim: size of the time embedding (512).
+      n_blocks: residual blocks (2).
+      dropout: dropout rate in training (0.25, hard-coded in the release; quirk Q7).
+      gn_groups, gn_eps: GroupNorm groups and epsilon (32, 1e-5 = PyTorch's default).
+      embedding: ``'positional'`` (sinusoidal of the label, the release) or ``'fourier'``
+        (Gaussian random features of ``log(label)``, frozen, scale ``fourier_scale``).
+    """
+
+    num_joints: int = 17
+    joint_dim: int = 3
+    hidden_dim: int = 1024
+    embed_dim: int = 512
+    n_blocks: int = 2
+    dropout: float = 0.25
+    gn_groups: int = 32
+    gn_eps: float = 1e-5
+    embedding: str = "positional"
+    fourier_scale: float = 30.0
+
+    def __post_init__(self):
+        if self.hidden_dim % self.gn_groups:
+            raise ValueError(f"hidden_dim={self.hidden_dim} must be divisible by "
+                             f"gn_groups={self.gn_groups}")
+        if self.embedding not in ("positional", "fourier"):
+            raise ValueError(f"embedding must be 'positional' or 'fourier', got {self.embedding!r}")
+        if self.embed_dim % 2 and self.embedding == "fourier":
+            raise ValueError("fourier embedding needs an even embed_dim")
+
+    @property
+    def pose_dim(self) -> int:
+        return self.num_joints * self.joint_dim
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ScoreNetConfig":
+        fields = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - fields
+        if unknown:
+            raise ValueError(f"unknown ScoreNetConfig fields {sorted(unknown)}")
+        return cls(**d)
+
+
+def num_parameters(config: ScoreNetConfig) -> int:
+    """Closed-form parameter count of the network described by ``config``."""
+    h, e, p = config.hidden_dim, config.embed_dim, config.pose_dim
+    layer = (h * h + h) + (e * h + h) + 2 * h        # dense, dense_t, gnorm
+    return ((p * h + h) + (e * h + h) + 2 * h + (e * e + e)
+            + config.n_blocks * 2 * layer + (h * p + p))
+
+
+def positional_embedding(labels, dim: int, max_positions: float = 10000.0):
+    """Sinusoidal embedding of float labels (spec §2.2): ``[...] -> [..., dim]``.
+
+    ``omega_k = exp(-k ln(max_positions) / (half - 1))`` for ``k < half = dim // 2``; the
+    output is ``[sin(l omega), cos(l omega)]`` (sin block first), zero-padded if ``dim`` is odd.
+    """
+    half = dim // 2
+    labels = jnp.asarray(labels)
+    dtype = jnp.promote_types(labels.dtype, jnp.float32)   # float64 only under jax x64 mode
+    freqs = jnp.exp(-math.log(max_positions) / (half - 1) * jnp.arange(half, dtype=dtype))
+    args = labels.astype(dtype)[..., None] * freqs
+    emb = jnp.concatenate([jnp.sin(args), jnp.cos(args)], axis=-1)
+    if dim % 2:
+        emb = jnp.pad(emb, [(0, 0)] * (emb.ndim - 1) + [(0, 1)])
+    return emb
+
+
+def fourier_embedding(labels, dim: int, scale: float, seed: int = 0):
+    """Frozen Gaussian-random-feature embedding of ``log(labels)``: ``[...] -> [..., dim]``."""
+    w = scale * jax.random.normal(jax.random.PRNGKey(seed), (dim // 2,), jnp.float32)
+    args = jnp.log(jnp.asarray(labels, jnp.float32))[..., None] * w * (2.0 * math.pi)
+    return jnp.concatenate([jnp.sin(args), jnp.cos(args)], axis=-1)
+
+
+def _torch_uniform(fan_in: int):
+    """PyTorch ``nn.Linear`` default init for biases: ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``."""
+    bound = 1.0 / math.sqrt(fan_in)
+
+    def init(key, shape, dtype=jnp.float32):
+        return jax.random.uniform(key, shape, dtype, -bound, bound)
+    return init
+
+
+def _dense(features: int, fan_in: int) -> nn.Dense:
+    # variance_scaling(1/3, fan_in, uniform) == U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for kernels.
+    return nn.Dense(features,
+                    kernel_init=nn.initializers.variance_scaling(1.0 / 3.0, "fan_in", "uniform"),
+                    bias_init=_torch_uniform(fan_in))
+
+
+class _Block(nn.Module):
+    config: ScoreNetConfig
+
+    def setup(self):
+        c = self.config
+        self.dense1 = _dense(c.hidden_dim, c.hidden_dim)
+        self.dense1_t = _dense(c.hidden_dim, c.embed_dim)
+        self.gnorm1 = nn.GroupNorm(c.gn_groups, epsilon=c.gn_eps, use_fast_variance=False)
+        self.dense2 = _dense(c.hidden_dim, c.hidden_dim)
+        self.dense2_t = _dense(c.hidden_dim, c.embed_dim)
+        self.gnorm2 = nn.GroupNorm(c.gn_groups, epsilon=c.gn_eps, use_fast_variance=False)
+        self.drop = nn.Dropout(c.dropout)
+
+    def time_biases(self, temb):
+        return self.dense1_t(temb), self.dense2_t(temb)
+
+    def __call__(self, h, biases, train: bool):
+        b1, b2 = biases
+        a = self.drop(nn.silu(self.gnorm1(self.dense1(h) + b1)), deterministic=not train)
+        b = self.drop(nn.silu(self.gnorm2(self.dense2(a) + b2)), deterministic=not train)
+        return h + b
+
+
+class ScoreNet(nn.Module):
+    """ZeDO's unconditional epsilon-prediction MLP.
+
+    ``apply(params, x, t_label, train=False)``: ``x [B, 17, 3]`` (metres), ``t_label [B]`` or a
+    scalar (the float label ``999 t``) -> ``eps [B, 17, 3]``. In training mode dropout needs a
+    ``'dropout'`` PRNG stream.
+    """
+
+    config: ScoreNetConfig = ScoreNetConfig()
+
+    def setup(self):
+        c = self.config
+        self.pre_dense = _dense(c.hidden_dim, c.pose_dim)
+        self.pre_dense_t = _dense(c.hidden_dim, c.embed_dim)
+        self.pre_gnorm = nn.GroupNorm(c.gn_groups, epsilon=c.gn_eps, use_fast_variance=False)
+        self.shared_time_embed = _dense(c.embed_dim, c.embed_dim)
+        self.blocks = [_Block(c) for _ in range(c.n_blocks)]
+        self.post_dense = _dense(c.pose_dim, c.hidden_dim)
+        self.drop = nn.Dropout(c.dropout)
+
+    def embed(self, t_label):
+        c = self.config
+        if c.embedding == "positional":
+            return positional_embedding(t_label, c.embed_dim)
+        return fourier_embedding(t_label, c.embed_dim, c.fourier_scale)
+
+    def time_biases(self, t_label) -> tuple:
+        """Additive pre-GroupNorm biases from the time label: ``t_label [...]`` ->
+        a tuple of ``1 + 2 n_blocks`` arrays ``[..., hidden_dim]``."""
+        temb = nn.silu(self.shared_time_embed(self.embed(t_label)))
+        out = [self.pre_dense_t(temb)]
+        for blk in self.blocks:
+            out.extend(blk.time_biases(temb))
+        return tuple(out)
+
+    def trunk(self, x, biases, train: bool = False):
+        """Pose path given precomputed :meth:`time_biases` (broadcast against the batch)."""
+        c = self.config
+        lead = x.shape[:-2]
+        h = self.pre_dense(x.reshape(lead + (c.pose_dim,))) + biases[0]
+        h = self.drop(nn.silu(self.pre_gnorm(h)), deterministic=not train)
+        for k, blk in enumerate(self.blocks):
+            h = blk(h, biases[1 + 2 * k: 3 + 2 * k], train)
+        return self.post_dense(h).reshape(lead + (c.num_joints, c.joint_dim))
+
+    def __call__(self, x, t_label, train: bool = False):
+        t_label = jnp.broadcast_to(jnp.asarray(t_label, jnp.promote_types(x.dtype, jnp.float32)),
+                                   x.shape[:-2])
+        return self.trunk(x, self.time_biases(t_label), train)
+
+
+def init_params(config: ScoreNetConfig, key) -> dict:
+    """Fresh parameters ``{'params': ...}`` (PyTorch-default initialisation)."""
+    net = ScoreNet(config)
+    x = jnp.zeros((1, config.num_joints, config.joint_dim), jnp.float32)
+    return net.init({"params": key}, x, jnp.zeros((1,), jnp.float32), train=False)
+
+
+def count_params(params) -> int:
+    """Number of scalars in a parameter pytree."""
+    return int(sum(np.prod(p.shape) for p in jax.tree_util.tree_leaves(params)))
+
+
+def param_shapes(config: ScoreNetConfig) -> dict:
+    """Abstract parameter tree (``jax.ShapeDtypeStruct`` leaves) without allocating weights."""
+    return jax.eval_shape(lambda k: init_params(config, k), jax.random.PRNGKey(0))
+
+
+def describe_shapes(tree, prefix: str = "") -> Sequence[str]:
+    """Flat ``path: shape`` lines of a parameter tree (for error messages)."""
+    flat = jax.tree_util.tree_flatten_with_path(tree)[0]
+    return [prefix + "/".join(str(getattr(k, "key", k)) for k in path) + f": {tuple(v.shape)}"
+            for path, v in flat]

@@ -1,0 +1,284 @@
+"""Training the score prior: Optax optimiser, EMA, a jit-ed data-parallel step, and a resumable
+training loop with Orbax checkpoints (spec §4.2).
+
+Library use (what ``python -m launch.train`` does)::
+
+    from zedo_jax import data, train
+    poses = data.load_poses("cmu_h36m17.npz", split="train")
+    state = train.fit(train.TrainConfig(steps=20000), poses, workdir="runs/prior")
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import signal
+import threading
+import time
+from typing import Any, Callable
+
+import flax
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+from . import checkpoint as ckpt_lib
+from . import data as data_lib
+from . import losses, model as model_lib, sde as sde_lib
+from .utils import echo
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines a training run (defaults = the release, spec §4).
+
+    Attributes:
+      model: network architecture.
+      sde: the diffusion (sub-VP, beta in [0.1, 20], T = 1).
+      loss: DSM loss options.
+      augment: virtual-camera augmentation (used for world-frame data).
+      steps: total optimisation steps of the run.
+      batch_size: poses per step (1024, supplementary Table 5); divisible by the device count.
+      lr, warmup_steps: Adam learning rate 2e-4 with linear warm-up from 0 over 5000 steps.
+      beta1, beta2, adam_eps: Adam moments (0.9, 0.999, 1e-8).
+      grad_clip: global-norm clipping (1.0).
+      ema_rate: EMA decay (0.9999) with the ``(1+n)/(10+n)`` warm-up.
+      seed: PRNG seed for initialisation, data order, augmentation, noise and dropout.
+    """
+
+    model: model_lib.ScoreNetConfig = model_lib.ScoreNetConfig()
+    sde: Any = sde_lib.SubVPSDE()
+    loss: losses.LossConfig = losses.LossConfig()
+    augment: data_lib.AugmentConfig = data_lib.AugmentConfig()
+    steps: int = 100_000
+    batch_size: int = 1024
+    lr: float = 2e-4
+    warmup_steps: int = 5000
+    beta1: float = 0.9
+    beta2: float = 0.999
+    adam_eps: float = 1e-8
+    grad_clip: float = 1.0
+    ema_rate: float = 0.9999
+    seed: int = 0
+
+
+@flax.struct.dataclass
+class TrainState:
+    """Pytree of everything that changes during training."""
+
+    step: jax.Array
+    params: Any
+    ema_params: Any
+    opt_state: Any
+
+
+def make_optimizer(cfg: TrainConfig) -> optax.GradientTransformation:
+    """``clip_by_global_norm`` then Adam with ``lr * min(count / warmup, 1)`` (first update lr 0)."""
+    warmup = max(cfg.warmup_steps, 1)
+    schedule = lambda count: cfg.lr * jnp.minimum(count / warmup, 1.0)
+    return optax.chain(optax.clip_by_global_norm(cfg.grad_clip),
+                       optax.adam(schedule, b1=cfg.beta1, b2=cfg.beta2, eps=cfg.adam_eps))
+
+
+def ema_update(ema_params, params, num_updates, rate: float):
+    """``ema <- ema - (1 - d)(ema - params)`` with ``d = min(rate, (1 + n) / (10 + n))``, ``n``
+    counting this update (n = 1 at the first call), as in the release's ``ema.py``."""
+    n = jnp.asarray(num_updates, jnp.float32)
+    d = jnp.minimum(rate, (1.0 + n) / (10.0 + n))
+    return jax.tree_util.tree_map(lambda e, p: e - (1.0 - d) * (e - p), ema_params, params)
+
+
+def create_state(cfg: TrainConfig, key=None) -> TrainState:
+    """A fresh :class:`TrainState` (EMA initialised to the initial weights)."""
+    key = jax.random.PRNGKey(cfg.seed) if key is None else key
+    params = model_lib.init_params(cfg.model, key)
+    return TrainState(step=jnp.zeros((), jnp.int32), params=params,
+                      ema_params=jax.tree_util.tree_map(jnp.copy, params),
+                      opt_state=make_optimizer(cfg).init(params))
+
+
+def make_mesh(devices=None) -> Mesh:
+    """A 1-D mesh with axis ``'batch'`` over ``devices`` (all local devices by default)."""
+    devices = jax.local_devices() if devices is None else devices
+    return Mesh(np.asarray(devices), ("batch",))
+
+
+def _apply_fn(net_cfg):
+    net = model_lib.ScoreNet(net_cfg)
+
+    def apply(params, x, label, train, rngs):
+        return net.apply(params, x, label, train=train, rngs=rngs)
+    return apply
+
+
+def make_train_step(cfg: TrainConfig, frame: str, mesh: Mesh):
+    """A jit-ed ``step(state, poses) -> (state, metrics)``.
+
+    ``poses`` ``[F, 17, 3]`` is the whole (root-relative) training set, replicated on every
+    device; the step draws its batch (epoch permutation), applies the virtual-camera
+    augmentation, and shards the batch over the mesh's ``'batch'`` axis. Parameters and
+    optimiser state are replicated. All randomness derives from ``(cfg.seed, step)``.
+    """
+    tx = make_optimizer(cfg)
+    apply = _apply_fn(cfg.model)
+    batch_sharding = NamedSharding(mesh, P("batch"))
+    replicated = NamedSharding(mesh, P())
+    base = jax.random.PRNGKey(cfg.seed)
+    k_data, k_aug, k_loss = (jax.random.fold_in(base, i) for i in (1, 2, 3))
+
+    def step_fn(state: TrainState, poses):
+        idx = data_lib.epoch_batch_indices(k_data, state.step, poses.shape[0], cfg.batch_size)
+        x0 = jax.lax.with_sharding_constraint(poses[idx], batch_sharding)
+        x0 = data_lib.augment(jax.random.fold_in(k_aug, state.step), x0, frame, cfg.augment)
+        x0 = jax.lax.with_sharding_constraint(x0, batch_sharding)
+        key = jax.random.fold_in(k_loss, state.step)
+        loss, grads = jax.value_and_grad(
+            lambda p: losses.dsm_loss(apply, p, x0, key, cfg.sde, cfg.loss))(state.params)
+        updates, opt_state = tx.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        ema = ema_update(state.ema_params, params, state.step + 1, cfg.ema_rate)
+        metrics = {"loss": loss, "grad_norm": optax.global_norm(grads)}
+        return TrainState(step=state.step + 1, params=params, ema_params=ema,
+                          opt_state=opt_state), metrics
+
+    return jax.jit(step_fn, in_shardings=(replicated, replicated),
+                   out_shardings=(replicated, replicated), donate_argnums=(0,))
+
+
+def flops_per_pose(net_cfg: model_lib.ScoreNetConfig, training: bool = True,
+                   time_branch: bool = True) -> float:
+    """Matmul FLOPs of one network evaluation per pose (x3 for forward + backward in training).
+
+    ``time_branch=False`` leaves out the layers that depend only on t (shared across a batch
+    at inference).
+    """
+    h, e, p = net_cfg.hidden_dim, net_cfg.embed_dim, net_cfg.pose_dim
+    trunk = p * h + 2 * net_cfg.n_blocks * h * h + h * p
+    tbranch = e * e + (1 + 2 * net_cfg.n_blocks) * e * h
+    f = 2.0 * (trunk + (tbranch if time_branch else 0))
+    return 3.0 * f if training else f
+
+
+def _check_batch(cfg: TrainConfig, mesh: Mesh, num_poses: int):
+    n_dev = mesh.devices.size
+    if cfg.batch_size <= 0 or cfg.batch_size % n_dev:
+        raise ValueError(f"batch_size={cfg.batch_size} must be a positive multiple of the "
+                         f"number of devices ({n_dev})")
+    if num_poses == 0:
+        raise ValueError("the training split is empty")
+
+
+def fit(cfg: TrainConfig, poses: data_lib.PoseSet, workdir: str, *, log_every: int = 100,
+        checkpoint_every: int = 1000, keep: int = 3, mesh: Mesh | None = None,
+        log: Callable[[str], None] = echo) -> TrainState:
+    """Train (or resume) a prior in ``workdir`` until ``cfg.steps``.
+
+    Resumes from the latest checkpoint in ``workdir/checkpoints`` (the network/SDE recorded
+    there must match ``cfg``). Saves every ``checkpoint_every`` steps, at the end, and on
+    Ctrl-C / SIGTERM (then re-raises ``KeyboardInterrupt``); keeps the last ``keep``. Logs loss,
+    steps/s, poses/s and ETA every ``log_every`` steps, and appends them to
+    ``workdir/metrics.jsonl``.
+    """
+    mesh = make_mesh() if mesh is None else mesh
+    _check_batch(cfg, mesh, len(poses))
+    os.makedirs(workdir, exist_ok=True)
+    manager = ckpt_lib.TrainCheckpoints(workdir, keep=keep)
+    meta = ckpt_lib.run_metadata(cfg, poses)
+    replicated = NamedSharding(mesh, P())
+    state = manager.restore_latest(cfg, meta, replicated)
+    if state is None:
+        state = jax.device_put(create_state(cfg), replicated)
+        log(f"[train] new run in {workdir}: {model_lib.count_params(state.params):,} parameters, "
+            f"{len(poses):,} poses ({poses.source}, {poses.frame} frame), "
+            f"{mesh.devices.size} device(s) [{jax.default_backend()}]")
+    else:
+        log(f"[train] resumed {workdir} at step {int(state.step)}")
+    start = int(state.step)
+    if start >= cfg.steps:
+        log(f"[train] already at step {start} >= steps={cfg.steps}; nothing to do")
+        return state
+
+    step_fn = make_train_step(cfg, poses.frame, mesh)
+    device_poses = jax.device_put(jnp.asarray(poses.poses), replicated)
+    metrics_path = os.path.join(workdir, "metrics.jsonl")
+    fpp = flops_per_pose(cfg.model, training=True)
+
+    # Ctrl-C / SIGTERM only set a flag, so the state is saved at a step boundary (a second
+    # Ctrl-C interrupts at once).
+    interrupted = []
+
+    def on_signal(signum, frame):
+        if interrupted and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        interrupted.append(signal.Signals(signum).name)
+
+    handlers = {}
+    if threading_is_main():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            handlers[sig] = signal.signal(sig, on_signal)
+
+    t_last, s_last, losses_acc = time.perf_counter(), start, []
+    t_compile = None
+    step = start
+    try:
+        while step < cfg.steps:
+            if interrupted:
+                raise KeyboardInterrupt(interrupted[0])
+            t0 = time.perf_counter()
+            state, m = step_fn(state, device_poses)
+            step += 1
+            if t_compile is None:  # the first call compiles; time steady state from here
+                jax.block_until_ready(m["loss"])
+                t_compile = time.perf_counter() - t0
+                t_last, s_last = time.perf_counter(), step
+            losses_acc.append(m["loss"])
+            if step % log_every == 0 or step == cfg.steps:
+                loss = float(np.mean(jax.device_get(losses_acc)))
+                if not np.isfinite(loss):
+                    raise FloatingPointError(f"loss became {loss} at step {step}; lower --lr or "
+                                             f"check the data")
+                now = time.perf_counter()
+                sps = (step - s_last) / max(now - t_last, 1e-9)
+                eta = (cfg.steps - step) / max(sps, 1e-9)
+                rec = {"step": step, "loss": loss, "grad_norm": float(m["grad_norm"]),
+                       "steps_per_s": sps, "poses_per_s": sps * cfg.batch_size,
+                       "gflops": sps * cfg.batch_size * fpp / 1e9, "time": time.time()}
+                log(f"[train] step {step}/{cfg.steps} loss {loss:.4f} "
+                    f"| {sps:.2f} steps/s ({sps * cfg.batch_size:,.0f} poses/s) "
+                    f"| ETA {_fmt_time(eta)}"
+                    + (f" | first step (compile) {t_compile:.1f}s" if step - start <= log_every
+                       else ""))
+                with open(metrics_path, "a") as f:
+                    f.write(json.dumps(rec) + "\n")
+                losses_acc, t_last, s_last = [], now, step
+            if step % checkpoint_every == 0 or step == cfg.steps:
+                manager.save(step, state, meta)
+    except KeyboardInterrupt:
+        step = int(state.step)
+        log(f"[train] interrupted at step {step}; saving a checkpoint before exiting")
+        manager.save(step, state, meta, force=True)
+        manager.close()
+        raise
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    manager.close()
+    log(f"[train] done: step {int(state.step)}, checkpoints in {manager.directory}")
+    return state
+
+
+def threading_is_main() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+def _fmt_time(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "?"
+    seconds = int(seconds)
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
+
