@@ -17,8 +17,9 @@ def define_lift_flags(input_required: bool = False):
                                               " Default: the bundled demo."))
     flags.DEFINE_string("checkpoint", None, "Prior directory or training workdir "
                         "(default: the prior shipped with zedo_jax).")
-    flags.DEFINE_enum("weights", "raw", ["raw", "ema"], "Weights of a training workdir "
-                      "(raw = the release's inference, quirk Q3).")
+    flags.DEFINE_enum("weights", None, ["raw", "ema"], "Weights to use: default = what a prior "
+                      "directory holds, raw for a training workdir (the release's inference "
+                      "uses raw, quirk Q3).")
     flags.DEFINE_string("init_poses", None, ".npy initial poses: [S,17,3] hypotheses or "
                         "[N,17,3] per frame (refinement mode). Default: the prior's clusters.")
     flags.DEFINE_integer("hypotheses", 1, "S: number of cluster centres to start from.")

@@ -23,14 +23,6 @@ REPO = Path(__file__).resolve().parents[1]
 SMALL = dict(hidden=128, embed=64)
 
 
-def shared_data(name: str) -> Path:
-    """``../shared/data/<name>`` relative to the repo root; skip the test when it is absent."""
-    path = REPO.parent / "shared" / "data" / name
-    if not path.exists():
-        pytest.skip(f"{path} not found (development data lives in ../shared/data)")
-    return path
-
-
 # ----------------------------------------------------------------------------------------------
 # PyTorch reference of the official ZeDO network (spec §2), built lazily so torch stays optional
 # ----------------------------------------------------------------------------------------------
@@ -292,9 +284,16 @@ def torch_zedo(net, init_poses, keypoints, K, ipo_steps, oil_steps, ipo_keypoint
     return np.stack(out, 1)
 
 
-def test_convert_cli_and_lift_parity(full_ckpt, tmp_path):
+def test_convert_cli_and_lift_parity(full_ckpt, tmp_path, cmu_views):
+    """Official-format .pth -> launch.convert_checkpoint -> load_prior -> lifting.lift equals
+    the PyTorch reference within 1 mm per joint (measured: 0.17 mm).
+
+    Note: Adam on the L1 IPO loss is sensitive to float rounding (moving the 2D input by
+    1e-4 px changes PyTorch's own 500-step IPO result by up to ~2 cm on some frames), so the
+    reduced 50 + 100 iterations are what can be compared to sub-millimetre precision.
+    """
     from zedo_jax import lifting, utils, zedo
-    data = np.load(shared_data("cmu_test_views.npz"))
+    data = cmu_views                                             # conftest: skips if absent
     path, raw = full_ckpt
     frames = [0, 250, 500, 750]
     kp, K = data["keypoints"][frames], data["K"][frames]

@@ -287,16 +287,17 @@ def load_clusters(directory: str) -> dict:
     return out
 
 
-def load_prior(path: str | None = None, weights: str = "raw") -> Prior:
+def load_prior(path: str | None = None, weights: str | None = None) -> Prior:
     """Load a prior for inference.
 
     Args:
       path: a prior directory (``prior.json``), a training workdir (``checkpoints/``; the latest
         step is used), or ``None`` for the prior shipped with the package.
-      weights: for a training workdir, ``'raw'`` (what the official inference uses, quirk Q3) or
-        ``'ema'``. A prior directory holds one set of weights; asking for the other is an error.
+      weights: ``'raw'`` (what the official inference uses, quirk Q3) or ``'ema'``. ``None``:
+        the weights a prior directory holds, or ``'raw'`` for a training workdir. A prior
+        directory holds one set of weights; asking explicitly for the other is an error.
     """
-    if weights not in ("raw", "ema"):
+    if weights not in (None, "raw", "ema"):
         raise ValueError(f"weights must be 'raw' or 'ema', got {weights!r}")
     path = DEFAULT_PRIOR if path is None else os.path.abspath(path)
     if os.path.exists(os.path.join(path, "prior.json")):
@@ -306,9 +307,9 @@ def load_prior(path: str | None = None, weights: str = "raw") -> Prior:
             raise ValueError(f"{path}/prior.json has format {meta.get('format')!r}, "
                              f"expected {PRIOR_FORMAT!r}")
         stored = meta.get("weights", "raw")
-        if weights != stored and weights == "ema":
-            raise ValueError(f"the prior at {path} holds only its {stored!r} weights; "
-                             f"export it again with --weights ema")
+        if weights is not None and weights != stored:
+            raise ValueError(f"the prior at {path} holds only its {stored!r} weights, not "
+                             f"{weights!r}; export or convert it again with --weights {weights}")
         cfg = model_lib.ScoreNetConfig.from_dict(meta["model"])
         params = ocp.StandardCheckpointer().restore(
             os.path.join(path, "params"), _on_default_device(model_lib.param_shapes(cfg)))
@@ -317,7 +318,8 @@ def load_prior(path: str | None = None, weights: str = "raw") -> Prior:
                      stats=load_training_stats(path))
     if os.path.isdir(os.path.join(path, "checkpoints")):
         mngr = TrainCheckpoints(path)
-        meta, params = mngr.restore_params(weights=weights)
+        meta, params = mngr.restore_params(weights=weights or "raw")
+        meta = {**meta, "weights": weights or "raw"}
         mngr.close()
         return Prior(config=model_lib.ScoreNetConfig.from_dict(meta["model"]),
                      sde=sde_from_dict(meta["sde"]), params=params,

@@ -100,8 +100,10 @@ def positional_embedding(labels, dim: int, max_positions: float = 10000.0):
     half = dim // 2
     labels = jnp.asarray(labels)
     dtype = jnp.promote_types(labels.dtype, jnp.float32)   # float64 only under jax x64 mode
-    freqs = jnp.exp(-math.log(max_positions) / (half - 1) * jnp.arange(half, dtype=dtype))
-    args = labels.astype(dtype)[..., None] * freqs
+    # Frequencies in float64 on the host, then rounded once: XLA's float32 exp is off by an ulp
+    # for some of them, which the labels (up to 999) would amplify.
+    freqs = np.exp(-math.log(max_positions) / (half - 1) * np.arange(half, dtype=np.float64))
+    args = labels.astype(dtype)[..., None] * jnp.asarray(freqs, dtype)
     emb = jnp.concatenate([jnp.sin(args), jnp.cos(args)], axis=-1)
     if dim % 2:
         emb = jnp.pad(emb, [(0, 0)] * (emb.ndim - 1) + [(0, 1)])

@@ -30,6 +30,7 @@ everything else works on any mapping of names to array-likes (numpy arrays, torc
 from __future__ import annotations
 
 import hashlib
+import inspect
 import os
 import re
 from typing import Any, Mapping, Sequence
@@ -84,7 +85,6 @@ def load_torch_checkpoint(path: str) -> Any:
     torch = _import_torch()
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no checkpoint file at {path}")
-    import inspect
     try:
         has_weights_only = "weights_only" in inspect.signature(torch.load).parameters
     except (TypeError, ValueError):
@@ -454,7 +454,7 @@ def convert_to_prior(pth_path: str, output: str, weights: str = "raw",
         for f in clusters or ():
             c = read_official_clusters(f)
             cl[c.shape[0]] = c
-    info = {"source": "official PyTorch checkpoint (ipl-uw/ZeDO-Release)",
+    info = {"source": "PyTorch checkpoint in the official ZeDO format",
             "file": os.path.basename(str(pth_path)), "weights": weights,
             "converted_by": "zedo_jax.torch_port", **meta}
     if checkpoint is None and os.path.isfile(pth_path):

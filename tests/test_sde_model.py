@@ -1,0 +1,101 @@
+"""SDE coefficients (spec Appendix A), the score network (spec §2) and the DSM loss (§4.1)."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from zedo_jax import losses, model, sde as sde_lib
+
+
+@pytest.mark.parametrize("t, alpha, sigma, beta, g2", [
+    (0.1, 0.946722, 0.103718, 2.09, 0.411058),
+    (0.01, 0.999003, 0.001993, 0.299, 0.0011906),
+])
+def test_subvp_appendix_a(t, alpha, sigma, beta, g2):
+    s = sde_lib.SubVPSDE()
+    a, sd = s.marginal(jnp.float32(t))
+    assert abs(float(a) - alpha) < 2e-6
+    assert abs(float(sd) - sigma) < 2e-6
+    assert abs(float(s.beta(t)) - beta) < 1e-6
+    assert abs(float(s.diffusion(jnp.float32(t)) ** 2) - g2) < 2e-6 * max(g2, 1.0)
+
+
+def test_vp_ve_marginals_and_reverse_drift():
+    vp, ve, sub = sde_lib.VPSDE(), sde_lib.VESDE(), sde_lib.SubVPSDE()
+    t = jnp.float32(0.3)
+    B = 0.1 * 0.3 + 0.5 * 19.9 * 0.09
+    assert abs(float(vp.marginal(t)[1]) - np.sqrt(1 - np.exp(-B))) < 1e-6
+    assert abs(float(sub.marginal(t)[1]) - (1 - np.exp(-B))) < 1e-6
+    assert abs(float(ve.marginal(t)[1]) - 0.01 * 5000 ** 0.3) < 1e-4
+    x = jnp.ones((2, 17, 3))
+    score = -x
+    # The release's "probability flow" keeps factor 1.0 on g^2 * score (quirk Q2).
+    full = sub.reverse_drift(x, t, score, 1.0)
+    half = sub.reverse_drift(x, t, score, 0.5)
+    g2 = sub.diffusion(t) ** 2
+    np.testing.assert_allclose(full - half, -0.5 * g2 * score, rtol=1e-6)
+    # One ZeDO Euler step in closed form (spec §3.6).
+    eps = jnp.full((2, 17, 3), 0.2)
+    step = sde_lib.euler_step(sub, x, t, sde_lib.eps_to_score(sub, eps, t), 1e-3)
+    expect = x * (1 + sub.beta(t) / 2000) - g2 / (1000 * sub.marginal(t)[1]) * eps
+    np.testing.assert_allclose(step, expect, rtol=1e-5)
+
+
+def test_default_network_has_official_parameter_count():
+    cfg = model.ScoreNetConfig()
+    shapes = model.param_shapes(cfg)
+    assert model.count_params(shapes) == 7_203_379 == model.num_parameters(cfg)
+    p = shapes["params"]
+    assert p["pre_dense"]["kernel"].shape == (51, 1024)
+    assert p["blocks_1"]["dense2_t"]["kernel"].shape == (512, 1024)
+    assert p["post_dense"]["kernel"].shape == (1024, 51)
+    small = model.ScoreNetConfig(hidden_dim=128, embed_dim=64, n_blocks=3)
+    assert model.count_params(model.param_shapes(small)) == model.num_parameters(small)
+
+
+def test_positional_embedding_appendix_a():
+    pe0 = model.positional_embedding(jnp.float32(0.0), 512)
+    np.testing.assert_array_equal(pe0, np.r_[np.zeros(256), np.ones(256)])
+    pe = model.positional_embedding(jnp.float32(2.0), 512)
+    assert abs(float(pe[0]) - np.sin(2.0)) < 1e-6                # omega_0 = 1
+    assert abs(float(pe[255]) - np.sin(2e-4)) < 1e-8              # omega_255 = 1e-4
+
+
+def test_time_branch_split_matches_full_call_and_groupnorm_eps():
+    cfg = model.ScoreNetConfig(hidden_dim=64, embed_dim=32)
+    net = model.ScoreNet(cfg)
+    params = model.init_params(cfg, jax.random.PRNGKey(0))
+    x = jax.random.normal(jax.random.PRNGKey(1), (5, 17, 3))
+    full = net.apply(params, x, jnp.full((5,), 42.0))
+    biases = net.apply(params, jnp.float32(42.0), method=model.ScoreNet.time_biases)
+    split = net.apply(params, x, biases, method=model.ScoreNet.trunk)
+    np.testing.assert_allclose(full, split, atol=1e-5)
+    # GroupNorm epsilon is PyTorch's 1e-5 (Flax's default is 1e-6), quirk Q7.
+    assert net.bind(params).pre_gnorm.epsilon == 1e-5
+    # Dropout is active only in training and needs an rng.
+    y1 = net.apply(params, x, 42.0, train=True, rngs={"dropout": jax.random.PRNGKey(2)})
+    y2 = net.apply(params, x, 42.0, train=True, rngs={"dropout": jax.random.PRNGKey(3)})
+    assert float(jnp.abs(y1 - y2).max()) > 0
+    np.testing.assert_array_equal(net.apply(params, x, 42.0), net.apply(params, x, 42.0))
+
+
+def test_perfect_eps_predictor_has_zero_loss():
+    sde = sde_lib.SubVPSDE()
+    x0 = jax.random.normal(jax.random.PRNGKey(0), (1, 17, 3)) * 0.3
+    batch = jnp.broadcast_to(x0, (64, 17, 3))
+
+    def oracle(params, xt, label, train, rngs):        # eps = (x_t - alpha x0) / sigma
+        t = label / 999.0
+        a, s = sde.marginal(t)
+        return (xt - a[:, None, None] * x0) / s[:, None, None]
+
+    loss = losses.dsm_loss(oracle, None, batch, jax.random.PRNGKey(1), sde,
+                           losses.LossConfig(eps_t=1e-3))
+    assert float(loss) < 1e-6
+    # A zero predictor has loss 1/2 * E|z|^2 = 25.5 (reduce_mean=False, quirk Q5).
+    zero = lambda *a: jnp.zeros_like(a[1])
+    big = jnp.broadcast_to(x0, (4096, 17, 3))
+    assert abs(float(losses.dsm_loss(zero, None, big, jax.random.PRNGKey(2), sde)) - 25.5) < 0.5
+    mean = losses.dsm_loss(zero, None, big, jax.random.PRNGKey(2), sde,
+                           losses.LossConfig(reduce_mean=True))
+    assert abs(float(mean) - 1.0) < 0.02

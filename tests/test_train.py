@@ -1,0 +1,168 @@
+"""Training the prior: launcher resume, data-parallel equivalence, data loading and errors."""
+import json
+import os
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from zedo_jax import checkpoint, data, model, skeleton, train
+
+from conftest import ROOT
+
+SMALL = ["--hidden_dim", "64", "--embed_dim", "32", "--batch_size", "128", "--log_every", "20",
+         "--warmup_steps", "20", "--checkpoint_every", "100"]
+
+
+def run(args, env=None, check=True):
+    proc = subprocess.run([sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=600)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{args} failed:\n{proc.stdout}\n{proc.stderr[-3000:]}")
+    return proc
+
+
+def read_metrics(workdir):
+    with open(os.path.join(workdir, "metrics.jsonl")) as f:
+        return [json.loads(l) for l in f]
+
+
+def test_launcher_trains_and_resumes(cmu_poses_path, tmp_path):
+    w = str(tmp_path / "w")
+    out = run(["launch.train", "--data", cmu_poses_path, "--workdir", w, "--steps", "200", *SMALL])
+    m = read_metrics(w)
+    assert m[-1]["step"] == 200
+    assert m[-1]["loss"] < 0.8 * m[0]["loss"], m           # the loss falls
+    assert "ETA" in out.stderr and "poses/s" in out.stderr
+    out = run(["launch.train", "--data", cmu_poses_path, "--workdir", w, "--steps", "300", *SMALL])
+    assert "resumed" in out.stderr and "at step 200" in out.stderr
+    m = read_metrics(w)
+    assert [r["step"] for r in m][-5:] == [220, 240, 260, 280, 300]
+    assert checkpoint.TrainCheckpoints(w).latest_step() == 300
+    prior = checkpoint.load_prior(w, weights="ema")
+    assert prior.config.hidden_dim == 64
+
+
+def test_workdir_of_another_network_size_is_refused(cmu_poses_path, tmp_path):
+    w = str(tmp_path / "w")
+    run(["launch.train", "--data", cmu_poses_path, "--workdir", w, "--steps", "2", *SMALL])
+    bad = SMALL.copy()
+    bad[1] = "128"
+    proc = run(["launch.train", "--data", cmu_poses_path, "--workdir", w, "--steps", "4", *bad],
+               check=False)
+    assert proc.returncode != 0
+    assert "hidden_dim: 64 in the checkpoint vs 128 requested" in proc.stderr
+    assert "new --workdir" in proc.stderr
+
+
+MULTI = r"""
+import sys, json, jax, numpy as np
+from zedo_jax import data, model, train
+poses = data.PoseSet(np.load(sys.argv[1]), "world", "test")
+cfg = train.TrainConfig(model=model.ScoreNetConfig(hidden_dim=64, embed_dim=32), batch_size=64,
+                        warmup_steps=1)
+mesh = train.make_mesh()
+step = train.make_train_step(cfg, "world", mesh)
+state = jax.device_put(train.create_state(cfg), jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec()))
+p = jax.numpy.asarray(poses.poses)
+losses = []
+for _ in range(3):
+    state, m = step(state, p)
+    losses.append(float(m["loss"]))
+leaf = np.asarray(jax.tree_util.tree_leaves(state.params)[0]).ravel()[:8].tolist()
+print(json.dumps({"devices": jax.device_count(), "losses": losses, "leaf": leaf}))
+"""
+
+
+def test_data_parallel_matches_single_device(cmu_poses_path, tmp_path):
+    poses = data.load_poses(cmu_poses_path, split="test").poses[:2000]
+    np.save(tmp_path / "p.npy", poses)
+    res = {}
+    for n in (1, 4):
+        env = {"XLA_FLAGS": f"--xla_force_host_platform_device_count={n}",
+               "JAX_PLATFORMS": "cpu"}
+        proc = subprocess.run([sys.executable, "-c", MULTI, str(tmp_path / "p.npy")], cwd=ROOT,
+                              capture_output=True, text=True, env={**os.environ, **env},
+                              timeout=600)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        res[n] = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert res[1]["devices"] == 1 and res[4]["devices"] == 4
+    np.testing.assert_allclose(res[4]["losses"], res[1]["losses"], rtol=1e-5)
+    # Parameters agree to a fraction of one Adam step (lr 2e-4): Adam normalises each
+    # coordinate, so reduction-order rounding in near-zero gradients shows at that scale.
+    np.testing.assert_allclose(res[4]["leaf"], res[1]["leaf"], atol=5e-5)
+
+
+def test_optimizer_schedule_clip_and_ema():
+    cfg = train.TrainConfig(lr=2e-4, warmup_steps=5000)
+    tx = train.make_optimizer(cfg)
+    params = {"w": jnp.ones(3)}
+    state = tx.init(params)
+    upd, state = tx.update({"w": jnp.full(3, 100.0)}, state, params)
+    np.testing.assert_array_equal(upd["w"], 0.0)              # first update uses lr = 0 (Q6)
+    upd, state = tx.update({"w": jnp.full(3, 100.0)}, state, params)
+    assert abs(float(upd["w"][0]) + 2e-4 / 5000) < 1e-9       # lr_1 = 2e-4 * 1/5000, Adam ~ sign
+    ema = train.ema_update({"w": jnp.zeros(1)}, {"w": jnp.ones(1)}, 1, 0.9999)
+    assert abs(float(ema["w"][0]) - (1 - 2 / 11)) < 1e-7      # d_1 = min(0.9999, 2/11)
+    ema = train.ema_update({"w": jnp.zeros(1)}, {"w": jnp.ones(1)}, 10 ** 6, 0.9999)
+    assert abs(float(ema["w"][0]) - 1e-4) < 1e-7              # d = 0.9999 (float32)
+
+
+def test_virtual_camera_augmentation_gives_upright_camera_poses(cmu_poses_path):
+    ps = data.load_poses(cmu_poses_path, split="train")
+    assert ps.frame == "world" and len(ps) == 54502
+    cam = np.asarray(data.augment(jax.random.PRNGKey(0), jnp.asarray(ps.poses[:4000]), "world",
+                                  data.AugmentConfig()))
+    # Rotations preserve bone lengths; the torso points up the image (y down) within the
+    # pitch range of the rig.
+    np.testing.assert_allclose(skeleton.bone_lengths(cam), skeleton.bone_lengths(ps.poses[:4000]),
+                               atol=1e-5)
+    up = cam[:, 8] - cam[:, 0]
+    up /= np.linalg.norm(up, axis=1, keepdims=True)
+    assert np.median(-up[:, 1]) > 0.9
+    flipped = np.asarray(data.augment(jax.random.PRNGKey(0), jnp.asarray(cam), "camera",
+                                      data.AugmentConfig(flip_prob=1.0)))
+    np.testing.assert_allclose(flipped, skeleton.flip_pose(cam), atol=1e-6)
+    np.testing.assert_allclose(skeleton.flip_pose(skeleton.flip_pose(cam)), cam)
+
+
+def test_videopose3d_format_and_camera_frame_files(tmp_path):
+    rng = np.random.default_rng(0)
+    pos = {s: {"Walk": rng.normal(0, 0.3, (5, 32, 3)).astype(np.float32)}
+           for s in ("S1", "S5", "S9")}
+    np.savez(tmp_path / "data_3d_h36m.npz", positions_3d=pos)
+    ps = data.load_poses(str(tmp_path / "data_3d_h36m.npz"), split="train")
+    assert ps.frame == "world" and ps.poses.shape == (10, 17, 3)
+    np.testing.assert_allclose(ps.poses[0, 4], pos["S1"]["Walk"][0, 6] - pos["S1"]["Walk"][0, 0],
+                               atol=1e-6)
+    assert len(data.load_poses(str(tmp_path / "data_3d_h36m.npz"), split="test")) == 5
+    np.save(tmp_path / "cam.npy", rng.normal(0, 0.3, (7, 17, 3)).astype(np.float32))
+    ps = data.load_poses(str(tmp_path / "cam.npy"), split="all")
+    assert ps.frame == "camera" and np.allclose(ps.poses[:, 0], 0)
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda r: {"poses": r.normal(0, .3, (10, 16, 3))}, "16 joints per pose, expected 17"),
+    (lambda r: {"poses": np.where(np.arange(10)[:, None, None] == 4, np.nan,
+                                  r.normal(0, .3, (10, 17, 3)))}, "NaN/inf values in 1 poses"),
+    (lambda r: {"poses": r.normal(0, 300, (10, 17, 3))}, "millimetres"),
+    (lambda r: {"poses": r.normal(0, .3, (4, 17, 3)), "seq": np.zeros(4, int),
+                "seq_split": np.array(["train"])}, "split 'test' .* is empty"),
+    (lambda r: {"something": np.zeros(3)}, "none of the known pose keys"),
+])
+def test_bad_pose_files_get_clear_errors(tmp_path, make, match):
+    path = str(tmp_path / "bad.npz")
+    np.savez(path, **make(np.random.default_rng(0)))
+    with pytest.raises(ValueError, match=match):
+        data.load_poses(path, split="test" if "empty" in match else "train")
+
+
+def test_batch_must_divide_devices(cmu_poses_path, tmp_path):
+    ps = data.PoseSet(np.zeros((8, 17, 3), np.float32), "camera", "zeros")
+    cfg = train.TrainConfig(model=model.ScoreNetConfig(hidden_dim=64, embed_dim=32),
+                            batch_size=0, steps=1)
+    with pytest.raises(ValueError, match="batch_size"):
+        train.fit(cfg, ps, str(tmp_path / "w"))
