@@ -6,14 +6,15 @@ import dataclasses
 import numpy as np
 from absl import flags
 
-from zedo_jax import checkpoint, io, metrics, zedo
+from zedo_jax import checkpoint, io, keypoint_formats, metrics, zedo
 
 FLAGS = flags.FLAGS
 
 
 def define_lift_flags(input_required: bool = False):
-    flags.DEFINE_string("input", None, "Input .npz (keypoints, K, optional poses3d); "
-                        "see zedo_jax.io." + ("" if input_required else
+    flags.DEFINE_string("input", None, "Input .npz (keypoints, K, optional poses3d), .json "
+                        "(frames schema, COCO keypoint results, OpenPose) or a directory of "
+                        "OpenPose JSON files; see zedo_jax.io." + ("" if input_required else
                                               " Default: the bundled demo."))
     flags.DEFINE_string("checkpoint", None, "Prior directory or training workdir "
                         "(default: the prior shipped with zedo_jax).")
@@ -37,6 +38,26 @@ def define_lift_flags(input_required: bool = False):
                       "does not, quirk Q9).")
     flags.DEFINE_bool("proper_rotations", False, "PA-MPJPE without reflections (the release "
                       "allows them, quirk Q10).")
+    # Input layout and camera (see zedo_jax.io and zedo_jax.keypoint_formats).
+    flags.DEFINE_enum("format", None, list(keypoint_formats.FORMATS),
+                      "Keypoint layout of the input: h36m (Human3.6M-17 order), coco17 (MMPose / "
+                      "RTMPose / Detectron2 / YOLO-pose), mediapipe (33 landmarks), openpose "
+                      "(BODY_25 or COCO-18). Default: the JSON file's 'format', else h36m "
+                      "(COCO result files: coco17; OpenPose files: openpose).")
+    flags.DEFINE_string("image_size", None, "W,H image size in pixels for a default camera "
+                        "(overrides the file's image_size; frames with K in the file keep it).")
+    flags.DEFINE_float("fov_deg", 55.0, "Field of view (degrees, across the larger image side) "
+                       "of the default camera used when the input has no K.")
+    flags.DEFINE_float("focal", None, "Focal length (pixels) of the default camera used when "
+                       "the input has no K (overrides --fov_deg).")
+    flags.DEFINE_bool("normalized", None, "Keypoint coordinates are fractions of the image size "
+                      "(MediaPipe); they are scaled by the image size. Default: the JSON file's "
+                      "'normalized', else false.")
+    flags.DEFINE_float("min_confidence", 0.0, "Detector joints below this confidence are "
+                       "treated as missing (confidence 0). 0 keeps every detected joint.")
+    flags.DEFINE_enum("confidence_mode", "auto", list(keypoint_formats.CONFIDENCE_MODES),
+                      "How to read the detector's score column: score ([0, 1]), visibility "
+                      "(COCO 0/1/2 flags), sigmoid (logits, e.g. Detectron2), auto.")
 
 
 def zedo_config() -> zedo.ZeDOConfig:
@@ -55,8 +76,30 @@ def eval_config() -> metrics.EvalConfig:
                               allow_reflection=not FLAGS.proper_rotations)
 
 
+def parse_image_size(text: str | None):
+    """``'W,H'`` (or ``'WxH'``) -> ``(W, H)`` floats; ``None`` passes through."""
+    if text is None:
+        return None
+    parts = text.lower().replace("x", ",").split(",")
+    try:
+        w, h = (float(p) for p in parts)
+    except ValueError:
+        raise ValueError(f"--image_size must be W,H in pixels (e.g. 1920,1080); got {text!r}") \
+            from None
+    if w <= 0 or h <= 0:
+        raise ValueError(f"--image_size must be positive; got {text!r}")
+    return (w, h)
+
+
+def input_options() -> dict:
+    """Keyword arguments of :func:`zedo_jax.io.load_input` from the input/camera flags."""
+    return {"image_size": parse_image_size(FLAGS.image_size), "fov_deg": FLAGS.fov_deg,
+            "focal": FLAGS.focal, "normalized": FLAGS.normalized,
+            "min_confidence": FLAGS.min_confidence, "confidence_mode": FLAGS.confidence_mode}
+
+
 def load_input(path: str) -> io.LiftInput:
-    inp = io.load_npz(path)
+    inp = io.load_input(path, format=FLAGS.format, **input_options())
     if FLAGS.limit is not None:
         inp = inp.subset(slice(0, FLAGS.limit))
     return inp

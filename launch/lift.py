@@ -1,23 +1,42 @@
 r"""Lift 2D keypoints to 3D poses with ZeDO.
 
     python -m launch.lift                                   # the bundled demo, shipped prior
-    python -m launch.lift --input IN.npz --output OUT.npz [--checkpoint PRIOR] \
-        [--hypotheses 50] [--init_poses POSES.npy] [--ipo_steps 500] [--oil_steps 1000]
+    python -m launch.lift --input IN.npz|IN.json|OPENPOSE_DIR --output OUT.npz \
+        [--format h36m|coco17|mediapipe|openpose] [--image_size W,H] [--fov_deg 55] \
+        [--focal F] [--normalized] [--min_confidence C] [--plot DIR --plot_every K] \
+        [--figure PATH | --nofigure] [--checkpoint PRIOR] [--hypotheses 50] \
+        [--init_poses POSES.npy] [--ipo_steps 500] [--oil_steps 1000]
 
-IN.npz: keypoints [N,17,2|3] pixels (+confidence), K [3,3] or [N,3,3], optional poses3d
-[N,17,3] metres (then the metrics are printed). OUT.npz: poses [N,S,17,3] root-relative metres in
-camera axes, translation [N,S,3], reprojection_error_px [N,S,17]. See zedo_jax.io.
+Inputs (zedo_jax.io): .npz (keypoints [N,17,2|3] pixels + confidence, K [3,3] or [N,3,3] or
+image_size, optional poses3d [N,17,3] metres -> the metrics are printed), JSON frames
+({"format", "image_size", "K", "frames": [{"id", "keypoints", ...}]}), COCO keypoint results,
+OpenPose JSON. Detector layouts are converted to Human3.6M-17 (zedo_jax.keypoint_formats).
+Without K the camera is a default one from the image size (principal point at the centre,
+--fov_deg field of view, or --focal).
+
+Outputs: OUT.npz (poses [N,S,17,3] root-relative metres in camera axes, translation [N,S,3],
+reprojection_error_px [N,S,17]); a summary figure OUT.png (2D input beside the 3D result for a
+few frames; --figure PATH, --nofigure); with --plot DIR one PNG per frame and an animated GIF.
 """
 import os
+import sys
 
 from absl import app, flags, logging
 
 from launch import common
-from zedo_jax import checkpoint, io, lifting, metrics
+from zedo_jax import checkpoint, io, lifting, metrics, viz
 
 FLAGS = flags.FLAGS
 common.define_lift_flags()
 flags.DEFINE_string("output", "zedo_lift.npz", "Output .npz.")
+flags.DEFINE_string("figure", None, "Summary figure PNG (2D input beside the 3D result for a "
+                    "few frames). Default: the output path with .png.")
+flags.DEFINE_bool("nofigure", False, "Do not write the summary figure.")
+flags.DEFINE_integer("figure_frames", 4, "Frames shown in the summary figure.")
+flags.DEFINE_string("plot", None, "Directory for one PNG per frame (see --plot_every) and, for "
+                    "more than one frame, an animated GIF (animation.gif).")
+flags.DEFINE_integer("plot_every", 1, "With --plot: draw every k-th frame.")
+flags.DEFINE_float("gif_fps", 8.0, "With --plot: frames per second of the GIF.")
 
 DEMO = os.path.join(checkpoint.ASSET_DIR, "demo.npz")
 
@@ -26,11 +45,22 @@ def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)
     path = FLAGS.input or DEMO
-    inp = common.load_input(path)
+    try:
+        inp = common.load_input(path)
+    except (ValueError, FileNotFoundError) as e:
+        sys.exit(f"Error: {e}")                 # the message names the file, frame and field
+    if FLAGS.plot and FLAGS.plot_every < 1:
+        sys.exit(f"Error: --plot_every must be >= 1, got {FLAGS.plot_every}")
+    if FLAGS.plot and not viz.available():
+        sys.exit(f"Error: --plot: {viz.MISSING_MATPLOTLIB}")
     prior = common.load_prior()
     cfg = common.zedo_config()
-    print(f"Lifting {len(inp)} frames from {path} with the prior at {prior.path} "
-          f"({prior.config.hidden_dim}-wide, {prior.info.get('weights', FLAGS.weights)} weights)")
+    print(f"Lifting {len(inp)} frames from {path} ({inp.info.get('format', 'h36m')} keypoints) "
+          f"with the prior at {prior.path} ({prior.config.hidden_dim}-wide, "
+          f"{prior.info.get('weights', FLAGS.weights)} weights)")
+    print(f"Camera: {inp.info.get('camera', 'K from the input')}")
+    for w in inp.info.get("warnings", []):
+        print(f"Warning: {w}")
     out = lifting.lift(prior, inp.keypoints, inp.K, confidence=inp.confidence,
                        hypotheses=FLAGS.hypotheses, init_poses=common.init_poses(), config=cfg,
                        chunk_size=FLAGS.chunk_size)
@@ -42,6 +72,22 @@ def main(argv):
         res = metrics.evaluate(out["poses"], inp.poses3d, common.eval_config())
         label = f"ZeDO S={S}" + (" (min over hypotheses)" if S > 1 else "")
         print(common.format_table([(label, res["summary"])]))
+    if not FLAGS.nofigure:
+        fig_path = FLAGS.figure or os.path.splitext(FLAGS.output)[0] + ".png"
+        if viz.available():
+            viz.save_summary(fig_path, inp, out, max_frames=FLAGS.figure_frames)
+            print(f"Wrote {fig_path} (summary figure)")
+        else:
+            print("Note: matplotlib is not installed, so no summary figure "
+                  "(pip install 'zedo_jax[viz]')")
+    if FLAGS.plot:
+        paths = viz.save_frames(FLAGS.plot, inp, out, every=FLAGS.plot_every)
+        msg = f"Wrote {len(paths)} frame plots to {FLAGS.plot}"
+        if len(paths) > 1:
+            gif = viz.save_gif(os.path.join(FLAGS.plot, "animation.gif"), inp, out,
+                               every=FLAGS.plot_every, fps=FLAGS.gif_fps)
+            msg += f" and {gif}"
+        print(msg)
 
 
 if __name__ == "__main__":

@@ -47,3 +47,22 @@ def tiny_prior():
         c -= c[:, :1]
     return checkpoint.Prior(config=cfg, sde=sde.SubVPSDE(), params=params, clusters=clusters,
                             path="<tiny>", info={"weights": "raw"})
+
+
+@pytest.fixture(scope="session")
+def trained_small_prior(tmp_path_factory, cmu_poses_path):
+    """A small prior trained for a few hundred steps on the CMU train split (about 20 s), saved
+    as a training workdir with S = 1 and S = 4 k-means hypotheses and training statistics."""
+    import jax
+    from zedo_jax import checkpoint, clustering, data, model, train
+    from zedo_jax.utils import silent
+    workdir = str(tmp_path_factory.mktemp("small_prior"))
+    poses = data.load_poses(cmu_poses_path, split="train")
+    cfg = train.TrainConfig(model=model.ScoreNetConfig(hidden_dim=128, embed_dim=64),
+                            steps=300, batch_size=512, lr=1e-3, warmup_steps=50)
+    train.fit(cfg, poses, workdir, log_every=100, checkpoint_every=10 ** 6, log=silent)
+    cam = data.camera_frame_poses(poses, jax.random.PRNGKey(0))
+    for S in (1, 4):
+        checkpoint.save_clusters(workdir, clustering.kmeans_poses(cam, S, iters=20, restarts=1))
+    checkpoint.save_training_stats(workdir, checkpoint.training_stats(cam))
+    return workdir

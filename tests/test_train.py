@@ -90,9 +90,11 @@ def test_data_parallel_matches_single_device(cmu_poses_path, tmp_path):
         assert proc.returncode == 0, proc.stderr[-3000:]
         res[n] = json.loads(proc.stdout.strip().splitlines()[-1])
     assert res[1]["devices"] == 1 and res[4]["devices"] == 4
-    np.testing.assert_allclose(res[4]["losses"], res[1]["losses"], rtol=1e-5)
-    # Parameters agree to a fraction of one Adam step (lr 2e-4): Adam normalises each
-    # coordinate, so reduction-order rounding in near-zero gradients shows at that scale.
+    # Steps 1-2 see identical parameters (the first update has lr 0, quirk Q6): same loss.
+    np.testing.assert_allclose(res[4]["losses"][:2], res[1]["losses"][:2], rtol=1e-6)
+    # Step 3 follows one real Adam update; Adam normalises each coordinate, so reduction-order
+    # rounding in near-zero gradients moves parameters by a fraction of lr (2e-4).
+    np.testing.assert_allclose(res[4]["losses"][2], res[1]["losses"][2], rtol=1e-4)
     np.testing.assert_allclose(res[4]["leaf"], res[1]["leaf"], atol=5e-5)
 
 

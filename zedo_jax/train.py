@@ -140,7 +140,8 @@ def make_train_step(cfg: TrainConfig, frame: str, mesh: Mesh):
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
         ema = ema_update(state.ema_params, params, state.step + 1, cfg.ema_rate)
-        metrics = {"loss": loss, "grad_norm": optax.global_norm(grads)}
+        grad_norm = jnp.sqrt(sum(jnp.sum(g * g) for g in jax.tree_util.tree_leaves(grads)))
+        metrics = {"loss": loss, "grad_norm": grad_norm}
         return TrainState(step=state.step + 1, params=params, ema_params=ema,
                           opt_state=opt_state), metrics
 

@@ -1,0 +1,46 @@
+r"""Throughput of training and lifting, against a matmul peak measured in the same process.
+
+    python -m launch.benchmark [--json OUT.json] [--what train,lift] [--batches 1,64,1024]
+
+Reports training poses/s and lifting pose-iterations/s with the default 7.2M network (random
+weights: speed does not depend on them), achieved FLOP/s (matmul FLOPs of the network) as a
+fraction of the float32 matmul peak, compile times apart from steady state, and the machine.
+"""
+import json
+
+from absl import app, flags, logging
+
+from zedo_jax import benchmarks
+from zedo_jax.utils import echo
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("json", None, "Write the results to this JSON file.")
+flags.DEFINE_list("what", ["train", "lift"], "Benchmarks to run.")
+flags.DEFINE_list("batches", ["1", "64", "1024"], "Lifting batch sizes (frames).")
+flags.DEFINE_integer("hypotheses", 1, "Hypotheses per frame in the lifting benchmark.")
+flags.DEFINE_integer("ipo_steps", 50, "IPO steps in the lifting benchmark (release: 500).")
+flags.DEFINE_integer("oil_steps", 100, "Loop iterations in the lifting benchmark (release: 1000).")
+flags.DEFINE_integer("train_batch", 1024, "Training batch size.")
+flags.DEFINE_integer("train_steps", 20, "Timed training steps.")
+flags.DEFINE_integer("hidden_dim", 1024, "Network width.")
+flags.DEFINE_integer("embed_dim", 512, "Time-embedding size.")
+flags.DEFINE_enum("translation_solver", "lstsq", ["lstsq", "normal"], "Least-squares solver.")
+
+
+def main(argv):
+    del argv
+    logging.set_verbosity(logging.WARNING)
+    res = benchmarks.run_all(
+        what=FLAGS.what, batches=[int(b) for b in FLAGS.batches], hypotheses=FLAGS.hypotheses,
+        ipo_steps=FLAGS.ipo_steps, oil_steps=FLAGS.oil_steps, train_batch=FLAGS.train_batch,
+        train_steps=FLAGS.train_steps, hidden_dim=FLAGS.hidden_dim, embed_dim=FLAGS.embed_dim,
+        translation_solver=FLAGS.translation_solver, log=echo)
+    print(benchmarks.format_report(res))
+    if FLAGS.json:
+        with open(FLAGS.json, "w") as f:
+            json.dump(res, f, indent=2)
+        print(f"Wrote {FLAGS.json}")
+
+
+if __name__ == "__main__":
+    app.run(main)
