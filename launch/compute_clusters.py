@@ -18,6 +18,8 @@ flags.DEFINE_string("prior", None, "Prior directory or training workdir to store
 flags.DEFINE_multi_integer("S", [1, 50], "Numbers of hypotheses.")
 flags.DEFINE_integer("iters", 100, "Lloyd iterations.")
 flags.DEFINE_integer("seed", 0, "PRNG seed (virtual cameras and k-means++).")
+flags.DEFINE_enum("s1", "front", ["front", "kmeans"], "S = 1 hypothesis: the mean pose facing "
+                  "the camera (default) or the literal k-means centre of all views.")
 flags.mark_flags_as_required(["data", "prior"])
 
 
@@ -29,7 +31,7 @@ def main(argv):
     cam = data_lib.camera_frame_poses(poses, jax.random.fold_in(key, 0))
     echo(f"[clusters] {checkpoint.save_training_stats(FLAGS.prior, checkpoint.training_stats(cam))}")
     for S in FLAGS.S:
-        centres = clustering.kmeans_poses(cam, S, jax.random.fold_in(key, S), iters=FLAGS.iters)
+        centres = clustering.hypotheses(poses, S, key, s1=FLAGS.s1, iters=FLAGS.iters)
         echo(f"[clusters] S={S}: {checkpoint.save_clusters(FLAGS.prior, centres)}")
 
 

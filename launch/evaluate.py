@@ -44,7 +44,7 @@ def main(argv):
     if 1 in prior.clusters:
         mean_pose = np.broadcast_to(prior.hypotheses(1)[None], (len(inp), 1, 17, 3))
         mp = metrics.evaluate(mean_pose, inp.poses3d, ecfg)
-        rows.append(("mean training pose", mp["summary"]))
+        rows.append(("mean training pose (S=1 hypothesis)", mp["summary"]))
         baselines["mean_pose"] = _short(mp["summary"])
     print(common.format_table(rows))
     print(f"{len(inp)} frames x {S} hypotheses in {out['seconds']:.1f}s "

@@ -61,8 +61,8 @@ def trained_small_prior(tmp_path_factory, cmu_poses_path):
     cfg = train.TrainConfig(model=model.ScoreNetConfig(hidden_dim=128, embed_dim=64),
                             steps=300, batch_size=512, lr=1e-3, warmup_steps=50)
     train.fit(cfg, poses, workdir, log_every=100, checkpoint_every=10 ** 6, log=silent)
-    cam = data.camera_frame_poses(poses, jax.random.PRNGKey(0))
     for S in (1, 4):
-        checkpoint.save_clusters(workdir, clustering.kmeans_poses(cam, S, iters=20, restarts=1))
+        checkpoint.save_clusters(workdir, clustering.hypotheses(poses, S, iters=20, restarts=1))
+    cam = data.camera_frame_poses(poses, jax.random.PRNGKey(0))
     checkpoint.save_training_stats(workdir, checkpoint.training_stats(cam))
     return workdir

@@ -93,6 +93,25 @@ def test_kmeans_recovers_separated_clusters():
         clustering.kmeans_poses(pts[:3], 5)
 
 
+def test_s1_hypothesis_faces_the_camera(cmu_poses_path):
+    from zedo_jax import data, skeleton
+    ps = data.load_poses(cmu_poses_path, split="train")
+    front = clustering.hypotheses(ps, 1)[0]
+    blob = clustering.hypotheses(ps, 1, s1="kmeans")[0]
+    # The k-means mean over all yaws collapses the hips onto the pelvis; the front-facing mean
+    # keeps a real hip width, right hip on the image left, face toward the camera (-z).
+    assert np.linalg.norm(blob[1] - blob[4]) < 0.03
+    assert front[1, 0] < -0.08 and front[4, 0] > 0.08
+    assert front[9, 2] < front[8, 2]
+    bl = skeleton.bone_lengths(front[None])[0]
+    assert np.all(bl > 0.05)
+    cam = data.PoseSet(data.camera_frame_poses(ps)[:3000], "camera", "views")
+    turned = data.front_facing_poses(cam)
+    np.testing.assert_allclose(skeleton.bone_lengths(turned), skeleton.bone_lengths(cam.poses),
+                               atol=1e-5)
+    assert np.median(turned[:, 4, 0] - turned[:, 1, 0]) > 0.15
+
+
 def test_prior_sampling_runs():
     cfg = model.ScoreNetConfig(hidden_dim=64, embed_dim=32)
     params = model.init_params(cfg, jax.random.PRNGKey(0))

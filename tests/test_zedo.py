@@ -244,3 +244,38 @@ def test_zero_confidence_joint_does_not_pull(tiny_prior, cmu_views):
     b = lifting.lift(tiny_prior, kp, Kf, config=cfg, log=None)
     np.testing.assert_allclose(a["translation"], b["translation"], atol=1e-5)
     np.testing.assert_allclose(a["poses"], b["poses"], atol=1e-5)
+
+
+SHARDED = r"""
+import sys, json, jax, numpy as np
+from zedo_jax import checkpoint, lifting, model, sde, zedo
+cfg = model.ScoreNetConfig(hidden_dim=64, embed_dim=32)
+prior = checkpoint.Prior(cfg, sde.SubVPSDE(), model.init_params(cfg, jax.random.PRNGKey(0)),
+                         {2: np.load(sys.argv[1])})
+v = np.load(sys.argv[2])
+out = lifting.lift(prior, v["keypoints"], v["K"], hypotheses=2, chunk_size=4, log=None,
+                   config=zedo.ZeDOConfig(ipo_steps=20, oil_steps=40))
+print(json.dumps({"devices": jax.device_count(), "poses": out["poses"].ravel().tolist()}))
+"""
+
+
+def test_lift_sharded_over_four_devices_matches_one(cmu_views, tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+    from conftest import ROOT
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "c.npy", np.stack([random_pose(rng, 0.25), random_pose(rng, 0.25)]))
+    np.savez(tmp_path / "v.npz", keypoints=cmu_views["keypoints"][:7], K=cmu_views["K"][:7])
+    res = {}
+    for n in (1, 4):
+        env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={n}",
+               "JAX_PLATFORMS": "cpu"}
+        proc = subprocess.run([sys.executable, "-c", SHARDED, str(tmp_path / "c.npy"),
+                               str(tmp_path / "v.npz")], cwd=ROOT, capture_output=True,
+                              text=True, env=env, timeout=600)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        res[n] = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert (res[1]["devices"], res[4]["devices"]) == (1, 4)
+    np.testing.assert_allclose(res[4]["poses"], res[1]["poses"], atol=1e-4)

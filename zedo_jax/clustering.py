@@ -1,6 +1,13 @@
 """Hypotheses for ZeDO: k-means cluster centres of root-relative camera-axes training poses
 (spec §5; the release's recipe is not published — k-means on the flattened 51-D vectors is the
-most consistent reading). ``S = 1`` gives the mean training pose.
+most consistent reading).
+
+``S = 1`` is special. k-means with one cluster is the mean camera-axes pose, and when the
+training poses are seen from all around (random yaw, as with virtual cameras) that mean is a
+degenerate figure whose hips and shoulders collapse onto the body's axis: the IPO, which fits
+the pelvis and hips, then cannot observe the depth and drives it to its lower clamp. By default
+the single hypothesis is therefore the mean pose of the training set turned to face the camera
+(:func:`zedo_jax.data.front_facing_poses`); ``s1='kmeans'`` gives the literal k-means centre.
 """
 from __future__ import annotations
 
@@ -77,3 +84,19 @@ def kmeans_poses(poses, S: int, key=None, iters: int = 100, restarts: int = 3):
         c = np.asarray(best)[np.argsort(-counts, kind="stable")]
     c = c.reshape(S, 17, 3)
     return (c - c[:, :1]).astype(np.float32)
+
+
+def hypotheses(poses, S: int, key=None, s1: str = "front", iters: int = 100,
+               restarts: int = 3) -> np.ndarray:
+    """The ``S`` initial poses ``[S, 17, 3]`` of a training set (a
+    :class:`zedo_jax.data.PoseSet`): k-means centres of the poses in camera axes (random virtual
+    cameras for world-frame data); for ``S = 1`` with ``s1='front'`` the front-facing mean pose.
+    """
+    from . import data as data_lib
+    if s1 not in ("front", "kmeans"):
+        raise ValueError(f"s1 must be 'front' or 'kmeans', got {s1!r}")
+    key = jax.random.PRNGKey(0) if key is None else key
+    if S == 1 and s1 == "front":
+        return kmeans_poses(data_lib.front_facing_poses(poses), 1)
+    cam = data_lib.camera_frame_poses(poses, jax.random.fold_in(key, 0))
+    return kmeans_poses(cam, S, jax.random.fold_in(key, S), iters=iters, restarts=restarts)

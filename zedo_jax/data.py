@@ -226,6 +226,33 @@ def camera_frame_poses(poses: PoseSet, key=None, cfg: AugmentConfig = AugmentCon
     return np.concatenate(out, 0)
 
 
+def front_facing_poses(poses: PoseSet, cfg: AugmentConfig = AugmentConfig()) -> np.ndarray:
+    """All poses turned to face the camera, in camera axes ``[F, 17, 3]``.
+
+    Each pose is rotated about the vertical axis so that its facing direction (hips' left-right
+    axis crossed with up) points at the camera. World-frame (z-up) poses are then seen by a
+    camera with the mean pitch of the virtual-camera rig in ``cfg``; camera-frame poses keep
+    their pitch and roll (vertical = -y). Used for the ``S = 1`` hypothesis (see
+    :func:`zedo_jax.clustering.hypotheses`).
+    """
+    p = np.asarray(poses.poses, np.float64)
+    up = np.array([0.0, 0.0, 1.0]) if poses.frame == "world" else np.array([0.0, -1.0, 0.0])
+    target = np.array([1.0, 0.0, 0.0]) if poses.frame == "world" else np.array([0.0, 0.0, -1.0])
+    facing = np.cross(p[:, 4] - p[:, 1], up)
+    facing -= np.outer(facing @ up, up)
+    facing /= np.maximum(np.linalg.norm(facing, axis=1, keepdims=True), 1e-9)
+    # Signed angle about `up` from `facing` to `target`, then Rodrigues' rotation.
+    ang = np.arctan2(np.cross(facing, target) @ up, facing @ target)
+    c, s = np.cos(ang)[:, None, None], np.sin(ang)[:, None, None]
+    K = np.array([[0, -up[2], up[1]], [up[2], 0, -up[0]], [-up[1], up[0], 0]])
+    R = np.eye(3) + s * K + (1 - c) * (K @ K)
+    out = np.einsum("bij,bnj->bni", R, p)
+    if poses.frame == "world":
+        pitch = math.atan2(np.mean(cfg.height_m) - cfg.pelvis_height_m, np.mean(cfg.distance_m))
+        out = out @ np.asarray(camera.yaw_pitch_rotation(0.0, pitch), np.float64).T
+    return out.astype(np.float32)
+
+
 def epoch_batch_indices(key, step, num_poses: int, batch_size: int):
     """Indices of the training batch at ``step``: a fresh permutation each epoch (shuffled like
     a PyTorch loader); the last batch of an epoch wraps around to keep shapes static.
