@@ -118,3 +118,11 @@ def test_prior_sampling_runs():
     x = sampling.sample(params, jax.random.PRNGKey(1), net_config=cfg, sde=sde_lib.SubVPSDE(),
                         n=8, steps=50)
     assert x.shape == (8, 17, 3) and bool(jnp.isfinite(x).all())
+    from zedo_jax import checkpoint, skeleton
+    truth = np.asarray(x, np.float64)
+    res = sampling.bone_length_check(x, checkpoint.training_stats(truth))
+    assert res["n"] == 8 and len(res["bones"]) == 16
+    assert res["mean_abs_diff_mm"] < 1e-3                    # same poses, same statistics
+    res = sampling.bone_length_check(2 * truth, checkpoint.training_stats(truth))
+    expect = skeleton.bone_lengths(truth).mean(0).mean() * 1000
+    assert abs(res["mean_abs_diff_mm"] - expect) < 0.1

@@ -45,3 +45,26 @@ def sample(params, key, *, net_config: model_lib.ScoreNetConfig, sde, n: int,
 
     (_, mean), _ = jax.lax.scan(body, (x, x), (ts, jax.random.split(key, steps)))
     return mean
+
+
+def bone_length_check(samples, stats: dict) -> dict:
+    """Compare bone lengths of sampled poses ``[n, 17, 3]`` with training statistics
+    (``Prior.stats``: ``bones``, ``bone_length_mean_m``, ``bone_length_std_m``).
+
+    Returns per-bone sample mean/std and training mean/std in mm, the absolute difference of
+    the means, and its average over the 16 bones (``mean_abs_diff_mm``).
+    """
+    import numpy as np
+    from . import skeleton
+    if not stats:
+        raise ValueError("the prior has no training statistics (training_stats.json); compute "
+                         "them with launch/compute_clusters.py")
+    bl = skeleton.bone_lengths(np.asarray(samples, np.float64)) * 1000.0
+    train_mean = np.asarray(stats["bone_length_mean_m"]) * 1000.0
+    train_std = np.asarray(stats["bone_length_std_m"]) * 1000.0
+    diff = np.abs(bl.mean(0) - train_mean)
+    rows = [{"bone": b, "sample_mean_mm": float(m), "sample_std_mm": float(s),
+             "train_mean_mm": float(tm), "train_std_mm": float(ts), "abs_diff_mm": float(d)}
+            for b, m, s, tm, ts, d in zip(stats["bones"], bl.mean(0), bl.std(0), train_mean,
+                                          train_std, diff)]
+    return {"bones": rows, "mean_abs_diff_mm": float(diff.mean()), "n": int(len(bl))}
