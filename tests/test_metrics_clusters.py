@@ -122,7 +122,7 @@ def test_prior_sampling_runs():
     truth = np.asarray(x, np.float64)
     res = sampling.bone_length_check(x, checkpoint.training_stats(truth))
     assert res["n"] == 8 and len(res["bones"]) == 16
-    assert res["mean_abs_diff_mm"] < 1e-3                    # same poses, same statistics
+    assert res["mean_abs_diff_mm"] < 0.01        # same poses (statistics stored to 0.01 mm)
     res = sampling.bone_length_check(2 * truth, checkpoint.training_stats(truth))
     expect = skeleton.bone_lengths(truth).mean(0).mean() * 1000
     assert abs(res["mean_abs_diff_mm"] - expect) < 0.1
