@@ -238,3 +238,13 @@ def test_npz_inputs_and_output(tmp_path):
     assert saved["keypoints"].shape == (2, 17, 3)
     with pytest.raises(ValueError, match="unsupported input type"):
         io.load_input(write(tmp_path, "x", name="in.csv"))
+
+
+def test_npz_ground_truth_behind_the_camera_is_refused(tmp_path, cmu_views):
+    from zedo_jax import io
+    gt = cmu_views["poses3d"][:3].copy()
+    gt[1, :, 2] *= -1.0
+    path = tmp_path / "behind.npz"
+    np.savez(path, keypoints=cmu_views["keypoints"][:3], K=cmu_views["K"][:3], poses3d=gt)
+    with pytest.raises(ValueError, match="poses3d frame 1 puts the person behind the camera"):
+        io.load_input(str(path))

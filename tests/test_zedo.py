@@ -223,6 +223,7 @@ def test_refinement_mode_and_init_pose_shapes(tiny_prior, cmu_views):
     (lambda kp, K: (np.concatenate([kp[..., :2], 2 * np.ones_like(kp[..., :1])], -1), K),
      r"\[0, 1\]"),
     (lambda kp, K: (kp, np.zeros((3, 3))), "singular"),
+    (lambda kp, K: (kp, K * np.array([[-1.0], [1.0], [1.0]])), "behind the camera"),
     (lambda kp, K: (kp, K[:2]), "2 matrices"),
     (lambda kp, K: (kp, np.full((3, 3), np.inf)), "NaN/inf"),
 ])

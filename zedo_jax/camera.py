@@ -137,7 +137,9 @@ def check_intrinsics(K, name: str = "K"):
     if bad.size:
         raise ValueError(
             f"{name} is singular or not a pinhole matrix: focal lengths fx, fy must be > 0 "
-            f"(bad matrices at indices {bad[:10].tolist()}, e.g. fx={fx[bad[0]]}, fy={fy[bad[0]]})")
+            f"(a zero focal length is singular; a negative one mirrors the image and would put "
+            f"the person behind the camera). Bad matrices at indices {bad[:10].tolist()}, e.g. "
+            f"fx={fx[bad[0]]}, fy={fy[bad[0]]}")
     last = Kb[:, 2, :]
     bad = np.flatnonzero(np.abs(last - np.array([0.0, 0.0, 1.0])).max(-1) > 1e-6)
     if bad.size:
