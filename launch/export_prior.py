@@ -15,7 +15,8 @@ from zedo_jax.utils import echo
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "Training workdir.")
 flags.DEFINE_string("output", None, "Prior directory to write.")
-flags.DEFINE_enum("weights", "raw", ["raw", "ema"], "Which weights to export.")
+flags.DEFINE_enum("weights", "both", ["raw", "ema", "both"], "Which weights to export; both = "
+                  "raw as the default set (the release's inference, quirk Q3) plus ema.")
 flags.DEFINE_integer("step", None, "Checkpoint step (default: latest).")
 flags.mark_flags_as_required(["workdir", "output"])
 
@@ -24,7 +25,11 @@ def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)
     mngr = checkpoint.TrainCheckpoints(FLAGS.workdir)
-    meta, params = mngr.restore_params(FLAGS.step, weights=FLAGS.weights)
+    primary = "raw" if FLAGS.weights == "both" else FLAGS.weights
+    meta, params = mngr.restore_params(FLAGS.step, weights=primary)
+    other = {}
+    if FLAGS.weights == "both":
+        other["ema"] = mngr.restore_params(FLAGS.step, weights="ema")[1]
     step = FLAGS.step if FLAGS.step is not None else mngr.latest_step()
     mngr.close()
     metrics_path = os.path.join(FLAGS.workdir, "metrics.jsonl")
@@ -38,7 +43,7 @@ def main(argv):
     from zedo_jax import model
     cfg = model.ScoreNetConfig.from_dict(meta["model"])
     path = checkpoint.save_prior(FLAGS.output, cfg, checkpoint.sde_from_dict(meta["sde"]),
-                                 params, weights=FLAGS.weights,
+                                 params, weights=primary, other_weights=other,
                                  clusters=checkpoint.load_clusters(FLAGS.workdir), info=info,
                                  stats=checkpoint.load_training_stats(FLAGS.workdir) or None)
     echo(f"[export] step {step} ({FLAGS.weights} weights) -> {path}")

@@ -168,3 +168,23 @@ def test_batch_must_divide_devices(cmu_poses_path, tmp_path):
                             batch_size=0, steps=1)
     with pytest.raises(ValueError, match="batch_size"):
         train.fit(cfg, ps, str(tmp_path / "w"))
+
+
+def test_prior_directory_with_two_weight_sets(tmp_path):
+    cfg = model.ScoreNetConfig(hidden_dim=64, embed_dim=32)
+    raw = model.init_params(cfg, jax.random.PRNGKey(0))
+    ema = model.init_params(cfg, jax.random.PRNGKey(1))
+    path = str(tmp_path / "prior")
+    checkpoint.save_prior(path, cfg, train.TrainConfig().sde, raw, weights="raw",
+                          other_weights={"ema": ema}, clusters={1: np.zeros((1, 17, 3))})
+    leaf = lambda p: np.asarray(jax.tree_util.tree_leaves(p)[0])
+    default = checkpoint.load_prior(path)
+    assert default.info["weights"] == "raw"
+    np.testing.assert_array_equal(leaf(default.params), leaf(raw))
+    np.testing.assert_array_equal(leaf(checkpoint.load_prior(path, weights="ema").params),
+                                  leaf(ema))
+    only_ema = str(tmp_path / "ema_only")
+    checkpoint.save_prior(only_ema, cfg, train.TrainConfig().sde, ema, weights="ema")
+    assert checkpoint.load_prior(only_ema).info["weights"] == "ema"
+    with pytest.raises(ValueError, match="holds only its \\['ema'\\] weights, not 'raw'"):
+        checkpoint.load_prior(only_ema, weights="raw")

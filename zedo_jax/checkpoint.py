@@ -14,7 +14,8 @@ Two on-disk layouts:
   ``launch/export_prior.py`` and ``launch/convert_checkpoint.py``)::
 
       PRIOR/prior.json                   format, model config, SDE, which weights, provenance
-      PRIOR/params                       Orbax: the Flax variables {'params': ...}
+      PRIOR/params                       Orbax: the default Flax variables {'params': ...}
+      PRIOR/params_<label>               Orbax: further weight sets (e.g. params_ema)
       PRIOR/clusters_<S>.npy             [S, 17, 3] float32 hypotheses (metres, camera axes)
       PRIOR/training_stats.json          bone-length mean/std of the training poses
 
@@ -27,6 +28,7 @@ import glob
 import json
 import os
 import re
+import shutil
 from typing import Any
 
 import jax
@@ -221,22 +223,29 @@ class Prior:
 
 def save_prior(path: str, config: model_lib.ScoreNetConfig, sde, params, *, weights: str,
                clusters: dict | None = None, info: dict | None = None,
-               stats: dict | None = None) -> str:
-    """Write a prior directory (see the module docstring). Returns its absolute path."""
+               stats: dict | None = None, other_weights: dict | None = None) -> str:
+    """Write a prior directory (see the module docstring). Returns its absolute path.
+
+    ``params`` are stored as the default weights under the label ``weights`` (``'raw'`` or
+    ``'ema'``); ``other_weights`` (e.g. ``{'ema': ema_params}``) adds further sets, selectable
+    with ``load_prior(weights=...)``.
+    """
     path = os.path.abspath(path)
     os.makedirs(path, exist_ok=True)
-    item = os.path.join(path, "params")
-    if os.path.exists(item):
-        import shutil
-        shutil.rmtree(item)
+    sets = {weights: params, **(other_weights or {})}
+    dirs = {label: "params" if label == weights else f"params_{label}" for label in sets}
     ckptr = ocp.StandardCheckpointer()
-    ckptr.save(item, jax.device_get(params))
+    for label, tree in sets.items():
+        item = os.path.join(path, dirs[label])
+        if os.path.exists(item):
+            shutil.rmtree(item)
+        ckptr.save(item, jax.device_get(tree))
     ckptr.wait_until_finished()
     meta = {"format": PRIOR_FORMAT, "model": config.to_dict(), "sde": sde_to_dict(sde),
-            "weights": weights, "info": info or {}}
+            "weights": weights, "weight_sets": dirs, "info": info or {}}
     with open(os.path.join(path, "prior.json"), "w") as f:
         json.dump(meta, f, indent=2)
-    for S, c in (clusters or {}).items():
+    for c in (clusters or {}).values():
         save_clusters(path, c)
     if stats is not None:
         save_training_stats(path, stats)
@@ -294,8 +303,8 @@ def load_prior(path: str | None = None, weights: str | None = None) -> Prior:
       path: a prior directory (``prior.json``), a training workdir (``checkpoints/``; the latest
         step is used), or ``None`` for the prior shipped with the package.
       weights: ``'raw'`` (what the official inference uses, quirk Q3) or ``'ema'``. ``None``:
-        the weights a prior directory holds, or ``'raw'`` for a training workdir. A prior
-        directory holds one set of weights; asking explicitly for the other is an error.
+        the default set of a prior directory, or ``'raw'`` for a training workdir. Asking a
+        prior directory for a set it does not hold is an error.
     """
     if weights not in (None, "raw", "ema"):
         raise ValueError(f"weights must be 'raw' or 'ema', got {weights!r}")
@@ -306,13 +315,16 @@ def load_prior(path: str | None = None, weights: str | None = None) -> Prior:
         if meta.get("format") != PRIOR_FORMAT:
             raise ValueError(f"{path}/prior.json has format {meta.get('format')!r}, "
                              f"expected {PRIOR_FORMAT!r}")
-        stored = meta.get("weights", "raw")
-        if weights is not None and weights != stored:
-            raise ValueError(f"the prior at {path} holds only its {stored!r} weights, not "
-                             f"{weights!r}; export or convert it again with --weights {weights}")
+        default = meta.get("weights", "raw")
+        sets = meta.get("weight_sets", {default: "params"})
+        label = default if weights is None else weights
+        if label not in sets:
+            raise ValueError(f"the prior at {path} holds only its {sorted(sets)} weights, not "
+                             f"{label!r}; export or convert it again with --weights {label}")
         cfg = model_lib.ScoreNetConfig.from_dict(meta["model"])
         params = ocp.StandardCheckpointer().restore(
-            os.path.join(path, "params"), _on_default_device(model_lib.param_shapes(cfg)))
+            os.path.join(path, sets[label]), _on_default_device(model_lib.param_shapes(cfg)))
+        meta = {**meta, "weights": label}
         return Prior(config=cfg, sde=sde_from_dict(meta["sde"]), params=params,
                      clusters=load_clusters(path), path=path, info=meta,
                      stats=load_training_stats(path))
