@@ -9,6 +9,7 @@ frames, hypotheses, seconds, plus the baselines and per-sequence means.
 """
 import dataclasses
 import json
+import sys
 
 import numpy as np
 from absl import app, flags, logging
@@ -26,9 +27,13 @@ flags.mark_flag_as_required("input")
 def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)
-    inp = common.load_input(FLAGS.input)
+    try:
+        inp = common.load_input(FLAGS.input)
+    except (ValueError, FileNotFoundError) as e:
+        sys.exit(f"Error: {e}")                 # the message names the file, frame and field
     if inp.poses3d is None:
-        raise app.UsageError(f"{FLAGS.input} has no 'poses3d' ground truth to evaluate against")
+        sys.exit(f"Error: {FLAGS.input} has no 'poses3d' ground truth to evaluate against "
+                 f"(use launch.lift to lift it)")
     prior = common.load_prior()
     cfg = common.zedo_config()
     ecfg = common.eval_config()
