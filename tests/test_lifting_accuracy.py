@@ -11,6 +11,7 @@ from zedo_jax import checkpoint, lifting, metrics
 from conftest import ROOT
 
 FRAMES = np.arange(0, 1000, 31)[:32]
+PA_BOUND_MM, MPJPE_BOUND_MM, DEPTH_BOUND_M = 55.0, 80.0, 0.3
 
 
 def test_lifting_improves_on_the_ipo_pose(trained_small_prior, cmu_views):
@@ -24,9 +25,22 @@ def test_lifting_improves_on_the_ipo_pose(trained_small_prior, cmu_views):
     assert zedo["mpjpe_mm"] < ipo["mpjpe_mm"]
     # The final pose is consistent with the 2D input up to the last score step (Q14).
     assert float(np.median(out["reprojection_error_px"])) < 2.0
-    # The recovered translation puts the person at the right distance.
+    # (How far away the person is depends on the pose scale a 300-step prior has barely
+    # learned; the shipped-prior test below checks depth.)
+
+
+def test_shipped_prior_accuracy(cmu_views):
+    """The prior in ``zedo_jax/assets/prior`` with default settings (S = 1) on 32 benchmark
+    frames: PA-MPJPE and MPJPE bounds with margin over what it measures (BUILD_NOTES §5), the
+    person placed at the right distance, and a pose consistent with the 2D input."""
+    prior = checkpoint.load_prior()
+    kp, K, gt = (cmu_views[k][FRAMES] for k in ("keypoints", "K", "poses3d"))
+    out = lifting.lift(prior, kp, K, log=None)
+    s = metrics.evaluate(out["poses"], gt)["summary"]
+    assert s["pa_mpjpe_mm"] < PA_BOUND_MM and s["mpjpe_mm"] < MPJPE_BOUND_MM, s
+    assert float(np.median(out["reprojection_error_px"])) < 2.0
     depth_err = np.abs(out["translation"][:, 0, 2] - gt[:, 0, 2])
-    assert float(np.median(depth_err)) < 0.5
+    assert float(np.median(depth_err)) < DEPTH_BOUND_M, np.round(depth_err, 2)
 
 
 def run(args):
