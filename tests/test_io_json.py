@@ -130,7 +130,7 @@ BAD = [
     ({"format": "coco17", "image_size": [640, 480],
       "frames": [{"keypoints": coco_rows()}, {"id": "two", "keypoints":
                                                [r[:2] for r in coco_rows()]}]},
-     r"frame 1 \(id 'two'\): field 'keypoints': rows have 2 values but frame 0 has 3"),
+     r"frame 1 \(id 'two'\): field 'keypoints' has 2 values per row but frame 0 has 3"),
     ({"format": "coco17", "image_size": [640, 480],
       "frames": [{"keypoints": coco_rows()},
                  {"id": "c2", "keypoints": [[u, v, 7.0] for u, v, _ in coco_rows()]}]},

@@ -516,21 +516,13 @@ def _build(records, path, fmt, top_K, top_size, kw, warnings, where) -> LiftInpu
     focal = kw.pop("focal", None)
     normalized = bool(kw.pop("normalized", False) or False)
     n = len(records)
-    cols = {r["keypoints"].shape[1] for r in records}
-    if len(cols) > 1:
-        first = next(i for i, r in enumerate(records)
-                     if r["keypoints"].shape[1] != records[0]["keypoints"].shape[1])
-        raise ValueError(f"{where(first, records[first].get('label'), 'keypoints')}: rows have "
-                         f"{records[first]['keypoints'].shape[1]} values but frame 0 has "
-                         f"{records[0]['keypoints'].shape[1]}; use the same columns in every "
-                         f"frame")
-    joints = {r["keypoints"].shape[0] for r in records}
-    if len(joints) > 1:
-        first = next(i for i, r in enumerate(records)
-                     if r["keypoints"].shape[0] != records[0]["keypoints"].shape[0])
-        raise ValueError(f"{where(first, records[first].get('label'), 'keypoints')} has "
-                         f"{records[first]['keypoints'].shape[0]} joints but frame 0 has "
-                         f"{records[0]['keypoints'].shape[0]}")
+    for axis, what in ((1, "values per row"), (0, "joints")):
+        sizes = [r["keypoints"].shape[axis] for r in records]
+        bad = next((i for i, m in enumerate(sizes) if m != sizes[0]), None)
+        if bad is not None:
+            raise ValueError(f"{where(bad, records[bad].get('label'), 'keypoints')} has "
+                             f"{sizes[bad]} {what} but frame 0 has {sizes[0]}; every frame "
+                             f"needs the same keypoint layout")
     kps = np.stack([r["keypoints"] for r in records])
     if size_arg is not None:
         size_arg = _image_sizes(size_arg, n, path)
