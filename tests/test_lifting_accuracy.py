@@ -11,7 +11,7 @@ from zedo_jax import checkpoint, lifting, metrics
 from conftest import ROOT
 
 FRAMES = np.arange(0, 1000, 31)[:32]
-PA_BOUND_MM, MPJPE_BOUND_MM, DEPTH_BOUND_M = 55.0, 80.0, 0.3
+PA_BOUND_MM, MPJPE_BOUND_MM, DEPTH_BOUND_M = 50.0, 70.0, 0.25
 
 
 def test_lifting_improves_on_the_ipo_pose(trained_small_prior, cmu_views):
