@@ -33,6 +33,20 @@ flags.DEFINE_bool("reduce_mean", False, "Mean (not half-sum) over coordinates in
 flags.DEFINE_float("flip_prob", 0.0, "Probability of a horizontal flip augmentation.")
 flags.DEFINE_float("pitch_jitter_deg", 5.0, "Virtual camera aim error in pitch (degrees).")
 flags.DEFINE_float("roll_deg", 0.0, "Virtual camera roll range (degrees).")
+flags.DEFINE_float("bone_scale_range", 0.0, "Skeleton variation: per bone group (left and right "
+                   "alike) scale exp(U(-r, r)).")
+flags.DEFINE_float("body_scale_range", 0.0, "Skeleton variation: body size exp(U(-r, r)).")
+flags.DEFINE_float("joint_slide", 0.0, "Spine, thorax, neck/nose slide along their segments by "
+                   "up to this fraction.")
+flags.DEFINE_float("posture_prob", 0.0, "Fraction of samples whose posture (hips, knees, "
+                   "shoulders, elbows, trunk) is re-drawn within ranges of motion.")
+flags.DEFINE_float("posture_dof_prob", 0.5, "In those samples, probability that each degree of "
+                   "freedom is re-drawn.")
+flags.DEFINE_float("rebalance_power", 0.0, "Sample poses with weight count^-power of their "
+                   "posture cluster (0 = uniform).")
+flags.DEFINE_integer("rebalance_clusters", 64, "Posture clusters of the rebalancing.")
+flags.DEFINE_string("init_from", None, "Prior directory or training workdir whose weights "
+                    "start a new run (fine-tuning); ignored when resuming.")
 flags.DEFINE_integer("seed", 0, "PRNG seed.")
 flags.DEFINE_integer("log_every", 100, "Steps between log lines.")
 flags.DEFINE_integer("checkpoint_every", 1000, "Steps between checkpoints.")
@@ -52,13 +66,25 @@ def main(argv):
         loss=losses.LossConfig(reduce_mean=FLAGS.reduce_mean),
         augment=data_lib.AugmentConfig(flip_prob=FLAGS.flip_prob,
                                        pitch_jitter_deg=FLAGS.pitch_jitter_deg,
-                                       roll_deg=FLAGS.roll_deg),
+                                       roll_deg=FLAGS.roll_deg,
+                                       bone_scale_range=FLAGS.bone_scale_range,
+                                       body_scale_range=FLAGS.body_scale_range,
+                                       joint_slide=FLAGS.joint_slide,
+                                       posture_prob=FLAGS.posture_prob,
+                                       posture_dof_prob=FLAGS.posture_dof_prob,
+                                       rebalance_power=FLAGS.rebalance_power,
+                                       rebalance_clusters=FLAGS.rebalance_clusters),
         steps=FLAGS.steps, batch_size=FLAGS.batch_size, lr=FLAGS.lr,
         warmup_steps=FLAGS.warmup_steps, grad_clip=FLAGS.grad_clip, ema_rate=FLAGS.ema_rate,
         seed=FLAGS.seed)
+    init = None
+    if FLAGS.init_from:
+        from zedo_jax import checkpoint
+        init = (checkpoint.load_prior(FLAGS.init_from, weights="raw").params,
+                checkpoint.load_prior(FLAGS.init_from, weights="ema").params)
     try:
         train.fit(cfg, poses, FLAGS.workdir, log_every=FLAGS.log_every,
-                  checkpoint_every=FLAGS.checkpoint_every, keep=FLAGS.keep)
+                  checkpoint_every=FLAGS.checkpoint_every, keep=FLAGS.keep, init_params=init)
     except KeyboardInterrupt:
         raise SystemExit(130)
 

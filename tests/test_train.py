@@ -69,8 +69,9 @@ step = train.make_train_step(cfg, "world", mesh)
 state = jax.device_put(train.create_state(cfg), jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec()))
 p = jax.numpy.asarray(poses.poses)
 losses = []
+w = jax.numpy.full((p.shape[0],), 1.0 / p.shape[0])
 for _ in range(3):
-    state, m = step(state, p)
+    state, m = step(state, p, w)
     losses.append(float(m["loss"]))
 leaf = np.asarray(jax.tree_util.tree_leaves(state.params)[0]).ravel()[:8].tolist()
 print(json.dumps({"devices": jax.device_count(), "losses": losses, "leaf": leaf}))

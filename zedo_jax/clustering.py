@@ -86,6 +86,15 @@ def kmeans_poses(poses, S: int, key=None, iters: int = 100, restarts: int = 3):
     return (c - c[:, :1]).astype(np.float32)
 
 
+def assign(poses, centres) -> np.ndarray:
+    """Index ``[F]`` of the nearest centre (root-relative, flattened) for each pose."""
+    x = np.asarray(poses, np.float32)
+    c = np.asarray(centres, np.float32)
+    x = jnp.asarray((x - x[:, :1]).reshape(len(x), -1))
+    c = jnp.asarray((c - c[:, :1]).reshape(len(c), -1))
+    return np.asarray(jnp.argmin(_sq_dists(x, c), 1))
+
+
 def hypotheses(poses, S: int, key=None, s1: str = "front", iters: int = 100,
                restarts: int = 3) -> np.ndarray:
     """The ``S`` initial poses ``[S, 17, 3]`` of a training set (a

@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from . import augment as augment_lib
 from . import camera, skeleton
 
 #: VideoPose3D / Human3.6M 32-joint indices of the 17 joints kept by ZeDO, in H36M-17 order.
@@ -160,6 +161,20 @@ class AugmentConfig:
     defaults follow the Human3.6M rig (cameras 3.5-6 m away, 1-2 m high, aimed at the
     subject; pitch about 0-17 degrees down). ``flip_prob`` mirrors the pose (negate x, swap
     left/right) with that probability (off in the release).
+
+    Wider coverage (all off by default, which reproduces the release's training; see
+    :mod:`zedo_jax.augment` and BUILD_NOTES for the ranges):
+      bone_scale_range: each bone group (left and right alike) scaled by ``exp(U(-r, r))``.
+      body_scale_range: every bone scaled by a common ``exp(U(-r, r))`` (body size).
+      joint_slide: spine, thorax and neck/nose slide along their segments by up to this
+        fraction of the segment (the joints each dataset defines differently).
+      posture_prob: fraction of samples whose posture is re-drawn; in those, each of the 15
+        degrees of freedom (hips, knees, shoulders, elbows, trunk) is re-drawn with
+        probability ``posture_dof_prob`` within anatomical ranges of motion.
+      rebalance_power: sample training poses with weights ``count^-power`` of their cluster in
+        a k-means density estimate (``rebalance_clusters`` clusters of facing-aligned poses),
+        so rare postures are seen more often; 0 = uniform epochs.
+    Skeleton and posture variation are applied before the virtual camera.
     """
 
     yaw_deg: tuple = (0.0, 360.0)
@@ -170,6 +185,13 @@ class AugmentConfig:
     yaw_jitter_deg: float = 0.0
     roll_deg: float = 0.0
     flip_prob: float = 0.0
+    bone_scale_range: float = 0.0
+    body_scale_range: float = 0.0
+    joint_slide: float = 0.0
+    posture_prob: float = 0.0
+    posture_dof_prob: float = 0.5
+    rebalance_power: float = 0.0
+    rebalance_clusters: int = 64
 
 
 def virtual_camera_rotations(key, n: int, cfg: AugmentConfig):
@@ -195,10 +217,19 @@ def virtual_camera_rotations(key, n: int, cfg: AugmentConfig):
 def augment(key, poses, frame: str, cfg: AugmentConfig):
     """Turn a batch of root-relative poses ``[B, 17, 3]`` into camera-axes training samples.
 
-    World-frame poses are rotated into random virtual cameras; camera-frame poses are kept.
-    Then the optional flip. Pure and jit-able (``frame`` and ``cfg`` are static).
+    First the optional skeleton and posture variation (any frame), then world-frame poses are
+    rotated into random virtual cameras (camera-frame poses are kept), then the optional flip.
+    Pure and jit-able (``frame`` and ``cfg`` are static).
     """
-    k_cam, k_flip = jax.random.split(key)
+    k_cam, k_flip, k_skel, k_post, k_gate = jax.random.split(key, 5)
+    if cfg.bone_scale_range > 0 or cfg.body_scale_range > 0 or cfg.joint_slide > 0:
+        poses = augment_lib.batched(augment_lib.vary_skeleton)(
+            k_skel, poses, cfg.bone_scale_range, cfg.body_scale_range, cfg.joint_slide)
+    if cfg.posture_prob > 0:
+        varied = augment_lib.batched(augment_lib.vary_posture)(k_post, poses,
+                                                               cfg.posture_dof_prob)
+        gate = jax.random.bernoulli(k_gate, cfg.posture_prob, (poses.shape[0], 1, 1))
+        poses = jnp.where(gate, varied, poses)
     if frame == "world":
         R = virtual_camera_rotations(k_cam, poses.shape[0], cfg)
         poses = jnp.einsum("bij,bnj->bni", R, poses)
@@ -251,6 +282,33 @@ def front_facing_poses(poses: PoseSet, cfg: AugmentConfig = AugmentConfig()) -> 
         pitch = math.atan2(np.mean(cfg.height_m) - cfg.pelvis_height_m, np.mean(cfg.distance_m))
         out = out @ np.asarray(camera.yaw_pitch_rotation(0.0, pitch), np.float64).T
     return out.astype(np.float32)
+
+
+def rebalance_weights(poses: PoseSet, clusters: int = 64, power: float = 0.5,
+                      key=None) -> np.ndarray:
+    """Sampling weights ``[F]`` (summing to 1) that make rare postures more frequent.
+
+    The poses are turned to face one way (:func:`front_facing_poses`, so the estimate is about
+    posture, not viewpoint), clustered by k-means into ``clusters`` groups, and each pose gets
+    ``count^-power`` of its group (``power`` 0 = uniform, 1 = every group equally often).
+    """
+    from . import clustering
+    if power <= 0:
+        return np.full(len(poses), 1.0 / len(poses))
+    x = front_facing_poses(poses).reshape(len(poses), -1)
+    k = int(min(clusters, len(poses)))
+    centres = clustering.kmeans_poses(x.reshape(-1, 17, 3), k, key=key, iters=30, restarts=1)
+    assign = clustering.assign(x.reshape(-1, 17, 3), centres)
+    counts = np.bincount(assign, minlength=k).astype(np.float64)
+    w = counts[assign] ** -power
+    return w / w.sum()
+
+
+def weighted_batch_indices(key, step, weights, batch_size: int):
+    """Indices of the batch at ``step`` drawn with replacement with probabilities ``weights``
+    (deterministic in ``(key, step)``)."""
+    return jax.random.choice(jax.random.fold_in(key, step), weights.shape[0], (batch_size,),
+                             replace=True, p=weights)
 
 
 def epoch_batch_indices(key, step, num_poses: int, batch_size: int):

@@ -115,11 +115,11 @@ def _apply_fn(net_cfg):
 
 
 def make_train_step(cfg: TrainConfig, frame: str, mesh: Mesh):
-    """A jit-ed ``step(state, poses) -> (state, metrics)``.
+    """A jit-ed ``step(state, poses, weights) -> (state, metrics)``.
 
     ``poses`` ``[F, 17, 3]`` is the whole (root-relative) training set, replicated on every
-    device; the step draws its batch (epoch permutation), applies the virtual-camera
-    augmentation, and shards the batch over the mesh's ``'batch'`` axis. Parameters and
+    device; the step draws its batch (an epoch permutation, or with replacement by ``weights
+    [F]`` when ``cfg.augment.rebalance_power > 0``), applies the augmentations, and shards the batch over the mesh's ``'batch'`` axis. Parameters and
     optimiser state are replicated. All randomness derives from ``(cfg.seed, step)``.
     """
     tx = make_optimizer(cfg)
@@ -129,8 +129,12 @@ def make_train_step(cfg: TrainConfig, frame: str, mesh: Mesh):
     base = jax.random.PRNGKey(cfg.seed)
     k_data, k_aug, k_loss = (jax.random.fold_in(base, i) for i in (1, 2, 3))
 
-    def step_fn(state: TrainState, poses):
-        idx = data_lib.epoch_batch_indices(k_data, state.step, poses.shape[0], cfg.batch_size)
+    def step_fn(state: TrainState, poses, weights):
+        if cfg.augment.rebalance_power > 0:
+            idx = data_lib.weighted_batch_indices(k_data, state.step, weights, cfg.batch_size)
+        else:
+            idx = data_lib.epoch_batch_indices(k_data, state.step, poses.shape[0],
+                                               cfg.batch_size)
         x0 = jax.lax.with_sharding_constraint(poses[idx], batch_sharding)
         x0 = data_lib.augment(jax.random.fold_in(k_aug, state.step), x0, frame, cfg.augment)
         x0 = jax.lax.with_sharding_constraint(x0, batch_sharding)
@@ -145,7 +149,7 @@ def make_train_step(cfg: TrainConfig, frame: str, mesh: Mesh):
         return TrainState(step=state.step + 1, params=params, ema_params=ema,
                           opt_state=opt_state), metrics
 
-    return jax.jit(step_fn, in_shardings=(replicated, replicated),
+    return jax.jit(step_fn, in_shardings=(replicated, replicated, replicated),
                    out_shardings=(replicated, replicated), donate_argnums=(0,))
 
 
@@ -174,8 +178,11 @@ def _check_batch(cfg: TrainConfig, mesh: Mesh, num_poses: int):
 
 def fit(cfg: TrainConfig, poses: data_lib.PoseSet, workdir: str, *, log_every: int = 100,
         checkpoint_every: int = 1000, keep: int = 3, mesh: Mesh | None = None,
-        log: Callable[[str], None] = echo) -> TrainState:
+        init_params: tuple | None = None, log: Callable[[str], None] = echo) -> TrainState:
     """Train (or resume) a prior in ``workdir`` until ``cfg.steps``.
+
+    ``init_params``: ``(params, ema_params)`` to start a new run from (fine-tuning an existing
+    prior, e.g. with new augmentations); the optimiser starts fresh. Ignored when resuming.
 
     Resumes from the latest checkpoint in ``workdir/checkpoints`` (the network/SDE recorded
     there must match ``cfg``). Saves every ``checkpoint_every`` steps, at the end, and on
@@ -191,7 +198,18 @@ def fit(cfg: TrainConfig, poses: data_lib.PoseSet, workdir: str, *, log_every: i
     replicated = NamedSharding(mesh, P())
     state = manager.restore_latest(cfg, meta, replicated)
     if state is None:
-        state = jax.device_put(create_state(cfg), replicated)
+        state = create_state(cfg)
+        if init_params is not None:
+            params, ema = init_params
+            if jax.tree_util.tree_structure(params) != jax.tree_util.tree_structure(
+                    state.params) or any(a.shape != b.shape for a, b in zip(
+                        jax.tree_util.tree_leaves(params), jax.tree_util.tree_leaves(
+                            state.params))):
+                raise ValueError("init_params do not match the network of the training config "
+                                 "(use the same --hidden_dim/--embed_dim/--n_blocks)")
+            state = state.replace(params=params, ema_params=ema)
+            log("[train] starting from the given weights (fine-tuning)")
+        state = jax.device_put(state, replicated)
         log(f"[train] new run in {workdir}: {model_lib.count_params(state.params):,} parameters, "
             f"{len(poses):,} poses ({poses.source}, {poses.frame} frame), "
             f"{mesh.devices.size} device(s) [{jax.default_backend()}]")
@@ -204,6 +222,14 @@ def fit(cfg: TrainConfig, poses: data_lib.PoseSet, workdir: str, *, log_every: i
 
     step_fn = make_train_step(cfg, poses.frame, mesh)
     device_poses = jax.device_put(jnp.asarray(poses.poses), replicated)
+    aug = cfg.augment
+    weights = data_lib.rebalance_weights(poses, aug.rebalance_clusters, aug.rebalance_power,
+                                         jax.random.PRNGKey(cfg.seed))
+    if aug.rebalance_power > 0:
+        log(f"[train] rebalanced sampling: weights from {aug.rebalance_clusters} posture "
+            f"clusters, power {aug.rebalance_power} (max/min weight "
+            f"{weights.max() / weights.min():.1f})")
+    device_weights = jax.device_put(jnp.asarray(weights, jnp.float32), replicated)
     metrics_path = os.path.join(workdir, "metrics.jsonl")
     fpp = flops_per_pose(cfg.model, training=True)
 
@@ -229,7 +255,7 @@ def fit(cfg: TrainConfig, poses: data_lib.PoseSet, workdir: str, *, log_every: i
             if interrupted:
                 raise KeyboardInterrupt(interrupted[0])
             t0 = time.perf_counter()
-            state, m = step_fn(state, device_poses)
+            state, m = step_fn(state, device_poses, device_weights)
             step += 1
             if t_compile is None:  # the first call compiles; time steady state from here
                 jax.block_until_ready(m["loss"])
