@@ -1,0 +1,118 @@
+"""Training augmentations that widen the prior: skeleton variation, posture variation within
+ranges of motion, rebalanced sampling (zedo_jax.augment, zedo_jax.data)."""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from zedo_jax import augment, data, skeleton
+
+LEFT = [skeleton.BONES.index(b) for b in skeleton.LEFT_BONES]
+RIGHT = [skeleton.BONES.index(b) for b in skeleton.RIGHT_BONES]
+
+
+@pytest.fixture(scope="module")
+def poses(cmu_poses_path):
+    ps = data.load_poses(cmu_poses_path, split="train")
+    return data.PoseSet(ps.poses[::20], ps.frame, ps.source)       # ~2,700 poses
+
+
+def _run(cfg, x, frame="world", seed=0):
+    fn = jax.jit(lambda k, p: data.augment(k, p, frame, cfg))
+    return np.asarray(fn(jax.random.PRNGKey(seed), jnp.asarray(x)))
+
+
+def test_off_is_identity(poses):
+    x = poses.poses[:500]
+    cfg = data.AugmentConfig()
+    # Off: exactly what the release's training sees (virtual camera only).
+    ref = np.asarray(jax.jit(lambda k, p: data.augment(k, p, "world", cfg))(
+        jax.random.PRNGKey(3), jnp.asarray(x)))
+    np.testing.assert_array_equal(_run(cfg, x, seed=3), ref)
+    np.testing.assert_array_equal(_run(cfg, x, "camera"), x)
+
+
+def test_scale_bones_identity_and_lengths():
+    rng = np.random.default_rng(0)
+    p = rng.normal(0, 0.3, (17, 3)).astype(np.float32)
+    p -= p[:1]
+    np.testing.assert_allclose(augment.scale_bones(jnp.asarray(p), jnp.ones(16)), p, atol=1e-6)
+    f = rng.uniform(0.7, 1.3, 16).astype(np.float32)
+    q = np.asarray(augment.scale_bones(jnp.asarray(p), jnp.asarray(f)))
+    np.testing.assert_allclose(skeleton.bone_lengths(q), skeleton.bone_lengths(p) * f, rtol=1e-5)
+    # Directions of the bones are unchanged.
+    par = np.asarray(skeleton.PARENTS[1:])
+    u = (q[1:] - q[par]) / np.linalg.norm(q[1:] - q[par], axis=1, keepdims=True)
+    v = (p[1:] - p[par]) / np.linalg.norm(p[1:] - p[par], axis=1, keepdims=True)
+    np.testing.assert_allclose(u, v, atol=1e-5)
+
+
+def test_skeleton_variation_keeps_symmetry_and_ranges(poses):
+    x = poses.poses[:2000]
+    cfg = data.AugmentConfig(bone_scale_range=0.15, body_scale_range=0.1)
+    y = _run(cfg, x, "camera")
+    assert y.shape == x.shape and np.isfinite(y).all()
+    np.testing.assert_allclose(y[:, 0], 0.0, atol=1e-6)
+    ratio = skeleton.bone_lengths(y) / skeleton.bone_lengths(x)
+    # Left and right bones of a pair get the same factor; all factors within the ranges.
+    np.testing.assert_allclose(ratio[:, LEFT], ratio[:, RIGHT], rtol=1e-4)
+    assert ratio.min() >= np.exp(-0.25) - 1e-4 and ratio.max() <= np.exp(0.25) + 1e-4
+    # Each bone group gets its own factor (not one global scale).
+    assert np.std(ratio[:, 1] / ratio[:, 11]) > 0.05
+    assert 0.08 < np.std(np.log(ratio[:, 1])) < 0.16
+
+
+def test_joint_slide_moves_only_the_ambiguous_joints(poses):
+    x = poses.poses[:500]
+    y = _run(data.AugmentConfig(joint_slide=0.1), x, "camera")
+    moved = np.abs(y - x).max(axis=(0, 2)) > 1e-6
+    assert set(np.flatnonzero(moved)) == {7, 8, 9}
+    # The spine moves along the pelvis-thorax segment by at most 10% of it.
+    span = np.linalg.norm(x[:, 8] - x[:, 0], axis=1)
+    shift = np.linalg.norm(y[:, 7] - x[:, 7], axis=1)
+    assert (shift <= 0.1 * span + 1e-5).all() and shift.max() > 0.05 * span.mean()
+
+
+def test_posture_variation_keeps_bones_and_respects_ranges(poses):
+    x = poses.poses[:2000]
+    cfg = data.AugmentConfig(posture_prob=1.0, posture_dof_prob=1.0)
+    y = _run(cfg, x, "camera")
+    assert np.isfinite(y).all()
+    np.testing.assert_allclose(skeleton.bone_lengths(y), skeleton.bone_lengths(x), atol=1e-5)
+    r = augment.PostureRanges()
+    # Every degree of freedom re-drawn: thigh flexion relative to the trunk lies in the range
+    # (abduction drawn first can move it by a few degrees out of the sagittal plane).
+    flex = augment.thigh_flexion_deg(y)
+    assert np.percentile(flex, 1) > r.hip_flexion[0] - 10
+    assert np.percentile(flex, 99) < r.hip_flexion[1] + 10
+    # Knees bend within their range and backward (the shin never passes in front of the thigh
+    # line by more than the range allows).
+    for hip, knee, ankle in ((1, 2, 3), (4, 5, 6)):
+        d1, d2 = y[:, knee] - y[:, hip], y[:, ankle] - y[:, knee]
+        ang = np.degrees(np.arccos(np.clip(np.sum(d1 * d2, 1) / np.linalg.norm(d1, axis=1)
+                                           / np.linalg.norm(d2, axis=1), -1, 1)))
+        assert ang.max() < r.knee_flexion[1] + 1.0
+    # Sitting, crouching and kneeling become common: both thighs flexed beyond 60 degrees.
+    both = np.mean((flex > 60).all(1))
+    assert both > 4 * np.mean((augment.thigh_flexion_deg(x) > 60).all(1)) and both > 0.1
+
+
+def test_posture_prob_gates_samples(poses):
+    x = poses.poses[:2000]
+    y = _run(data.AugmentConfig(posture_prob=0.3), x, "camera")
+    changed = np.abs(y - x).max(axis=(1, 2)) > 1e-6
+    assert 0.2 < changed.mean() < 0.35
+
+
+def test_rebalance_weights(poses):
+    w = data.rebalance_weights(poses, clusters=16, power=0.5, key=jax.random.PRNGKey(0))
+    assert w.shape == (len(poses),) and np.isclose(w.sum(), 1.0) and (w > 0).all()
+    assert w.max() / w.min() > 2.0
+    np.testing.assert_allclose(data.rebalance_weights(poses, power=0.0), 1.0 / len(poses))
+    idx = np.asarray(data.weighted_batch_indices(jax.random.PRNGKey(0), 5,
+                                                 jnp.asarray(w, jnp.float32), 4096))
+    # Rare poses (high weight) are drawn more often than their share of the data.
+    rare = w > np.median(w)
+    assert rare[idx].mean() > rare.mean() + 0.1
