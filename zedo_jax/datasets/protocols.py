@@ -22,6 +22,7 @@ from . import h36m, mpi_inf_3dhp, pw3d, skipose
 from .base import EvalSet
 
 ALL_17 = tuple(range(17))
+METRICS = ("MPJPE", "PA-MPJPE", "N-MPJPE")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -159,7 +160,7 @@ def evaluate(pred, evalset: EvalSet, protocol: Protocol,
         mask[list(joints)] = 1
         e = _errors(jnp.asarray(pred), jnp.asarray(gt), jnp.asarray(mask), cfg.recenter,
                     cfg.allow_reflection)
-        per = {k: np.asarray(v).min(axis=1) for k, v in e.items() if not k.startswith("_")}
+        per = {k: np.asarray(e[k]).min(axis=1) for k in METRICS}
         out["per_frame"][label] = per
         out["metrics"][label] = {k: 1000 * _aggregate(v, evalset.group, protocol.aggregate)
                                  for k, v in per.items()}
@@ -183,6 +184,13 @@ def evaluate(pred, evalset: EvalSet, protocol: Protocol,
     return out
 
 
+def _every(n: int) -> str:
+    if n == 1:
+        return "all"
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"every {n}{suffix}"
+
+
 def format_table(result: dict, protocol: Protocol, evalset: EvalSet, *, keypoints: str,
                  hypotheses: int, label: str = "ZeDO") -> str:
     """A table laid out like the paper's: one row per metric and joint set, the paper's number
@@ -193,7 +201,7 @@ def format_table(result: dict, protocol: Protocol, evalset: EvalSet, *, keypoint
         "mean over frames"
     lines = [f"{protocol.title} — {label}, S={S}{' (min over hypotheses)' if S > 1 else ''}, "
              f"2D: {keypoints}",
-             f"{len(evalset)} frames (every {protocol.sample_interval}th of "
+             f"{len(evalset)} frames ({_every(protocol.sample_interval)} of "
              f"{evalset.total_frames}{rel}); {agg}; errors in mm",
              f"{'metric':<10}{'joints':>7}{'paper':>9}{'this run':>10}",
              "-" * 36]
