@@ -3,6 +3,10 @@ r"""Train (or resume) a ZeDO score prior.
     python -m launch.train --data ../shared/data/cmu_h36m17.npz --workdir runs/prior \
         --steps 100000 [--batch_size 1024] [--hidden_dim 1024 --embed_dim 512 --n_blocks 2]
 
+The release's recipe (Human3.6M train subjects S1, S5-S8 in the four real cameras):
+
+    python -m launch.train --data DIR/data_3d_h36m.npz --frame camera --workdir runs/h36m
+
 Resumes from the latest checkpoint in --workdir; Ctrl-C saves a checkpoint before exiting.
 All work is done by ``zedo_jax.train.fit``.
 """
@@ -16,7 +20,9 @@ flags.DEFINE_string("data", None, "Pose file (.npz/.npy); see zedo_jax.data.load
 flags.DEFINE_string("workdir", None, "Directory for checkpoints and metrics (resumed if present).")
 flags.DEFINE_string("split", "train", "Split of --data: train, test or all.")
 flags.DEFINE_enum("frame", "auto", ["auto", "world", "camera"],
-                  "Frame of the poses (auto: from the file format).")
+                  "Frame of the poses (auto: from the file format). 'camera' with "
+                  "VideoPose3D's data_3d_h36m.npz: the poses seen by the four real Human3.6M "
+                  "cameras (the release's recipe).")
 flags.DEFINE_integer("steps", 100_000, "Total training steps.")
 flags.DEFINE_integer("batch_size", 1024, "Poses per step (multiple of the device count).")
 flags.DEFINE_integer("hidden_dim", 1024, "Width of the residual trunk.")

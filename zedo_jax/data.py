@@ -6,6 +6,8 @@ Supported files (``load_poses``):
   ``seq_split``): frame ``'world'``, splits ``'train'`` / ``'test'`` / ``'all'``;
 * VideoPose3D's ``data_3d_h36m.npz`` (``positions_3d``: subject -> action -> ``[F,32,3]``
   world-frame metres): the 17-joint subset; ``'train'`` = S1, S5, S6, S7, S8, ``'test'`` = S9, S11;
+  ``frame='camera'`` places every pose in the four real Human3.6M cameras instead (the
+  release's recipe, :func:`zedo_jax.datasets.h36m.camera_frame_poses`);
 * already camera-frame poses: any ``.npz`` with ``poses3d`` (like the lifting benchmark) or
   ``poses``, or a ``.npy`` array ``[F,17,3]``; pass ``frame='world'`` if they are world-frame
   (z up). An optional ``split`` key ``[F]`` of strings selects a split.
@@ -123,6 +125,11 @@ def load_poses(path: str, split: str = "train", frame: str = "auto") -> PoseSet:
                     poses = poses[:, list(H36M32_TO_17)]
                 detected = "world"
                 desc = f"{os.path.basename(path)} (VideoPose3D Human3.6M, {split})"
+                if frame == "camera":   # the release's recipe: the four real cameras
+                    from .datasets import h36m as h36m_files
+                    poses = h36m_files.camera_frame_poses(
+                        path, tuple(s for s in subjects if s in data))
+                    detected, desc = "camera", desc + " in its 4 real cameras"
             elif "poses" in keys and "seq_split" in keys and "seq" in keys:
                 poses = f["poses"]
                 mask = _select_split(f["seq_split"][f["seq"]], split, path)
