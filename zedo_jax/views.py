@@ -16,15 +16,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import camera
+from .datasets.cameras import H36M_CAMERAS
 
-#: Intrinsics of the four Human3.6M cameras (focal lengths and principal points in pixels, as
-#: published with the dataset), for 1000 x 1000 px images.
-H36M_INTRINSICS = np.array([
-    [[1145.05, 0.0, 512.54], [0.0, 1143.78, 515.45], [0.0, 0.0, 1.0]],
-    [[1149.68, 0.0, 508.85], [0.0, 1147.59, 508.06], [0.0, 0.0, 1.0]],
-    [[1149.14, 0.0, 519.82], [0.0, 1148.80, 501.40], [0.0, 0.0, 1.0]],
-    [[1145.51, 0.0, 514.97], [0.0, 1144.77, 501.88], [0.0, 0.0, 1.0]],
-], np.float32)
+#: Intrinsics of the four Human3.6M cameras (1000 x 1000 px images), the benchmark's cameras.
+H36M_INTRINSICS = np.stack([c.K for c in H36M_CAMERAS]).astype(np.float32)
 
 
 @dataclasses.dataclass(frozen=True)
