@@ -22,7 +22,7 @@ import jax
 import numpy as np
 
 from . import checkpoint, clustering, data as data_lib, lifting, metrics, model, train, views
-from .utils import echo
+from .utils import echo, silent
 
 #: Augmentation recipes (``AugmentConfig`` overrides). ``none`` is the release's training
 #: (virtual cameras only); ``all`` is the recipe of the shipped prior.
@@ -90,6 +90,7 @@ def run_loso(path: str, workdir: str, recipes: Sequence[str] = ("none", "all"),
     trainings resume from their checkpoints and finished cells are kept)."""
     from .zedo import ZeDOConfig
     config = ZeDOConfig() if config is None else config
+    log = silent if log is None else log
     with np.load(path) as f:
         all_subsets = sorted(set(f["seq_source"].tolist()))
     subsets = all_subsets if subsets is None else list(subsets)
