@@ -51,15 +51,17 @@ def tiny_prior():
 
 @pytest.fixture(scope="session")
 def trained_small_prior(tmp_path_factory, cmu_poses_path):
-    """A small prior trained for a few hundred steps on the CMU train split (about 20 s), saved
-    as a training workdir with S = 1 and S = 4 k-means hypotheses and training statistics."""
+    """A small prior trained for 600 steps on the CMU train split (about 30 s), saved
+    as a training workdir with S = 1 and S = 4 k-means hypotheses and training statistics.
+    (At 300 steps the lifting test's margin depended on the CPU: PA-MPJPE 0.73x the IPO pose's
+    on an Intel Xeon against the 0.7x bound; at 600 steps 0.59x.)"""
     import jax
     from zedo_jax import checkpoint, clustering, data, model, train
     from zedo_jax.utils import silent
     workdir = str(tmp_path_factory.mktemp("small_prior"))
     poses = data.load_poses(cmu_poses_path, split="train")
     cfg = train.TrainConfig(model=model.ScoreNetConfig(hidden_dim=128, embed_dim=64),
-                            steps=300, batch_size=512, lr=1e-3, warmup_steps=50)
+                            steps=600, batch_size=512, lr=1e-3, warmup_steps=50)
     train.fit(cfg, poses, workdir, log_every=100, checkpoint_every=10 ** 6, log=silent)
     for S in (1, 4):
         checkpoint.save_clusters(workdir, clustering.hypotheses(poses, S, iters=20, restarts=1))

@@ -8,6 +8,7 @@ devices, progress output. The per-chunk work is :func:`zedo_jax.zedo.zedo_batch`
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import time
@@ -18,12 +19,13 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from . import camera, skeleton
+from . import camera, metrics, selection, skeleton
 from .checkpoint import Prior
-from .utils import echo
-from .zedo import ZeDOConfig, zedo_batch
+from .utils import echo, enable_compilation_cache
+from .zedo import ZeDOConfig, make_config, zedo_batch
 
-OUTPUT_KEYS = ("poses", "translation", "reprojection_error_px", "ipo_poses", "ipo_translation")
+OUTPUT_KEYS = ("poses", "translation", "reprojection_error_px", "ipo_poses", "ipo_translation",
+               "prior_residual")
 
 
 def validate_keypoints(keypoints, confidence=None, name: str = "keypoints"):
@@ -156,8 +158,20 @@ def _executable(fn, args):
     return exe, time.perf_counter() - t0
 
 
+def with_reference_bones(config: ZeDOConfig, prior: Prior) -> ZeDOConfig:
+    """``config`` with ``reference_bones`` taken from the prior's training statistics when the
+    anatomy step needs them and none are set (without statistics the step uses only the pose's
+    own left/right averages)."""
+    if not (config.anatomy or config.anatomy_final) or config.reference_bones is not None:
+        return config
+    ref = (prior.stats or {}).get("bone_length_mean_m")
+    if ref is None or len(ref) != len(skeleton.BONES):
+        return config
+    return dataclasses.replace(config, reference_bones=tuple(float(v) for v in ref))
+
+
 def lift(prior: Prior, keypoints, K, *, confidence=None, hypotheses: int = 1, init_poses=None,
-         config: ZeDOConfig = ZeDOConfig(), chunk_size: int | None = None, devices=None,
+         config: ZeDOConfig | None = None, chunk_size: int | None = None, devices=None,
          log: Callable[[str], None] = echo) -> dict:
     """Lift 2D keypoints to 3D with ZeDO.
 
@@ -170,7 +184,9 @@ def lift(prior: Prior, keypoints, K, *, confidence=None, hypotheses: int = 1, in
       init_poses: instead of the prior's clusters: ``[S, 17, 3]`` shared initial poses, or
         per-frame poses ``[N, 17, 3]`` / ``[N, S, 17, 3]`` from another lifter (refinement);
         see :func:`validate_init_poses`.
-      config: :class:`~zedo_jax.zedo.ZeDOConfig`.
+      config: :class:`~zedo_jax.zedo.ZeDOConfig`; default :func:`zedo_jax.zedo.make_config`
+        (the ``fast`` schedule with the anatomy steps); ``make_config(schedule="faithful")``
+        is the release exactly.
       chunk_size: frames per compiled chunk (default: about 4096 frame-hypotheses), rounded up
         to a multiple of the device count. The last chunk is padded, so one compilation
         serves all chunks.
@@ -179,11 +195,15 @@ def lift(prior: Prior, keypoints, K, *, confidence=None, hypotheses: int = 1, in
     Returns:
       dict of numpy arrays: ``poses [N, S, 17, 3]`` (root-relative metres, camera axes),
       ``translation [N, S, 3]`` (metres), ``reprojection_error_px [N, S, 17]``,
-      ``ipo_poses [N, S, 17, 3]``, ``ipo_translation [N, S, 3]``, and ``seconds`` (wall time)
+      ``ipo_poses [N, S, 17, 3]``, ``ipo_translation [N, S, 3]``, ``prior_residual [N, S]``,
+      ``selection_score [N, S]`` and ``best [N]`` (the hypothesis chosen without ground truth,
+      :func:`zedo_jax.selection.rank`), ``plausible [N, S]`` (the anatomical rule of
+      :func:`zedo_jax.metrics.plausibility`), and ``seconds`` (wall time)
       and ``compile_seconds`` (ahead-of-time compilation, included in ``seconds``; 0 when
       a previous call compiled the same shapes).
     """
     uv, conf = validate_keypoints(keypoints, confidence)
+    config = with_reference_bones(make_config() if config is None else config, prior)
     n = uv.shape[0]
     Ks = validate_intrinsics(K, n)
     if init_poses is None:
@@ -194,6 +214,7 @@ def lift(prior: Prior, keypoints, K, *, confidence=None, hypotheses: int = 1, in
     devices = tuple(jax.local_devices() if devices is None else devices)
     chunk = default_chunk(n, S, len(devices)) if chunk_size is None else \
         int(math.ceil(chunk_size / len(devices))) * len(devices)
+    enable_compilation_cache()
     fn, rep, batch = _compiled(prior.config, prior.sde, config, devices)
     params = jax.device_put(prior.params, rep)
 
@@ -222,6 +243,10 @@ def lift(prior: Prior, keypoints, K, *, confidence=None, hypotheses: int = 1, in
                 f"{f' (incl. {compile_s:.1f}s compile)' if c == 0 and compile_s else ''} | elapsed "
                 f"{done:.0f}s, ETA {eta:.0f}s")
     out = {k: np.concatenate(v, 0) for k, v in outs.items()}
+    out["selection_score"], out["best"] = selection.rank(
+        out["poses"], out["reprojection_error_px"], conf, uv, out["prior_residual"],
+        (prior.stats or {}).get("bone_length_mean_m"))
+    out["plausible"] = metrics.plausibility(out["poses"])["plausible"]
     out["seconds"] = time.perf_counter() - t_start
     out["compile_seconds"] = compile_s
     return out

@@ -14,6 +14,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from . import anatomy, skeleton
+
 
 def _center_root(p):
     return p - p[..., :1, :]
@@ -157,3 +159,67 @@ def evaluate(pred, gt, cfg: EvalConfig = EvalConfig(), groups=None) -> dict:
             for k in ("mpjpe", "pa_mpjpe", "n_mpjpe")}
     out["summary"] = summary
     return out
+
+
+#: The rule: left/right within ``SYMMETRY_TOL`` (relative to the longer one) for thighs, shins,
+#: upper arms and forearms; shin/thigh and forearm/upper-arm ratios within these ranges. Every
+#: ground-truth frame of the shared benchmarks passes it.
+SYMMETRY_TOL = 0.15
+SHIN_THIGH_RANGE = (0.8, 1.4)
+FOREARM_UPPER_RANGE = (0.65, 1.2)
+
+
+# ----------------------------------------------------------------------------------------------
+# anatomical plausibility
+# ----------------------------------------------------------------------------------------------
+
+def plausibility(poses) -> dict:
+    """Per-frame anatomical plausibility of poses ``[..., 17, 3]``.
+
+    A frame is plausible when thigh, shin, upper arm and forearm differ left/right by at most
+    15% (of the longer side), shin/thigh lies in [0.8, 1.4] and forearm/upper arm in [0.65, 1.2]
+    on both sides.
+
+    Returns:
+      dict of boolean arrays ``[...]``: ``plausible`` and one per test (``sym_thigh``,
+      ``sym_shin``, ``sym_upper_arm``, ``sym_forearm``, ``ratio_leg``, ``ratio_arm``), and float
+      arrays ``asymmetry [..., 4]`` (relative left/right differences, thigh, shin, upper arm,
+      forearm), ``shin_thigh [..., 2]`` and ``forearm_upper_arm [..., 2]`` (right, left).
+    """
+    L = skeleton.bone_lengths(np.asarray(poses, np.float64))
+    limbs = {"thigh": anatomy.THIGH, "shin": anatomy.SHIN, "upper_arm": anatomy.UPPER_ARM,
+             "forearm": anatomy.FOREARM}
+    out, asym = {}, []
+    for name, (r, l) in limbs.items():
+        a = np.abs(L[..., r] - L[..., l]) / np.maximum(np.maximum(L[..., r], L[..., l]), 1e-9)
+        out[f"sym_{name}"] = a <= SYMMETRY_TOL
+        asym.append(a)
+
+    def ratio(lower, upper):
+        return np.stack([L[..., lower[i]] / np.maximum(L[..., upper[i]], 1e-9) for i in (0, 1)],
+                        -1)
+
+    leg, arm = ratio(anatomy.SHIN, anatomy.THIGH), ratio(anatomy.FOREARM, anatomy.UPPER_ARM)
+    out["ratio_leg"] = ((leg >= SHIN_THIGH_RANGE[0]) & (leg <= SHIN_THIGH_RANGE[1])).all(-1)
+    out["ratio_arm"] = ((arm >= FOREARM_UPPER_RANGE[0]) & (arm <= FOREARM_UPPER_RANGE[1])).all(-1)
+    out["plausible"] = np.logical_and.reduce([out[k] for k in list(out)])
+    out["asymmetry"] = np.stack(asym, -1)
+    out["shin_thigh"] = leg
+    out["forearm_upper_arm"] = arm
+    return out
+
+
+def plausibility_report(poses, gt=None) -> dict:
+    """Summary of :func:`plausibility` over frames (poses ``[N, 17, 3]``): the share of plausible
+    frames and of frames passing each test (percent), and with ``gt [N, 17, 3]`` the mean
+    absolute bone-length error per bone (mm)."""
+    p = plausibility(poses)
+    rep = {"plausible_pct": float(100 * p["plausible"].mean())}
+    for k in ("sym_thigh", "sym_shin", "sym_upper_arm", "sym_forearm", "ratio_leg", "ratio_arm"):
+        rep[f"{k}_pct"] = float(100 * p[k].mean())
+    if gt is not None:
+        err = np.abs(skeleton.bone_lengths(np.asarray(poses, np.float64))
+                     - skeleton.bone_lengths(np.asarray(gt, np.float64))) * 1000
+        rep["bone_error_mm"] = dict(zip(skeleton.bone_names(), err.mean(0).round(1).tolist()))
+        rep["bone_error_mean_mm"] = float(err.mean())
+    return rep

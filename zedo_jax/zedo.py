@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from . import camera, model as model_lib, rotation, sde as sde_lib
+from . import anatomy as anatomy_lib, camera, model as model_lib, rotation, sde as sde_lib
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,6 +46,24 @@ class ZeDOConfig:
         zero least-squares weight, are not moved onto their (meaningless) rays, and are left
         out of the IPO loss. With confidences > 0 (every official dataset) this changes nothing;
         ``False`` reproduces the release exactly.
+    Ray step (noise-aware switches; the release moves every joint all the way onto its ray):
+      ray_step_size: fraction of the way to the ray each iteration (1.0 release).
+      ray_conf_power: the fraction is further multiplied by ``confidence ** ray_conf_power``
+        (0: confidence ignored, the release).
+    Anatomy (see :mod:`zedo_jax.anatomy`; off in the release):
+      anatomy: after the ray step, rebuild the skeleton with symmetric bone lengths.
+      anatomy_prior_weight: blend of those lengths toward the training means scaled to the
+        person (0: only the pose's own left/right average).
+      anatomy_ratio_tol: shin/thigh and forearm/upper-arm ratios are kept within this fraction
+        of the training means' ratios (needs reference bones).
+      anatomy_strength: fraction of the way to the rebuilt skeleton each iteration.
+      anatomy_on_rays: keep visible joints on their rays while rebuilding (else keep bone
+        directions).
+      anatomy_final: apply full bone steps to the returned pose: ``anatomy_final_iters`` of
+        them, with a ray step between two.
+      anatomy_from: fraction of the loop's iterations after which the bone step runs (0: all).
+      reference_bones: ``[16]`` training-mean bone lengths (metres); ``None`` = filled in by
+        :func:`zedo_jax.lifting.lift` from the prior's training statistics.
     """
 
     ipo_steps: int = 500
@@ -65,6 +83,17 @@ class ZeDOConfig:
     conf_min: float = 1e-4
     translation_solver: str = "lstsq"
     mask_zero_confidence: bool = True
+    ray_step_size: float = 1.0
+    ray_conf_power: float = 0.0
+    anatomy: bool = False
+    anatomy_prior_weight: float = 0.0
+    anatomy_ratio_tol: float = 0.2
+    anatomy_strength: float = 1.0
+    anatomy_on_rays: bool = True
+    anatomy_final: bool = False
+    anatomy_from: float = 0.0
+    anatomy_final_iters: int = 1
+    reference_bones: tuple | None = None
 
     def __post_init__(self):
         rotation.axes_indices(self.rot_axes)
@@ -105,6 +134,41 @@ PRESETS = {
     "3dpw": ZeDOConfig(ipo_keypoints=tuple(range(17)), ipo_distance=8.0, min_scale=0.2),
     "ski": ZeDOConfig(ipo_keypoints=tuple(range(17)), rot_axes="y", ipo_distance=20.0),
 }
+
+
+#: Named schedules: how many IPO and loop iterations, and the loop's Euler step. ``faithful``
+#: is the release's (500 IPO steps, 1000 loop iterations, dt = 1e-3 on t in [0.1, 0.01]);
+#: ``fast`` reaches the same accuracy with a tenth of the network evaluations (BUILD_NOTES,
+#: issue 11): the same t range in 100 iterations of dt = 0.01.
+SCHEDULES = {
+    "faithful": {},
+    "fast": {"ipo_steps": 100, "oil_steps": 100, "euler_dt": 0.01},
+}
+
+#: The anatomy switches of the default lift (BUILD_NOTES, issue 17): three bone steps after
+#: the loop (symmetric lengths, limb ratios near the training means, bone directions kept),
+#: with a ray step between two.
+ANATOMY = {"anatomy_final": True, "anatomy_on_rays": False, "anatomy_final_iters": 3}
+
+
+def make_config(preset: str = "h36m", schedule: str = "fast", anatomy: bool | None = None,
+                **overrides) -> ZeDOConfig:
+    """A :class:`ZeDOConfig` from names: a dataset ``preset`` (:data:`PRESETS`), a
+    ``schedule`` (:data:`SCHEDULES`) and the ``anatomy`` switches (:data:`ANATOMY`; default:
+    on, except with the ``faithful`` schedule, which reproduces the release), then any field
+    ``overrides``.
+
+    ``make_config()`` is what :func:`zedo_jax.lifting.lift` uses by default;
+    ``make_config(schedule="faithful")`` is exactly the release.
+    """
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
+    if schedule not in SCHEDULES:
+        raise ValueError(f"unknown schedule {schedule!r}; choose one of {sorted(SCHEDULES)}")
+    if anatomy is None:
+        anatomy = schedule != "faithful"
+    fields = {**SCHEDULES[schedule], **(ANATOMY if anatomy else {}), **overrides}
+    return dataclasses.replace(PRESETS[preset], **fields)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -231,12 +295,15 @@ def zedo_batch(params, init_poses, uv, conf, K, *, net_config: model_lib.ScoreNe
     Returns:
       dict of ``poses [B, S, 17, 3]`` (final root-relative poses, metres), ``translation
       [B, S, 3]`` (least squares on the final pose), ``reprojection_error_px [B, S, 17]``,
-      ``ipo_poses [B, S, 17, 3]`` and ``ipo_translation [B, S, 3]`` (the IPO result).
+      ``ipo_poses [B, S, 17, 3]`` and ``ipo_translation [B, S, 3]`` (the IPO result), and
+      ``prior_residual [B, S]`` (RMS of the network's noise estimate for the final pose at
+      the last loop time: small for poses the prior finds likely).
     """
     net = model_lib.ScoreNet(net_config)
     dt = cfg.dt(sde)
     ts = cfg.time_grid(init_poses.dtype)
     n_fix = cfg.n_fixed
+    n_anat = min(int(round(cfg.anatomy_from * cfg.oil_steps)), cfg.oil_steps)
 
     def eps_fn(x, t):
         biases = net.apply(params, sde_lib.network_time_label(sde, t),
@@ -249,24 +316,50 @@ def zedo_batch(params, init_poses, uv, conf, K, *, net_config: model_lib.ScoreNe
         score = sde_lib.eps_to_score(sde, eps_fn(x, t), t)
         return sde_lib.euler_step(sde, x, t, score, dt, cfg.drift_factor)
 
+    def bone_step(x, T, unit, mask, strength):
+        return anatomy_lib.bone_step(x, T, unit, mask, reference=cfg.reference_bones,
+                                     prior_weight=cfg.anatomy_prior_weight,
+                                     ratio_tol=cfg.anatomy_ratio_tol, strength=strength,
+                                     on_rays=cfg.anatomy_on_rays)
+
     def one(init_pose, uv, conf, K):
         rays_n, unit, mask, w = _frame_geometry(uv, conf, K, cfg)
         x, T_ipo = ipo(init_pose, uv, mask, K, unit, cfg)
+        step = mask
+        if cfg.ray_step_size != 1.0 or cfg.ray_conf_power != 0.0:
+            step = mask * cfg.ray_step_size * jnp.clip(conf, cfg.conf_min, 1.0) ** cfg.ray_conf_power
 
-        def fixed_body(x, t):
-            return score_step(ray_step(x, T_ipo, unit, mask), t), None
-
-        def ls_body(x, t):
-            T = solve_translation(x, rays_n, w, cfg.translation_solver)
-            return score_step(ray_step(x, T, unit, mask), t), None
+        def body(fixed: bool, anat: bool):
+            def f(x, t):
+                T = T_ipo if fixed else solve_translation(x, rays_n, w, cfg.translation_solver)
+                x = ray_step(x, T, unit, step)
+                if anat:
+                    x = bone_step(x, T, unit, mask, cfg.anatomy_strength)
+                return score_step(x, t), None
+            return f
 
         x_ipo = x
-        x, _ = jax.lax.scan(fixed_body, x, ts[:n_fix])
-        x, _ = jax.lax.scan(ls_body, x, ts[n_fix:])
+        # The loop in segments with static bodies: frozen IPO translation for the first
+        # n_fix iterations, least squares afterwards; the bone step from n_anat on.
+        cuts = sorted({0, n_fix, n_anat, cfg.oil_steps})
+        for lo, hi in zip(cuts[:-1], cuts[1:]):
+            x, _ = jax.lax.scan(body(lo < n_fix, cfg.anatomy and lo >= n_anat), x, ts[lo:hi])
         T = solve_translation(x, rays_n, w, cfg.translation_solver)
+        if cfg.anatomy_final:
+            # Alternate bone steps with ray steps, ending on a bone step.
+            for i in range(cfg.anatomy_final_iters):
+                if i:
+                    x = ray_step(x, T, unit, step)
+                    T = solve_translation(x, rays_n, w, cfg.translation_solver)
+                x = bone_step(x, T, unit, mask, 1.0)
+                T = solve_translation(x, rays_n, w, cfg.translation_solver)
         err = camera.reprojection_error(x + T, uv, K)
+        # How far the prior finds the final pose from its training poses: the RMS of the
+        # network's noise estimate at the last time of the grid (one more evaluation).
+        residual = jnp.sqrt(jnp.mean(eps_fn(x, ts[-1]) ** 2)) if cfg.oil_steps else \
+            jnp.zeros((), x.dtype)
         return {"poses": x, "translation": T, "reprojection_error_px": err,
-                "ipo_poses": x_ipo, "ipo_translation": T_ipo}
+                "ipo_poses": x_ipo, "ipo_translation": T_ipo, "prior_residual": residual}
 
     over_hyps = jax.vmap(one, in_axes=(0, None, None, None))
     return jax.vmap(over_hyps, in_axes=(0, 0, 0, 0))(init_poses, uv, conf, K)

@@ -1,0 +1,110 @@
+"""Anatomical consistency of lifted poses: bone lengths and left/right symmetry.
+
+The optimisation loop moves every joint onto its camera ray independently, so nothing in the
+release keeps a skeleton consistent: limbs come out of different lengths on the two sides, or a
+shin twice its thigh. This module holds
+
+* the **bone step**, a pure single-frame function used inside the loop (a
+  :class:`~zedo_jax.zedo.ZeDOConfig` switch): it estimates the person's bone lengths from the
+  current pose (left and right averaged, blended with the prior's training means scaled to the
+  person's size) and rebuilds the skeleton from the pelvis outwards with those lengths. A visible
+  joint stays on its camera ray (its depth along the ray is re-solved so that the bone has the
+  wanted length, choosing the solution nearer to where the prior put it, which resolves the
+  forward/backward ambiguity of a limb seen nearly along the ray); a missing joint keeps its bone
+  direction.
+The rule that counts anatomically consistent frames is :func:`zedo_jax.metrics.plausibility`.
+
+Poses are ``[17, 3]`` (or ``[..., 17, 3]`` for the NumPy functions) in metres, Human3.6M order.
+"""
+from __future__ import annotations
+
+import numpy as np
+import jax.numpy as jnp
+
+from . import skeleton
+
+#: For each of the 16 bones (``skeleton.BONES`` order) the index of its mirror bone
+#: (central bones map to themselves).
+MIRROR_BONE = (3, 4, 5, 0, 1, 2, 6, 7, 8, 9, 13, 14, 15, 10, 11, 12)
+
+#: Bone indices of the limb segments the plausibility rule looks at, (right, left).
+THIGH, SHIN, UPPER_ARM, FOREARM = (1, 4), (2, 5), (14, 11), (15, 12)
+
+
+
+def _bone_of_child(c: int) -> int:
+    return [b for b, (_, ch) in enumerate(skeleton.BONES) if ch == c][0]
+
+
+def target_lengths(lengths, reference=None, prior_weight: float = 0.0, ratio_tol: float = 0.2):
+    """Bone lengths to enforce for one person ``[16]``.
+
+    Args:
+      lengths: ``[16]`` current bone lengths (metres).
+      reference: ``[16]`` training-mean bone lengths, or ``None``.
+      prior_weight: blend ``w`` toward the reference: ``(1 - w) * symmetric + w * s * reference``
+        where ``s`` is the least-squares size of the person relative to the reference.
+      ratio_tol: with a reference, each limb's lower/upper segment ratio (shin/thigh,
+        forearm/upper arm) is clipped to within this fraction of the reference's ratio,
+        keeping the limb's total length.
+    Returns:
+      ``[16]`` symmetric target lengths.
+    """
+    sym = 0.5 * (lengths + lengths[jnp.asarray(MIRROR_BONE)])
+    if reference is None:
+        return sym
+    ref = jnp.asarray(reference, lengths.dtype)
+    s = jnp.sum(sym * ref) / jnp.sum(ref * ref)
+    out = (1.0 - prior_weight) * sym + prior_weight * s * ref
+    # Keep the lower/upper segment ratio of each limb within ratio_tol of the reference's,
+    # at the limb's current total length.
+    for upper, lower in (THIGH, SHIN), (UPPER_ARM, FOREARM):
+        for u, l in zip(upper, lower):
+            total = out[u] + out[l]
+            r_ref = ref[l] / ref[u]
+            r = jnp.clip(out[l] / out[u], r_ref * (1 - ratio_tol), r_ref * (1 + ratio_tol))
+            out = out.at[u].set(total / (1 + r)).at[l].set(total * r / (1 + r))
+    return out
+
+
+def rebuild(Y, lengths, unit_rays, mask, on_rays: bool = True):
+    """Rebuild a camera-frame pose ``Y [17, 3]`` from the pelvis outwards with bone ``lengths``.
+
+    With ``on_rays``, a visible joint (``mask`` 1) is placed on its unit ray ``unit_rays[c]`` at
+    the depth that gives its bone the wanted length, choosing the root of the quadratic nearer to
+    its current depth; when no point of the ray is that far from the parent, the ray's point
+    nearest the parent. Missing joints, and every joint without ``on_rays``, keep their bone's
+    direction. The pelvis does not move.
+    """
+    new = [Y[0]]
+    for c in range(1, skeleton.NUM_JOINTS):
+        p = skeleton.PARENTS[c]
+        L = lengths[_bone_of_child(c)]
+        P = new[p]
+        v = Y[c] - Y[p]
+        rigid = P + L * v / jnp.maximum(jnp.linalg.norm(v), 1e-9)
+        if on_rays:
+            r = unit_rays[c]
+            b = jnp.dot(r, P)
+            disc = b * b - jnp.dot(P, P) + L * L
+            root = jnp.sqrt(jnp.maximum(disc, 0.0))
+            cur = jnp.dot(r, Y[c])
+            d = jnp.where(jnp.abs(b - root - cur) < jnp.abs(b + root - cur), b - root, b + root)
+            d = jnp.where(disc > 0, d, b)
+            new.append(jnp.where(mask[c] > 0, d * r, rigid))
+        else:
+            new.append(rigid)
+    return jnp.stack(new)
+
+
+def bone_step(x, T, unit_rays, mask, *, reference=None, prior_weight: float = 0.0,
+              ratio_tol: float = 0.2, strength: float = 1.0, on_rays: bool = True):
+    """One anatomy step on a root-relative pose ``x [17, 3]`` with translation ``T [3]``.
+
+    Returns the root-relative pose moved a fraction ``strength`` of the way to the skeleton with
+    :func:`target_lengths` rebuilt by :func:`rebuild`.
+    """
+    target = target_lengths(skeleton.bone_lengths(x), reference, prior_weight, ratio_tol)
+    Y = x + T
+    new = rebuild(Y, target, unit_rays, mask, on_rays) - T
+    return x + strength * (new - x)
