@@ -6,7 +6,8 @@ import dataclasses
 import numpy as np
 from absl import flags
 
-from zedo_jax import checkpoint, io, keypoint_formats, metrics, zedo
+from zedo_jax import inputs, metrics, prior as prior_lib, zedo
+from zedo_jax.inputs import layouts
 
 FLAGS = flags.FLAGS
 
@@ -14,18 +15,18 @@ FLAGS = flags.FLAGS
 def define_lift_flags(input_required: bool = False):
     flags.DEFINE_string("input", None, "Input .npz (keypoints, K, optional poses3d), .json "
                         "(frames schema, COCO keypoint results, OpenPose) or a directory of "
-                        "OpenPose JSON files; see zedo_jax.io." + ("" if input_required else
+                        "OpenPose JSON files; see zedo_jax.inputs." + ("" if input_required else
                                               " Default: the bundled demo."))
     flags.DEFINE_string("checkpoint", None, "Prior directory or training workdir "
                         "(default: the prior shipped with zedo_jax).")
     flags.DEFINE_enum("weights", None, ["raw", "ema"], "Weights to use: default = what a prior "
                       "directory holds, raw for a training workdir (the release's inference "
-                      "uses raw, quirk Q3).")
+                      "uses raw).")
     flags.DEFINE_string("init_poses", None, ".npy initial poses: [S,17,3] hypotheses or "
                         "[N,17,3] per frame (refinement mode). Default: the prior's clusters.")
     flags.DEFINE_integer("hypotheses", 1, "S: number of cluster centres to start from.")
     flags.DEFINE_enum("preset", "h36m", sorted(zedo.PRESETS),
-                      "Release configuration to start from (spec §10.1).")
+                      "Release configuration to start from (per-dataset settings).")
     flags.DEFINE_integer("ipo_steps", None, "IPO Adam steps (default 500).")
     flags.DEFINE_integer("oil_steps", None, "Optimization-loop iterations (default 1000).")
     flags.DEFINE_string("euler_dt", None, "'1/N' (release), 'grid', or a number.")
@@ -35,11 +36,11 @@ def define_lift_flags(input_required: bool = False):
     flags.DEFINE_integer("limit", None, "Only the first N frames.")
     flags.DEFINE_integer("chunk_size", None, "Frames per compiled chunk.")
     flags.DEFINE_bool("recenter", False, "Root-centre predictions before MPJPE (the release "
-                      "does not, quirk Q9).")
+                      "does not).")
     flags.DEFINE_bool("proper_rotations", False, "PA-MPJPE without reflections (the release "
-                      "allows them, quirk Q10).")
-    # Input layout and camera (see zedo_jax.io and zedo_jax.keypoint_formats).
-    flags.DEFINE_enum("format", None, list(keypoint_formats.FORMATS),
+                      "allows them).")
+    # Input layout and camera (see zedo_jax.inputs).
+    flags.DEFINE_enum("format", None, list(layouts.FORMATS),
                       "Keypoint layout of the input: h36m (Human3.6M-17 order), coco17 (MMPose / "
                       "RTMPose / Detectron2 / YOLO-pose), mediapipe (33 landmarks), openpose "
                       "(BODY_25 or COCO-18). Default: the JSON file's 'format', else h36m "
@@ -55,7 +56,7 @@ def define_lift_flags(input_required: bool = False):
                       "'normalized', else false.")
     flags.DEFINE_float("min_confidence", 0.0, "Detector joints below this confidence are "
                        "treated as missing (confidence 0). 0 keeps every detected joint.")
-    flags.DEFINE_enum("confidence_mode", "auto", list(keypoint_formats.CONFIDENCE_MODES),
+    flags.DEFINE_enum("confidence_mode", "auto", list(layouts.CONFIDENCE_MODES),
                       "How to read the detector's score column: score ([0, 1]), visibility "
                       "(COCO 0/1/2 flags), sigmoid (logits, e.g. Detectron2), auto.")
 
@@ -91,22 +92,23 @@ def parse_image_size(text: str | None):
     return (w, h)
 
 
-def input_options() -> dict:
-    """Keyword arguments of :func:`zedo_jax.io.load_input` from the input/camera flags."""
-    return {"image_size": parse_image_size(FLAGS.image_size), "fov_deg": FLAGS.fov_deg,
-            "focal": FLAGS.focal, "normalized": FLAGS.normalized,
-            "min_confidence": FLAGS.min_confidence, "confidence_mode": FLAGS.confidence_mode}
+def input_options() -> inputs.InputOptions:
+    """:class:`zedo_jax.inputs.InputOptions` from the input/camera flags."""
+    return inputs.InputOptions(image_size=parse_image_size(FLAGS.image_size),
+                               fov_deg=FLAGS.fov_deg, focal=FLAGS.focal,
+                               normalized=FLAGS.normalized, min_confidence=FLAGS.min_confidence,
+                               confidence_mode=FLAGS.confidence_mode)
 
 
-def load_input(path: str) -> io.LiftInput:
-    inp = io.load_input(path, format=FLAGS.format, **input_options())
+def load_input(path: str) -> inputs.LiftInput:
+    inp = inputs.load_input(path, format=FLAGS.format, options=input_options())
     if FLAGS.limit is not None:
         inp = inp.subset(slice(0, FLAGS.limit))
     return inp
 
 
 def load_prior():
-    return checkpoint.load_prior(FLAGS.checkpoint, weights=FLAGS.weights)
+    return prior_lib.load_prior(FLAGS.checkpoint, weights=FLAGS.weights)
 
 
 def init_poses():

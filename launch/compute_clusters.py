@@ -7,7 +7,7 @@ them with a prior or training workdir as clusters_<S>.npy.
 from absl import app, flags, logging
 import jax
 
-from zedo_jax import checkpoint, clustering, data as data_lib
+from zedo_jax import data as data_lib, prior as prior_lib
 from zedo_jax.utils import echo
 
 FLAGS = flags.FLAGS
@@ -27,12 +27,11 @@ def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)
     poses = data_lib.load_poses(FLAGS.data, split=FLAGS.split, frame=FLAGS.frame)
-    key = jax.random.PRNGKey(FLAGS.seed)
-    cam = data_lib.camera_frame_poses(poses, jax.random.fold_in(key, 0))
-    echo(f"[clusters] {checkpoint.save_training_stats(FLAGS.prior, checkpoint.training_stats(cam))}")
-    for S in FLAGS.S:
-        centres = clustering.hypotheses(poses, S, key, s1=FLAGS.s1, iters=FLAGS.iters)
-        echo(f"[clusters] S={S}: {checkpoint.save_clusters(FLAGS.prior, centres)}")
+    written = prior_lib.store_hypotheses(FLAGS.prior, poses, FLAGS.S,
+                                         jax.random.PRNGKey(FLAGS.seed), s1=FLAGS.s1,
+                                         iters=FLAGS.iters)
+    for what, path in written.items():
+        echo(f"[clusters] {'' if what == 'training_stats' else f'S={what}: '}{path}")
 
 
 if __name__ == "__main__":

@@ -11,14 +11,14 @@ Official cluster files ``h36m_cluster{S}.npy`` ([>= S, 17, 3]) are stored as
 """
 from absl import app, flags, logging
 
-from zedo_jax import checkpoint, torch_port
+from zedo_jax import prior as prior_lib, torch_port
 from zedo_jax.utils import echo
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("pth", None, "Official PyTorch checkpoint (.pth).")
 flags.DEFINE_string("output", None, "Prior directory to write.")
 flags.DEFINE_enum("weights", "raw", ["raw", "ema"],
-                  "raw = model_state_dict (what the official inference uses, quirk Q3); "
+                  "raw = model_state_dict (what the official inference uses); "
                   "ema = ema.shadow_params.")
 flags.DEFINE_multi_string("clusters", [], "Official cluster file(s) h36m_cluster{S}.npy "
                           "(repeat the flag or separate with commas).")
@@ -34,7 +34,7 @@ def main(argv):
                                            clusters=files)
     except (ImportError, ValueError, FileNotFoundError) as e:
         raise SystemExit(f"convert_checkpoint: {e}")
-    prior = checkpoint.load_prior(path, weights=FLAGS.weights)
+    prior = prior_lib.load_prior(path, weights=FLAGS.weights)
     c = prior.config
     echo(f"[convert] {FLAGS.pth} ({FLAGS.weights} weights): hidden {c.hidden_dim}, embedding "
          f"{c.embed_dim}, {c.n_blocks} blocks, clusters S={sorted(prior.clusters) or '-'} "

@@ -66,10 +66,10 @@ def main(argv):
         rows.append(("mean training pose (S=1 hypothesis)", mp["summary"]))
         baselines["mean_pose"] = _short(mp["summary"])
     print(common.format_table(rows))
-    print(f"{len(inp)} frames x {S} hypotheses in {out['seconds']:.1f}s "
-          f"(compile {out['compile_seconds']:.1f}s)")
+    print(f"{len(inp)} frames x {S} hypotheses in {out.timings.seconds:.1f}s "
+          f"(compile {out.timings.compile_seconds:.1f}s)")
     result = {**_short(res["summary"]), "frames": len(inp), "hypotheses": S,
-              "seconds": out["seconds"], "compile_seconds": out["compile_seconds"],
+              "seconds": out.timings.seconds, "compile_seconds": out.timings.compile_seconds,
               "pck_pct": res["summary"]["pck_pct"], "auc_pct": res["summary"]["auc_pct"],
               "baselines": baselines, "input": FLAGS.input, "prior": prior.path,
               "weights": prior.info.get("weights", FLAGS.weights),
@@ -84,7 +84,7 @@ def main(argv):
             json.dump(result, f, indent=2)
         print(f"Wrote {FLAGS.json}")
     if FLAGS.save_poses:
-        np.savez(FLAGS.save_poses, **{k: out[k] for k in lifting.OUTPUT_KEYS})
+        np.savez(FLAGS.save_poses, **dict(out))
 
 
 def _evaluate_dataset():
@@ -120,11 +120,11 @@ def _evaluate_dataset():
         base = datasets.evaluate(init[:, None], ev, proto, common.eval_config())
         print(datasets.format_table(base, proto, ev, keypoints=kp, hypotheses=1,
                                     label="initial poses (before refinement)"))
-    print(f"source: {ev.source}; {out['seconds']:.1f}s")
+    print(f"source: {ev.source}; {out.timings.seconds:.1f}s")
     result = {"dataset": FLAGS.dataset, "keypoints": kp, "frames": len(ev), "hypotheses": S,
               "total_frames": ev.total_frames, "metrics_mm": res["metrics"],
               "per_group_mm": res["per_group"], "source": ev.source, "prior": prior.path,
-              "seconds": out["seconds"], "refinement": bool(per_frame),
+              "seconds": out.timings.seconds, "refinement": bool(per_frame),
               "config": {k: (list(v) if isinstance(v, tuple) else v)
                          for k, v in dataclasses.asdict(cfg).items()}}
     if per_frame:

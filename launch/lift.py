@@ -7,10 +7,10 @@ r"""Lift 2D keypoints to 3D poses with ZeDO.
         [--figure PATH | --nofigure] [--checkpoint PRIOR] [--hypotheses 50] \
         [--init_poses POSES.npy] [--ipo_steps 500] [--oil_steps 1000]
 
-Inputs (zedo_jax.io): .npz (keypoints [N,17,2|3] pixels + confidence, K [3,3] or [N,3,3] or
+Inputs (zedo_jax.inputs): .npz (keypoints [N,17,2|3] pixels + confidence, K [3,3] or [N,3,3] or
 image_size, optional poses3d [N,17,3] metres -> the metrics are printed), JSON frames
 ({"format", "image_size", "K", "frames": [{"id", "keypoints", ...}]}), COCO keypoint results,
-OpenPose JSON. Detector layouts are converted to Human3.6M-17 (zedo_jax.keypoint_formats).
+OpenPose JSON. Detector layouts are converted to Human3.6M-17 (zedo_jax.inputs.layouts).
 Without K the camera is a default one from the image size (principal point at the centre,
 --fov_deg field of view, or --focal).
 
@@ -24,7 +24,7 @@ import sys
 from absl import app, flags, logging
 
 from launch import common
-from zedo_jax import checkpoint, io, lifting, metrics, viz
+from zedo_jax import lifting, metrics, prior as prior_lib, viz
 
 FLAGS = flags.FLAGS
 common.define_lift_flags()
@@ -38,7 +38,7 @@ flags.DEFINE_string("plot", None, "Directory for one PNG per frame (see --plot_e
 flags.DEFINE_integer("plot_every", 1, "With --plot: draw every k-th frame.")
 flags.DEFINE_float("gif_fps", 8.0, "With --plot: frames per second of the GIF.")
 
-DEMO = os.path.join(checkpoint.ASSET_DIR, "demo.npz")
+DEMO = os.path.join(prior_lib.ASSET_DIR, "demo.npz")
 
 
 def main(argv):
@@ -64,10 +64,10 @@ def main(argv):
     out = lifting.lift(prior, inp.keypoints, inp.K, confidence=inp.confidence,
                        hypotheses=FLAGS.hypotheses, init_poses=common.init_poses(), config=cfg,
                        chunk_size=FLAGS.chunk_size)
-    io.save_output(FLAGS.output, out, inp)
+    lifting.save_result(FLAGS.output, out, inp)
     S = out["poses"].shape[1]
     print(f"Wrote {FLAGS.output}: poses {list(out['poses'].shape)}, mean reprojection error "
-          f"{out['reprojection_error_px'].mean():.2f} px, {out['seconds']:.1f}s")
+          f"{out['reprojection_error_px'].mean():.2f} px, {out.timings.seconds:.1f}s")
     if inp.poses3d is not None:
         res = metrics.evaluate(out["poses"], inp.poses3d, common.eval_config())
         label = f"ZeDO S={S}" + (" (min over hypotheses)" if S > 1 else "")

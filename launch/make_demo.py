@@ -8,12 +8,12 @@ import os
 import numpy as np
 from absl import app, flags
 
-from zedo_jax import checkpoint, io
+from zedo_jax import inputs, prior as prior_lib
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("views", "../shared/data/cmu_test_views.npz", "Benchmark file.")
 flags.DEFINE_integer("frames", 32, "Number of frames (spread evenly over the file).")
-flags.DEFINE_string("output", os.path.join(checkpoint.ASSET_DIR, "demo.npz"), "Output .npz.")
+flags.DEFINE_string("output", os.path.join(prior_lib.ASSET_DIR, "demo.npz"), "Output .npz.")
 
 
 def main(argv):
@@ -28,7 +28,7 @@ def main(argv):
                   "frame_ids": idx.astype(np.int32),
                   "image_size": np.array([1000, 1000], np.float32),
                   "seq_name": np.array([os.path.basename(str(n)) for n in f["seq_name"][seq]])}
-    io.make_input(arrays["keypoints"], arrays["K"], poses3d=arrays["poses3d"])  # validate
+    inputs.make_input(arrays["keypoints"], arrays["K"], poses3d=arrays["poses3d"])  # validate
     np.savez_compressed(FLAGS.output, **arrays)
     print(f"wrote {FLAGS.output}: {FLAGS.frames} frames from {FLAGS.views}")
 

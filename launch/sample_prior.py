@@ -8,7 +8,7 @@ import jax
 import numpy as np
 from absl import app, flags, logging
 
-from zedo_jax import checkpoint, sampling
+from zedo_jax import prior as prior_lib, sampling
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("checkpoint", None, "Prior directory or training workdir (default: shipped).")
@@ -23,7 +23,7 @@ flags.DEFINE_string("json", None, "Write the bone-length comparison to this JSON
 def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)
-    prior = checkpoint.load_prior(FLAGS.checkpoint, weights=FLAGS.weights)
+    prior = prior_lib.load_prior(FLAGS.checkpoint, weights=FLAGS.weights)
     x = sampling.sample(prior.params, jax.random.PRNGKey(FLAGS.seed), net_config=prior.config,
                         sde=prior.sde, n=FLAGS.n, steps=FLAGS.steps)
     x = np.asarray(x)

@@ -1,7 +1,8 @@
 """Hand-made 3D people for the detector-input tests (no shared data needed)."""
 import numpy as np
 
-from zedo_jax import camera, keypoint_formats as kf
+from zedo_jax import camera
+from zedo_jax.inputs import layouts as kf
 
 
 def standing_pose(yaw_deg: float = 0.0, stride_deg: float = 0.0) -> np.ndarray:

@@ -34,7 +34,7 @@ def cmu_views():
 def tiny_prior():
     """A randomly initialised small prior (hidden 64) with S = 1 and S = 3 hypotheses."""
     import jax
-    from zedo_jax import checkpoint, model, sde
+    from zedo_jax import model, prior as prior_lib, sde
     cfg = model.ScoreNetConfig(hidden_dim=64, embed_dim=32)
     params = model.init_params(cfg, jax.random.PRNGKey(0))
     rng = np.random.default_rng(0)
@@ -45,7 +45,7 @@ def tiny_prior():
     clusters = {1: base[None], 3: base[None] + rng.normal(0, .03, (3, 17, 3)).astype(np.float32)}
     for c in clusters.values():
         c -= c[:, :1]
-    return checkpoint.Prior(config=cfg, sde=sde.SubVPSDE(), params=params, clusters=clusters,
+    return prior_lib.Prior(config=cfg, sde=sde.SubVPSDE(), params=params, clusters=clusters,
                             path="<tiny>", info={"weights": "raw"})
 
 
@@ -55,16 +55,12 @@ def trained_small_prior(tmp_path_factory, cmu_poses_path):
     as a training workdir with S = 1 and S = 4 k-means hypotheses and training statistics.
     (At 300 steps the lifting test's margin depended on the CPU: PA-MPJPE 0.73x the IPO pose's
     on an Intel Xeon against the 0.7x bound; at 600 steps 0.59x.)"""
-    import jax
-    from zedo_jax import checkpoint, clustering, data, model, train
+    from zedo_jax import data, model, prior as prior_lib, train
     from zedo_jax.utils import silent
     workdir = str(tmp_path_factory.mktemp("small_prior"))
     poses = data.load_poses(cmu_poses_path, split="train")
     cfg = train.TrainConfig(model=model.ScoreNetConfig(hidden_dim=128, embed_dim=64),
                             steps=600, batch_size=512, lr=1e-3, warmup_steps=50)
     train.fit(cfg, poses, workdir, log_every=100, checkpoint_every=10 ** 6, log=silent)
-    for S in (1, 4):
-        checkpoint.save_clusters(workdir, clustering.hypotheses(poses, S, iters=20, restarts=1))
-    cam = data.camera_frame_poses(poses, jax.random.PRNGKey(0))
-    checkpoint.save_training_stats(workdir, checkpoint.training_stats(cam))
+    prior_lib.store_hypotheses(workdir, poses, (1, 4), iters=20, restarts=1)
     return workdir

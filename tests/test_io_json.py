@@ -6,7 +6,8 @@ import os
 import numpy as np
 import pytest
 
-from zedo_jax import camera, io, keypoint_formats as kf, skeleton
+from zedo_jax import camera, inputs as io, lifting, skeleton
+from zedo_jax.inputs import layouts as kf
 
 H36M = {n: i for i, n in enumerate(skeleton.JOINT_NAMES)}
 
@@ -233,7 +234,7 @@ def test_npz_inputs_and_output(tmp_path):
     assert any("--format coco17" in w for w in io.load_input(path).info["warnings"])
     out = {"poses": np.zeros((2, 1, 17, 3)), "translation": np.zeros((2, 1, 3)),
            "reprojection_error_px": np.zeros((2, 1, 17)), "ipo_poses": np.zeros((2, 1, 17, 3))}
-    saved = np.load(io.save_output(os.path.join(tmp_path, "o", "out.npz"), out, inp))
+    saved = np.load(lifting.save_result(os.path.join(tmp_path, "o", "out.npz"), out, inp))
     np.testing.assert_allclose(saved["image_size"], [[640, 480]] * 2)
     assert saved["keypoints"].shape == (2, 17, 3)
     with pytest.raises(ValueError, match="unsupported input type"):

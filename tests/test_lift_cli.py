@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from zedo_jax import checkpoint, skeleton, viz
+from zedo_jax import prior as prior_lib, skeleton, viz
 
 from _people import coco_frames
 
@@ -46,7 +46,7 @@ def coco_run(tmp_path_factory):
 
 
 def _bone_ratios(poses):
-    stats = checkpoint.load_prior().stats
+    stats = prior_lib.load_prior().stats
     return skeleton.bone_lengths(poses) / np.asarray(stats["bone_length_mean_m"])
 
 

@@ -6,7 +6,7 @@ import sys
 
 import numpy as np
 
-from zedo_jax import checkpoint, lifting, metrics
+from zedo_jax import lifting, metrics, prior as prior_lib
 
 from conftest import ROOT
 
@@ -16,7 +16,7 @@ PA_BOUND_MM, MPJPE_BOUND_MM, DEPTH_BOUND_M = 50.0, 70.0, 0.25
 
 def test_lifting_improves_on_the_ipo_pose(trained_small_prior, cmu_views):
     """Spec defaults (500 IPO steps, 1000 loop iterations), S = 1 (the mean training pose)."""
-    prior = checkpoint.load_prior(trained_small_prior)
+    prior = prior_lib.load_prior(trained_small_prior)
     kp, K, gt = (cmu_views[k][FRAMES] for k in ("keypoints", "K", "poses3d"))
     out = lifting.lift(prior, kp, K, hypotheses=1, log=None)
     zedo = metrics.evaluate(out["poses"], gt)["summary"]
@@ -31,9 +31,9 @@ def test_lifting_improves_on_the_ipo_pose(trained_small_prior, cmu_views):
 
 def test_shipped_prior_accuracy(cmu_views):
     """The prior in ``zedo_jax/assets/prior`` with default settings (S = 1) on 32 benchmark
-    frames: PA-MPJPE and MPJPE bounds with margin over what it measures (BUILD_NOTES §5), the
+    frames: PA-MPJPE and MPJPE bounds with margin over what it measures (BUILD_NOTES), the
     person placed at the right distance, and a pose consistent with the 2D input."""
-    prior = checkpoint.load_prior()
+    prior = prior_lib.load_prior()
     kp, K, gt = (cmu_views[k][FRAMES] for k in ("keypoints", "K", "poses3d"))
     out = lifting.lift(prior, kp, K, log=None)
     s = metrics.evaluate(out["poses"], gt)["summary"]

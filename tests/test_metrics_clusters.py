@@ -1,4 +1,4 @@
-"""Metrics (spec §8), k-means hypotheses (§5) and prior sampling."""
+"""Metrics, k-means hypotheses and prior sampling."""
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -118,11 +118,11 @@ def test_prior_sampling_runs():
     x = sampling.sample(params, jax.random.PRNGKey(1), net_config=cfg, sde=sde_lib.SubVPSDE(),
                         n=8, steps=50)
     assert x.shape == (8, 17, 3) and bool(jnp.isfinite(x).all())
-    from zedo_jax import checkpoint, skeleton
+    from zedo_jax import prior as prior_lib, skeleton
     truth = np.asarray(x, np.float64)
-    res = sampling.bone_length_check(x, checkpoint.training_stats(truth))
+    res = sampling.bone_length_check(x, prior_lib.training_stats(truth))
     assert res["n"] == 8 and len(res["bones"]) == 16
     assert res["mean_abs_diff_mm"] < 0.01        # same poses (statistics stored to 0.01 mm)
-    res = sampling.bone_length_check(2 * truth, checkpoint.training_stats(truth))
+    res = sampling.bone_length_check(2 * truth, prior_lib.training_stats(truth))
     expect = skeleton.bone_lengths(truth).mean(0).mean() * 1000
     assert abs(res["mean_abs_diff_mm"] - expect) < 0.1

@@ -1,4 +1,4 @@
-"""SDE coefficients (spec Appendix A), the score network (spec §2) and the DSM loss (§4.1)."""
+"""SDE coefficients, the score network and the DSM loss."""
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -29,12 +29,12 @@ def test_vp_ve_marginals_and_reverse_drift():
     assert abs(float(ve.marginal(t)[1]) - 0.01 * 5000 ** 0.3) < 1e-4
     x = jnp.ones((2, 17, 3))
     score = -x
-    # The release's "probability flow" keeps factor 1.0 on g^2 * score (quirk Q2).
+    # The release's "probability flow" keeps factor 1.0 on g^2 * score.
     full = sub.reverse_drift(x, t, score, 1.0)
     half = sub.reverse_drift(x, t, score, 0.5)
     g2 = sub.diffusion(t) ** 2
     np.testing.assert_allclose(full - half, -0.5 * g2 * score, rtol=1e-6)
-    # One ZeDO Euler step in closed form (spec §3.6).
+    # One ZeDO Euler step in closed form.
     eps = jnp.full((2, 17, 3), 0.2)
     step = sde_lib.euler_step(sub, x, t, sde_lib.eps_to_score(sub, eps, t), 1e-3)
     expect = x * (1 + sub.beta(t) / 2000) - g2 / (1000 * sub.marginal(t)[1]) * eps
@@ -70,7 +70,7 @@ def test_time_branch_split_matches_full_call_and_groupnorm_eps():
     biases = net.apply(params, jnp.float32(42.0), method=model.ScoreNet.time_biases)
     split = net.apply(params, x, biases, method=model.ScoreNet.trunk)
     np.testing.assert_allclose(full, split, atol=1e-5)
-    # GroupNorm epsilon is PyTorch's 1e-5 (Flax's default is 1e-6), quirk Q7.
+    # GroupNorm epsilon is PyTorch's 1e-5 (Flax's default is 1e-6).
     assert net.bind(params).pre_gnorm.epsilon == 1e-5
     # Dropout is active only in training and needs an rng.
     y1 = net.apply(params, x, 42.0, train=True, rngs={"dropout": jax.random.PRNGKey(2)})
@@ -92,7 +92,7 @@ def test_perfect_eps_predictor_has_zero_loss():
     loss = losses.dsm_loss(oracle, None, batch, jax.random.PRNGKey(1), sde,
                            losses.LossConfig(eps_t=1e-3))
     assert float(loss) < 1e-6
-    # A zero predictor has loss 1/2 * E|z|^2 = 25.5 (reduce_mean=False, quirk Q5).
+    # A zero predictor has loss 1/2 * E|z|^2 = 25.5 (reduce_mean=False).
     zero = lambda *a: jnp.zeros_like(a[1])
     big = jnp.broadcast_to(x0, (4096, 17, 3))
     assert abs(float(losses.dsm_loss(zero, None, big, jax.random.PRNGKey(2), sde)) - 25.5) < 0.5

@@ -1,6 +1,6 @@
 """Official PyTorch checkpoints -> zedo_jax (zedo_jax.torch_port, launch/convert_checkpoint.py).
 
-The PyTorch side is written here from the spec (§2 network, §6-§7 IPO + optimization loop), so
+The PyTorch side is written here from the documented algorithm (network, IPO, loop), so
 the tests prove numerical parity of the converted Flax network and of a full ZeDO lift. Tests
 that need PyTorch skip without it; the error-path tests run on numpy state dicts either way.
 """
@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from zedo_jax import checkpoint, model as model_lib, torch_port
+from zedo_jax import model as model_lib, prior as prior_lib, torch_port
 
 REPO = Path(__file__).resolve().parents[1]
 # 128 wide: GroupNorm(32) then has 4 features per group (at 64 wide, groups of 2 are so badly
@@ -24,7 +24,7 @@ SMALL = dict(hidden=128, embed=64)
 
 
 # ----------------------------------------------------------------------------------------------
-# PyTorch reference of the official ZeDO network (spec §2), built lazily so torch stays optional
+# PyTorch reference of the official ZeDO network, built lazily so torch stays optional
 # ----------------------------------------------------------------------------------------------
 
 def torch_reference_net(hidden=1024, embed=512, n_blocks=2, n_joints=17):
@@ -32,7 +32,7 @@ def torch_reference_net(hidden=1024, embed=512, n_blocks=2, n_joints=17):
     torch = pytest.importorskip("torch")
     nn = torch.nn
 
-    def timestep_embedding(labels, dim):           # spec §2.2, on the float label 999 t
+    def timestep_embedding(labels, dim):           # on the float label 999 t
         half = dim // 2
         freqs = torch.exp(-math.log(10000.0) / (half - 1)
                           * torch.arange(half, dtype=torch.float32))
@@ -199,7 +199,7 @@ def test_bare_and_unprefixed_state_dicts(small_ckpt):
 
 
 # ----------------------------------------------------------------------------------------------
-# full lift parity (spec §6-§7) against a straightforward PyTorch implementation
+# full lift parity (IPO + optimization loop) against a straightforward PyTorch implementation
 # ----------------------------------------------------------------------------------------------
 
 def torch_zedo(net, init_poses, keypoints, K, ipo_steps, oil_steps, ipo_keypoints=(0, 1, 4),
@@ -309,7 +309,7 @@ def test_convert_cli_and_lift_parity(full_ckpt, tmp_path, cmu_views):
          "--output", str(out_dir), "--clusters", str(cluster_file)],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    prior = checkpoint.load_prior(str(out_dir))
+    prior = prior_lib.load_prior(str(out_dir))
     assert prior.config == model_lib.ScoreNetConfig() and sorted(prior.clusters) == [2]
     assert prior.info["weights"] == "raw"
     assert prior.info["info"]["epoch"] == 1500 and prior.info["info"]["step"] == 98765

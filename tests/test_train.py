@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from zedo_jax import checkpoint, data, model, skeleton, train
+from zedo_jax import checkpoint, data, model, prior as prior_lib, skeleton, train
 
 from conftest import ROOT
 
@@ -42,7 +42,7 @@ def test_launcher_trains_and_resumes(cmu_poses_path, tmp_path):
     m = read_metrics(w)
     assert [r["step"] for r in m][-5:] == [220, 240, 260, 280, 300]
     assert checkpoint.TrainCheckpoints(w).latest_step() == 300
-    prior = checkpoint.load_prior(w, weights="ema")
+    prior = prior_lib.load_prior(w, weights="ema")
     assert prior.config.hidden_dim == 64
 
 
@@ -91,7 +91,7 @@ def test_data_parallel_matches_single_device(cmu_poses_path, tmp_path):
         assert proc.returncode == 0, proc.stderr[-3000:]
         res[n] = json.loads(proc.stdout.strip().splitlines()[-1])
     assert res[1]["devices"] == 1 and res[4]["devices"] == 4
-    # Steps 1-2 see identical parameters (the first update has lr 0, quirk Q6): same loss.
+    # Steps 1-2 see identical parameters (the first update has lr 0): same loss.
     np.testing.assert_allclose(res[4]["losses"][:2], res[1]["losses"][:2], rtol=1e-6)
     # Step 3 follows one real Adam update; Adam normalises each coordinate, so reduction-order
     # rounding in near-zero gradients moves parameters by a fraction of lr (2e-4).
@@ -176,16 +176,16 @@ def test_prior_directory_with_two_weight_sets(tmp_path):
     raw = model.init_params(cfg, jax.random.PRNGKey(0))
     ema = model.init_params(cfg, jax.random.PRNGKey(1))
     path = str(tmp_path / "prior")
-    checkpoint.save_prior(path, cfg, train.TrainConfig().sde, raw, weights="raw",
+    prior_lib.save_prior(path, cfg, train.TrainConfig().sde, raw, weights="raw",
                           other_weights={"ema": ema}, clusters={1: np.zeros((1, 17, 3))})
     leaf = lambda p: np.asarray(jax.tree_util.tree_leaves(p)[0])
-    default = checkpoint.load_prior(path)
+    default = prior_lib.load_prior(path)
     assert default.info["weights"] == "raw"
     np.testing.assert_array_equal(leaf(default.params), leaf(raw))
-    np.testing.assert_array_equal(leaf(checkpoint.load_prior(path, weights="ema").params),
+    np.testing.assert_array_equal(leaf(prior_lib.load_prior(path, weights="ema").params),
                                   leaf(ema))
     only_ema = str(tmp_path / "ema_only")
-    checkpoint.save_prior(only_ema, cfg, train.TrainConfig().sde, ema, weights="ema")
-    assert checkpoint.load_prior(only_ema).info["weights"] == "ema"
+    prior_lib.save_prior(only_ema, cfg, train.TrainConfig().sde, ema, weights="ema")
+    assert prior_lib.load_prior(only_ema).info["weights"] == "ema"
     with pytest.raises(ValueError, match="holds only its \\['ema'\\] weights, not 'raw'"):
-        checkpoint.load_prior(only_ema, weights="raw")
+        prior_lib.load_prior(only_ema, weights="raw")

@@ -109,7 +109,7 @@ def test_ipo_recovers_roll_and_depth():
 # ------------------------------------------------------------------------------------------
 
 def reference_zedo(params, net_cfg, C, uv, conf, Kf, ipo_steps, oil_steps):
-    """Spec §6–§7 for one frame and one hypothesis, one Python iteration per step."""
+    """The IPO and the optimization loop for one frame and one hypothesis, one Python iteration per step."""
     net = model.ScoreNet(net_cfg)
     Kinv = np.linalg.inv(Kf.astype(np.float64))
     d = np.concatenate([uv, np.ones((17, 1))], 1) @ Kinv.T          # z-normalised rays
@@ -249,9 +249,9 @@ def test_zero_confidence_joint_does_not_pull(tiny_prior, cmu_views):
 
 SHARDED = r"""
 import sys, json, jax, numpy as np
-from zedo_jax import checkpoint, lifting, model, sde, zedo
+from zedo_jax import lifting, model, prior as prior_lib, sde, zedo
 cfg = model.ScoreNetConfig(hidden_dim=64, embed_dim=32)
-prior = checkpoint.Prior(cfg, sde.SubVPSDE(), model.init_params(cfg, jax.random.PRNGKey(0)),
+prior = prior_lib.Prior(cfg, sde.SubVPSDE(), model.init_params(cfg, jax.random.PRNGKey(0)),
                          {2: np.load(sys.argv[1])})
 v = np.load(sys.argv[2])
 out = lifting.lift(prior, v["keypoints"], v["K"], hypotheses=2, chunk_size=4, log=None,

@@ -1,4 +1,4 @@
-"""Pinhole camera geometry (spec §1.2–§1.3).
+"""Pinhole camera geometry (camera axes: x right, y down, z forward; pixels).
 
 Conventions: camera axes x right, y down, z forward; points are row vectors in metres;
 intrinsics ``K = [[fx, 0, cx], [0, fy, cy], [0, 0, 1]]`` in pixels (no skew, no distortion).
@@ -28,7 +28,7 @@ def project(points, K):
 def normalized_coordinates(uv, K):
     """z-normalised back-projected rays ``K^{-1} (u, v, 1)``: ``[..., J, 2] -> [..., J, 3]``.
 
-    The third component is exactly 1 (spec §1.3). Computed with the closed-form inverse of a
+    The third component is exactly 1. Computed with the closed-form inverse of a
     pinhole ``K`` (skew is taken into account), so no matrix inverse is needed.
     """
     fx = K[..., 0, 0][..., None]
@@ -111,12 +111,6 @@ def yaw_pitch_rotation(yaw, pitch):
     forward = horiz * jnp.cos(pitch)[..., None] + jnp.stack(
         [jnp.zeros_like(yaw), jnp.zeros_like(yaw), -jnp.sin(pitch)], axis=-1)
     return look_at_rotation(forward)
-
-
-def world_to_camera(points_world, R, t=None):
-    """Rotate (and translate) world points into camera axes: ``X_cam = X_world R^T + t``."""
-    out = jnp.einsum("...ij,...nj->...ni", R, points_world)
-    return out if t is None else out + t[..., None, :]
 
 
 def check_intrinsics(K, name: str = "K"):

@@ -1,6 +1,6 @@
 """Hypotheses for ZeDO: k-means cluster centres of root-relative camera-axes training poses
-(spec §5; the release's recipe is not published — k-means on the flattened 51-D vectors is the
-most consistent reading).
+(the release does not publish how it computed them; k-means on the flattened 51-D vectors is
+the most consistent reading of the paper).
 
 ``S = 1`` is special. k-means with one cluster is the mean camera-axes pose, and when the
 training poses are seen from all around (random yaw, as with virtual cameras) that mean is a
@@ -96,10 +96,13 @@ def assign(poses, centres) -> np.ndarray:
 
 
 def hypotheses(poses, S: int, key=None, s1: str = "front", iters: int = 100,
-               restarts: int = 3) -> np.ndarray:
+               restarts: int = 3, camera_poses=None) -> np.ndarray:
     """The ``S`` initial poses ``[S, 17, 3]`` of a training set (a
     :class:`zedo_jax.data.PoseSet`): k-means centres of the poses in camera axes (random virtual
     cameras for world-frame data); for ``S = 1`` with ``s1='front'`` the front-facing mean pose.
+
+    ``camera_poses``: the camera-axes poses of ``poses`` if already computed with
+    ``data.camera_frame_poses(poses, fold_in(key, 0))`` (they are not computed again).
     """
     from . import data as data_lib
     if s1 not in ("front", "kmeans"):
@@ -107,5 +110,6 @@ def hypotheses(poses, S: int, key=None, s1: str = "front", iters: int = 100,
     key = jax.random.PRNGKey(0) if key is None else key
     if S == 1 and s1 == "front":
         return kmeans_poses(data_lib.front_facing_poses(poses), 1)
-    cam = data_lib.camera_frame_poses(poses, jax.random.fold_in(key, 0))
+    cam = data_lib.camera_frame_poses(poses, jax.random.fold_in(key, 0)) \
+        if camera_poses is None else camera_poses
     return kmeans_poses(cam, S, jax.random.fold_in(key, S), iters=iters, restarts=restarts)

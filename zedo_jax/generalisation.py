@@ -21,7 +21,8 @@ from typing import Callable, Sequence
 import jax
 import numpy as np
 
-from . import checkpoint, clustering, data as data_lib, lifting, metrics, model, train, views
+from . import clustering, data as data_lib, lifting, metrics, model, train, views
+from . import prior as prior_lib
 from .utils import echo, silent
 
 #: Augmentation recipes (``AugmentConfig`` overrides). ``none`` is the release's training
@@ -70,7 +71,7 @@ def train_prior(poses: data_lib.PoseSet, workdir: str, aug: data_lib.AugmentConf
                 steps: int, hidden_dim: int = 256, embed_dim: int = 128, batch_size: int = 512,
                 lr: float = 5e-4, seed: int = 0, log: Callable[[str], None] = echo):
     """Train (or resume) a small prior with ``aug`` and store its S = 1 hypothesis; returns the
-    loaded :class:`~zedo_jax.checkpoint.Prior` (raw weights)."""
+    loaded :class:`~zedo_jax.prior.Prior` (raw weights)."""
     cfg = train.TrainConfig(model=model.ScoreNetConfig(hidden_dim=hidden_dim,
                                                        embed_dim=embed_dim),
                             augment=aug, steps=steps, batch_size=batch_size, lr=lr,
@@ -78,8 +79,8 @@ def train_prior(poses: data_lib.PoseSet, workdir: str, aug: data_lib.AugmentConf
     train.fit(cfg, poses, workdir, log_every=max(steps // 5, 1), checkpoint_every=steps,
               keep=1, log=log)
     if not os.path.exists(os.path.join(workdir, "clusters_1.npy")):
-        checkpoint.save_clusters(workdir, clustering.hypotheses(poses, 1))
-    return checkpoint.load_prior(workdir)
+        prior_lib.save_clusters(workdir, clustering.hypotheses(poses, 1))
+    return prior_lib.load_prior(workdir)
 
 
 def run_loso(path: str, workdir: str, recipes: Sequence[str] = ("none", "all"),

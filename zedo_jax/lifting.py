@@ -1,16 +1,20 @@
-"""Lifting any number of frames: input validation, fixed-size chunks sharded over all local
-devices, progress output. The per-chunk work is :func:`zedo_jax.zedo.zedo_batch`, compiled once.
+"""Lifting any number of frames: fixed-size chunks sharded over all local devices, progress
+output, a typed result. The per-chunk work is :func:`zedo_jax.zedo.zedo_batch`, compiled once;
+inputs are checked by :mod:`zedo_jax.inputs.validation`.
 
-    from zedo_jax import checkpoint, lifting
-    prior = checkpoint.load_prior()                      # the shipped prior
-    out = lifting.lift(prior, keypoints, K, hypotheses=50)
-    out["poses"]                                         # [N, 50, 17, 3] metres, camera axes
+    from zedo_jax import lifting, prior
+    p = prior.load_prior()                               # the shipped prior
+    out = lifting.lift(p, keypoints, K, hypotheses=50)
+    out.poses                                            # [N, 50, 17, 3] metres, camera axes
+    out["poses"]                                         # the same (mapping view)
 """
 from __future__ import annotations
 
+import collections.abc
 import dataclasses
 import functools
 import math
+import os
 import time
 from typing import Callable
 
@@ -19,107 +23,110 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from . import camera, metrics, selection, skeleton
-from .checkpoint import Prior
+from . import metrics, selection, skeleton
+from .inputs.types import LiftInput
+from .inputs.validation import (validate_init_poses, validate_intrinsics,  # noqa: F401
+                                validate_keypoints)                        # (aliases too)
+from .prior import Prior
 from .utils import echo, enable_compilation_cache
 from .zedo import ZeDOConfig, make_config, zedo_batch
 
+#: Arrays computed by the compiled program.
 OUTPUT_KEYS = ("poses", "translation", "reprojection_error_px", "ipo_poses", "ipo_translation",
                "prior_residual")
+#: Every array of a :class:`LiftResult` (the program's, then those computed from them).
+RESULT_KEYS = OUTPUT_KEYS + ("selection_score", "best", "plausible")
 
 
-def validate_keypoints(keypoints, confidence=None, name: str = "keypoints"):
-    """Split and check 2D input.
+@dataclasses.dataclass(frozen=True)
+class LiftTimings:
+    """Wall-clock seconds of one :func:`lift` call.
 
-    Args:
-      keypoints: ``[N, 17, 2]`` pixels, or ``[N, 17, 3]`` with confidences in the last column.
-      confidence: optional ``[N, 17]`` (overrides a third column).
-    Returns:
-      ``(uv [N, 17, 2] float32, conf [N, 17] float32)``.
-    Raises:
-      ValueError naming the field for wrong shapes, NaN/inf, or confidences outside [0, 1].
+    Attributes:
+      seconds: the whole call.  compile_seconds: ahead-of-time compilation (included in
+        ``seconds``; 0 when a previous call compiled the same shapes).
     """
-    kp = np.asarray(keypoints)
-    if kp.ndim == 2 and kp.shape[0] == skeleton.NUM_JOINTS:
-        raise ValueError(f"{name} must be batched: [N, 17, 2|3]; got {list(kp.shape)} "
-                         f"(add a leading frame axis, e.g. keypoints[None])")
-    if kp.ndim != 3 or kp.shape[2] not in (2, 3):
-        raise ValueError(f"{name} must have shape [N, 17, 2] or [N, 17, 3] (u, v[, confidence]) "
-                         f"in pixels; got {list(kp.shape)}")
-    if kp.shape[1] != skeleton.NUM_JOINTS:
-        raise ValueError(f"{name} has {kp.shape[1]} joints, expected 17 in Human3.6M order; "
-                         f"convert detector layouts with zedo_jax.keypoint_formats (or "
-                         f"--format coco17|mediapipe|openpose)")
-    if kp.shape[0] == 0:
-        raise ValueError(f"{name} is empty (0 frames)")
-    kp = kp.astype(np.float64)
-    uv = kp[..., :2]
-    if confidence is not None:
-        conf = np.asarray(confidence, np.float64)
-        if conf.shape != uv.shape[:2]:
-            raise ValueError(f"confidence must have shape {list(uv.shape[:2])}, "
-                             f"got {list(conf.shape)}")
-    elif kp.shape[2] == 3:
-        conf = kp[..., 2]
-    else:
-        conf = np.ones(uv.shape[:2])
-    cname = "confidence" if confidence is not None or kp.shape[2] == 2 else f"{name}[..., 2]"
-    if not np.isfinite(conf).all():
-        idx = np.argwhere(~np.isfinite(conf))[0]
-        raise ValueError(f"{cname} has NaN/inf (frame {idx[0]}, joint {idx[1]})")
-    if (conf < 0).any() or (conf > 1).any():
-        idx = np.argwhere((conf < 0) | (conf > 1))[0]
-        raise ValueError(
-            f"{cname} must lie in [0, 1]; frame {idx[0]} joint {idx[1]} has "
-            f"{conf[idx[0], idx[1]]:.4g} (is the third column a depth or a score on another "
-            f"scale? rescale it to [0, 1])")
-    # Missing joints (confidence 0) may carry NaN coordinates; other joints may not.
-    bad = ~np.isfinite(uv).all(-1) & (conf > 0)
-    if bad.any():
-        idx = np.argwhere(bad)[0]
-        raise ValueError(f"{name} has NaN/inf coordinates at frame {idx[0]}, joint {idx[1]} "
-                         f"(give such joints confidence 0 to mark them missing)")
-    if ((conf > 0).sum(-1) < 2).any():
-        f = int(np.flatnonzero((conf > 0).sum(-1) < 2)[0])
-        raise ValueError(f"frame {f} of {name} has fewer than 2 joints with confidence > 0; "
-                         f"drop it or give it more keypoints")
-    uv = np.where(np.isfinite(uv), uv, 0.0)
-    return uv.astype(np.float32), conf.astype(np.float32)
+
+    seconds: float = 0.0
+    compile_seconds: float = 0.0
 
 
-def validate_intrinsics(K, n: int, name: str = "K") -> np.ndarray:
-    """``[3, 3]`` or ``[N, 3, 3]`` -> ``[N, 3, 3]`` float32 (checked by
-    :func:`zedo_jax.camera.check_intrinsics`)."""
-    K = camera.check_intrinsics(K, name)
-    if K.ndim == 2:
-        K = np.broadcast_to(K, (n, 3, 3))
-    elif K.shape[0] != n:
-        raise ValueError(f"{name} has {K.shape[0]} matrices but there are {n} frames; give one "
-                         f"[3, 3] matrix for all frames or one per frame")
-    return np.ascontiguousarray(K, np.float32)
+@dataclasses.dataclass(frozen=True)
+class LiftResult(collections.abc.Mapping):
+    """What :func:`lift` returns: numpy arrays, plus the timings apart.
 
+    Attributes:
+      poses: ``[N, S, 17, 3]`` root-relative metres, camera axes (x right, y down, z forward).
+      translation: ``[N, S, 3]`` metres, the camera-frame position of the root.
+      reprojection_error_px: ``[N, S, 17]`` pixels.
+      ipo_poses: ``[N, S, 17, 3]`` the initial pose after the IPO.  ipo_translation: ``[N, S, 3]``.
+      prior_residual: ``[N, S]`` RMS of the network's noise estimate for the final pose (small
+        when the prior finds it likely).
+      selection_score: ``[N, S]`` lower is better (:func:`zedo_jax.selection.rank`).
+      best: ``[N]`` int, the hypothesis chosen without ground truth (0 when S = 1).
+      plausible: ``[N, S]`` bool, the anatomical rule of :func:`zedo_jax.metrics.plausibility`.
+      timings: :class:`LiftTimings`.
 
-def validate_init_poses(init_poses, n: int, name: str = "init_poses") -> np.ndarray:
-    """Initial poses -> ``[N, S, 17, 3]`` root-relative float32.
-
-    ``[N, S, 17, 3]`` is per frame and hypothesis. A 3-D array ``[M, 17, 3]`` is per frame
-    (refinement mode, ``S = 1``) when ``M == N``, otherwise ``M`` shared hypotheses (cluster
-    centres) used for every frame. To use exactly ``N`` shared hypotheses, pass them
-    broadcast as ``[N, N, 17, 3]``.
+    Also a read-only mapping over the arrays (``out["poses"]``, ``dict(out)``); ``out["seconds"]``
+    and ``out["compile_seconds"]`` still read the timings for older code.
     """
-    p = np.asarray(init_poses, np.float32)
-    if p.ndim == 3 and p.shape[1:] == (17, 3):
-        p = p[:, None] if p.shape[0] == n else np.broadcast_to(p[None], (n,) + p.shape)
-    elif not (p.ndim == 4 and p.shape[0] == n and p.shape[2:] == (17, 3)):
-        raise ValueError(f"{name} must be [S, 17, 3] (hypotheses), [N, 17, 3] or "
-                         f"[N, S, 17, 3] (per frame) with N = {n} frames; got {list(p.shape)}")
-    if p.shape[1] == 0:
-        raise ValueError(f"{name} holds no poses")
-    if not np.isfinite(p).all():
-        raise ValueError(f"{name} contains NaN/inf")
-    if np.abs(p - p[..., :1, :]).max() > 10:
-        raise ValueError(f"{name} spans more than 10 m from the pelvis; poses must be in metres")
-    return p - p[..., :1, :]
+
+    poses: np.ndarray
+    translation: np.ndarray
+    reprojection_error_px: np.ndarray
+    ipo_poses: np.ndarray
+    ipo_translation: np.ndarray
+    prior_residual: np.ndarray
+    selection_score: np.ndarray
+    best: np.ndarray
+    plausible: np.ndarray
+    timings: LiftTimings = LiftTimings()
+
+    def __getitem__(self, key):
+        if key in RESULT_KEYS:
+            return getattr(self, key)
+        if key in ("seconds", "compile_seconds"):
+            return getattr(self.timings, key)
+        raise KeyError(key)
+
+    def __iter__(self):
+        return iter(RESULT_KEYS)
+
+    def __len__(self):
+        return len(RESULT_KEYS)
+
+    @property
+    def num_hypotheses(self) -> int:
+        return self.poses.shape[1]
+
+
+def _stored(a):
+    a = np.asarray(a)
+    return a.astype(np.float32) if np.issubdtype(a.dtype, np.floating) else a
+
+
+def save_result(path: str, result, inp: LiftInput | None = None) -> str:
+    """Write a lifting result to ``path`` (``.npz``); returns ``path``.
+
+    The file holds ``poses [N, S, 17, 3]`` root-relative metres in camera axes, ``translation
+    [N, S, 3]`` metres, ``reprojection_error_px [N, S, 17]``, ``ipo_poses [N, S, 17, 3]``,
+    ``prior_residual [N, S]``, ``selection_score [N, S]``, ``best [N]``, ``plausible [N, S]``,
+    and,
+    with ``inp``, ``K``, ``keypoints`` (the Human3.6M input, with confidences), ``frame_ids``
+    and ``image_size`` (when known) for reference.
+    """
+    arrays = {k: _stored(result[k]) for k in RESULT_KEYS
+              if k in result and k != "ipo_translation"}
+    if inp is not None:
+        arrays["K"] = inp.K
+        arrays["keypoints"] = np.concatenate([inp.keypoints, inp.confidence[..., None]], -1)
+        if inp.frame_ids is not None:
+            arrays["frame_ids"] = inp.frame_ids
+        if inp.image_size is not None:
+            arrays["image_size"] = inp.image_size
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    np.savez(path, **arrays)
+    return path
 
 
 def default_chunk(n: int, S: int, n_dev: int, target_poses: int = 4096) -> int:
@@ -172,11 +179,11 @@ def with_reference_bones(config: ZeDOConfig, prior: Prior) -> ZeDOConfig:
 
 def lift(prior: Prior, keypoints, K, *, confidence=None, hypotheses: int = 1, init_poses=None,
          config: ZeDOConfig | None = None, chunk_size: int | None = None, devices=None,
-         log: Callable[[str], None] = echo) -> dict:
+         log: Callable[[str], None] = echo) -> LiftResult:
     """Lift 2D keypoints to 3D with ZeDO.
 
     Args:
-      prior: a :class:`~zedo_jax.checkpoint.Prior` (``checkpoint.load_prior()``).
+      prior: a :class:`~zedo_jax.prior.Prior` (``prior.load_prior()``).
       keypoints: ``[N, 17, 2|3]`` pixels (Human3.6M order), optional confidence column.
       K: ``[3, 3]`` or ``[N, 3, 3]`` intrinsics (pixels).
       confidence: optional ``[N, 17]`` in [0, 1]; 0 marks a missing joint.
@@ -193,14 +200,12 @@ def lift(prior: Prior, keypoints, K, *, confidence=None, hypotheses: int = 1, in
       devices: devices to shard the frames over (default: all local devices).
       log: progress callback (``zedo_jax.utils.silent`` to mute).
     Returns:
-      dict of numpy arrays: ``poses [N, S, 17, 3]`` (root-relative metres, camera axes),
-      ``translation [N, S, 3]`` (metres), ``reprojection_error_px [N, S, 17]``,
-      ``ipo_poses [N, S, 17, 3]``, ``ipo_translation [N, S, 3]``, ``prior_residual [N, S]``,
-      ``selection_score [N, S]`` and ``best [N]`` (the hypothesis chosen without ground truth,
+      a :class:`LiftResult`: numpy arrays ``poses [N, S, 17, 3]`` (root-relative metres,
+      camera axes), ``translation [N, S, 3]`` (metres), ``reprojection_error_px [N, S, 17]``,
+      ``ipo_poses``, ``ipo_translation``, ``prior_residual [N, S]``, ``selection_score
+      [N, S]`` and ``best [N]`` (the hypothesis chosen without ground truth,
       :func:`zedo_jax.selection.rank`), ``plausible [N, S]`` (the anatomical rule of
-      :func:`zedo_jax.metrics.plausibility`), and ``seconds`` (wall time)
-      and ``compile_seconds`` (ahead-of-time compilation, included in ``seconds``; 0 when
-      a previous call compiled the same shapes).
+      :func:`zedo_jax.metrics.plausibility`); and ``timings``.
     """
     uv, conf = validate_keypoints(keypoints, confidence)
     config = with_reference_bones(make_config() if config is None else config, prior)
@@ -242,11 +247,9 @@ def lift(prior: Prior, keypoints, K, *, confidence=None, hypotheses: int = 1, in
                 f"in {times[-1]:.1f}s"
                 f"{f' (incl. {compile_s:.1f}s compile)' if c == 0 and compile_s else ''} | elapsed "
                 f"{done:.0f}s, ETA {eta:.0f}s")
-    out = {k: np.concatenate(v, 0) for k, v in outs.items()}
-    out["selection_score"], out["best"] = selection.rank(
-        out["poses"], out["reprojection_error_px"], conf, uv, out["prior_residual"],
+    arrays = {k: np.concatenate(v, 0) for k, v in outs.items()}
+    arrays["selection_score"], arrays["best"] = selection.rank(
+        arrays["poses"], arrays["reprojection_error_px"], conf, uv, arrays["prior_residual"],
         (prior.stats or {}).get("bone_length_mean_m"))
-    out["plausible"] = metrics.plausibility(out["poses"])["plausible"]
-    out["seconds"] = time.perf_counter() - t_start
-    out["compile_seconds"] = compile_s
-    return out
+    arrays["plausible"] = metrics.plausibility(arrays["poses"])["plausible"]
+    return LiftResult(**arrays, timings=LiftTimings(time.perf_counter() - t_start, compile_s))

@@ -1,4 +1,4 @@
-"""Denoising score-matching loss in continuous time (spec §4.1)."""
+"""Denoising score-matching loss in continuous time (the score-SDE formulation)."""
 from __future__ import annotations
 
 import dataclasses
@@ -15,7 +15,7 @@ class LossConfig:
 
     Attributes:
       eps_t: smallest training time (``t ~ U[eps_t, T)``), 1e-5.
-      reduce_mean: ``False`` (release, quirk Q5): per-sample loss is half the *sum* of squared
+      reduce_mean: ``False`` (as the release): per-sample loss is half the *sum* of squared
         errors over the 51 coordinates; ``True``: mean over coordinates.
       likelihood_weighting: weight by ``g(t)^2`` (off in the release).
     """
@@ -47,11 +47,8 @@ def dsm_loss(apply_fn, params, x0, key, sde, cfg: LossConfig = LossConfig(), tra
     if cfg.likelihood_weighting:
         score = sde_lib.eps_to_score(sde, out, t)
         sq = (score + z / std[:, None, None]) ** 2 * (sde.diffusion(t) ** 2)[:, None, None]
-    elif isinstance(sde, sde_lib.VESDE):
-        # VE networks output the score directly: weight by sigma^2 (score_sde convention).
-        sq = (out * std[:, None, None] + z) ** 2
     else:
-        sq = (out - z) ** 2  # (s * sigma + z)^2 with s = -eps/sigma
+        sq = sde.output_residual(out, z, std) ** 2   # (score * sigma + z)^2, per SDE
     per_sample = sq.reshape(B, -1)
     per_sample = per_sample.mean(-1) if cfg.reduce_mean else 0.5 * per_sample.sum(-1)
     return per_sample.mean()

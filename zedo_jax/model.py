@@ -1,4 +1,4 @@
-"""The ZeDO score network ``ScoreModelFC_Adv`` as a Flax module (spec §2).
+"""The ZeDO score network ``ScoreModelFC_Adv`` as a Flax module (the release's network).
 
 An unconditional epsilon-prediction MLP over flattened poses ``[B, 17, 3] -> [B, 17, 3]``:
 a 51 -> hidden input layer and ``n_blocks`` residual blocks of two hidden -> hidden layers, each
@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Sequence
 
 import flax.linen as nn
 import jax
@@ -41,7 +40,7 @@ class ScoreNetConfig:
       hidden_dim: width of the residual trunk (1024).
       embed_dim: size of the time embedding (512).
       n_blocks: residual blocks (2).
-      dropout: dropout rate in training (0.25, hard-coded in the release; quirk Q7).
+      dropout: dropout rate in training (0.25, hard-coded in the release).
       gn_groups, gn_eps: GroupNorm groups and epsilon (32, 1e-5 = PyTorch's default).
       embedding: ``'positional'`` (sinusoidal of the label, the release) or ``'fourier'``
         (Gaussian random features of ``log(label)``, frozen, scale ``fourier_scale``).
@@ -92,7 +91,7 @@ def num_parameters(config: ScoreNetConfig) -> int:
 
 
 def positional_embedding(labels, dim: int, max_positions: float = 10000.0):
-    """Sinusoidal embedding of float labels (spec §2.2): ``[...] -> [..., dim]``.
+    """Sinusoidal embedding of float labels (as the release's network): ``[...] -> [..., dim]``.
 
     ``omega_k = exp(-k ln(max_positions) / (half - 1))`` for ``k < half = dim // 2``; the
     output is ``[sin(l omega), cos(l omega)]`` (sin block first), zero-padded if ``dim`` is odd.
@@ -223,9 +222,3 @@ def param_shapes(config: ScoreNetConfig) -> dict:
     """Abstract parameter tree (``jax.ShapeDtypeStruct`` leaves) without allocating weights."""
     return jax.eval_shape(lambda k: init_params(config, k), jax.random.PRNGKey(0))
 
-
-def describe_shapes(tree, prefix: str = "") -> Sequence[str]:
-    """Flat ``path: shape`` lines of a parameter tree (for error messages)."""
-    flat = jax.tree_util.tree_flatten_with_path(tree)[0]
-    return [prefix + "/".join(str(getattr(k, "key", k)) for k in path) + f": {tuple(v.shape)}"
-            for path, v in flat]

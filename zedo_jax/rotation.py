@@ -1,4 +1,4 @@
-"""Rotations from (unnormalised) quaternions, as used by the Initial Pose Optimizer (spec §6.2)."""
+"""Rotations from (unnormalised) quaternions, as used by the Initial Pose Optimizer ."""
 from __future__ import annotations
 
 import jax.numpy as jnp

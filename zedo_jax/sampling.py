@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 
 from . import model as model_lib, sde as sde_lib
+from .score import score_fn
 
 
 @functools.partial(jax.jit, static_argnames=("net_config", "sde", "n", "steps", "t_end",
@@ -23,7 +24,7 @@ def sample(params, key, *, net_config: model_lib.ScoreNetConfig, sde, n: int,
     (consistent with this grid for N = steps = 1000, as in GFPose); returns the noise-free mean
     of the last step. ``noise=False`` gives the deterministic reverse drift instead.
     """
-    net = model_lib.ScoreNet(net_config)
+    score = score_fn(params, net_config, sde)
     ts = jnp.linspace(sde.T, t_end, steps, dtype=jnp.float32)
     dt = (sde.T - t_end) / (steps - 1) if steps > 1 else 1.0 / sde.N
     k0, key = jax.random.split(key)
@@ -32,11 +33,7 @@ def sample(params, key, *, net_config: model_lib.ScoreNetConfig, sde, n: int,
     def body(carry, inp):
         x, _ = carry
         t, k = inp
-        biases = net.apply(params, sde_lib.network_time_label(sde, t),
-                           method=model_lib.ScoreNet.time_biases)
-        eps = net.apply(params, x, biases, method=model_lib.ScoreNet.trunk)
-        score = sde_lib.eps_to_score(sde, eps, t)
-        mean = sde_lib.euler_step(sde, x, t, score, dt, drift_factor)
+        mean = sde_lib.euler_step(sde, x, t, score(x, t), dt, drift_factor)
         if noise:
             x = mean + sde.diffusion(t) * jnp.sqrt(dt) * jax.random.normal(k, x.shape)
         else:

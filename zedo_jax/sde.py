@@ -1,13 +1,17 @@
-"""Stochastic differential equations of score-based diffusion (spec §3).
+"""Stochastic differential equations of score-based diffusion.
 
 Each SDE is a frozen dataclass (hashable, so it can be a static argument of ``jax.jit``) with
-pure methods. Every formula lives in exactly one place:
+pure methods; :class:`SDE` is the interface every module relies on (no type switches
+elsewhere). Every formula lives in exactly one place:
 
 * ``drift(x, t)`` / ``diffusion(t)``: forward SDE ``dx = f(x, t) dt + g(t) dw``;
 * ``marginal(t)``: ``(mean_coeff, std)`` of ``x_t | x_0 ~ N(mean_coeff x_0, std^2 I)``;
 * ``reverse_drift(x, t, score, factor)``: ``f - factor * g^2 * score`` (factor 1.0 is what the
-  official release calls "probability flow", quirk Q2; 0.5 gives the true PF-ODE);
-* ``prior_sample(key, shape)``.
+  official release calls "probability flow" although the true probability-flow ODE has 0.5);
+* ``prior_sample(key, shape)``;
+* ``time_label(t)``: the time input of the network; ``output_to_score(out, t)`` and
+  ``output_residual(out, noise, std)``: how the network's output is read (an epsilon
+  prediction for VP / sub-VP, the score itself for VE).
 
 Times ``t`` may be scalars or arrays broadcastable against the leading axes of ``x``.
 """
@@ -15,9 +19,26 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import Protocol
 
 import jax
 import jax.numpy as jnp
+
+
+class SDE(Protocol):
+    """What lifting, sampling and training need from an SDE (see the module docstring)."""
+
+    N: int
+    T: float
+
+    def drift(self, x, t): ...
+    def diffusion(self, t): ...
+    def marginal(self, t): ...
+    def prior_sample(self, key, shape): ...
+    def reverse_drift(self, x, t, score, factor: float = 1.0): ...
+    def time_label(self, t): ...
+    def output_to_score(self, out, t): ...
+    def output_residual(self, out, noise, std): ...
 
 
 def _bcast(coef, x):
@@ -54,6 +75,19 @@ class _LinearBeta:
 
     def reverse_drift(self, x, t, score, factor: float = 1.0):
         return self.drift(x, t) - factor * _bcast(self.diffusion(t) ** 2, x) * score
+
+    def time_label(self, t):
+        """``999 t``: the release feeds the network the constant 999 whatever ``T`` is."""
+        return 999.0 * t
+
+    def output_to_score(self, out, t):
+        """The network predicts the noise ``eps``; the score is ``-eps / std(t)``."""
+        _, std = self.marginal(t)
+        return -out / _bcast(std, out)
+
+    def output_residual(self, out, noise, std):
+        """Score-matching residual ``score * std + noise`` for an epsilon prediction."""
+        return out - noise
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,6 +139,18 @@ class VESDE:
     def reverse_drift(self, x, t, score, factor: float = 1.0):
         return self.drift(x, t) - factor * _bcast(self.diffusion(t) ** 2, x) * score
 
+    def time_label(self, t):
+        """``sigma(t)`` (the continuous VE convention)."""
+        return self.sigma(t)
+
+    def output_to_score(self, out, t):
+        """VE networks output the score directly (as the release)."""
+        return out
+
+    def output_residual(self, out, noise, std):
+        """Score-matching residual ``score * sigma + noise`` (weighted by ``sigma^2``)."""
+        return out * _bcast(std, out) + noise
+
 
 SDES = {"subvp": SubVPSDE, "vp": VPSDE, "ve": VESDE}
 
@@ -118,32 +164,32 @@ def make_sde(name: str = "subvp", **kwargs):
     return cls(**kwargs)
 
 
-def network_time_label(sde, t):
-    """The label fed to the network for time ``t`` (spec §3.4).
-
-    VP / sub-VP (continuous): ``999 t`` — the constant 999 regardless of ``sde.T`` (quirk Q4).
-    VE (continuous): ``sigma(t)``.
-    """
-    if isinstance(sde, VESDE):
-        return sde.sigma(t)
-    return 999.0 * t
+def network_time_label(sde: SDE, t):
+    """The label fed to the network for time ``t`` (``sde.time_label``)."""
+    return sde.time_label(t)
 
 
-def eps_to_score(sde, eps, t):
-    """Turn an epsilon-prediction into a score: ``s = -eps / std(t)`` (spec §3.4).
-
-    For VE the network output is used as the score directly (official behaviour).
-    """
-    if isinstance(sde, VESDE):
-        return eps
-    _, std = sde.marginal(t)
-    return -eps / _bcast(std, eps)
+def eps_to_score(sde: SDE, eps, t):
+    """The score for a network output (``sde.output_to_score``: ``-eps / std(t)`` for VP /
+    sub-VP, the output itself for VE)."""
+    return sde.output_to_score(eps, t)
 
 
 def euler_step(sde, x, t, score, dt: float, drift_factor: float = 1.0):
     """One deterministic reverse-time Euler step: ``x + reverse_drift(x, t) * (-dt)``.
 
-    ``dt`` is the positive step size; the official code uses ``1/N`` whatever the time grid
-    (quirk Q1). Returns ``x_mean`` (no noise).
+    ``dt`` is the positive step size; the release uses ``1/N`` whatever the time grid.
+    Returns ``x_mean`` (no noise).
     """
     return x - sde.reverse_drift(x, t, score, drift_factor) * dt
+
+
+def sde_to_dict(sde: SDE) -> dict:
+    """``{"name": ..., **fields}`` (JSON-able; the inverse of :func:`sde_from_dict`)."""
+    name = {v: k for k, v in SDES.items()}[type(sde)]
+    return {"name": name, **dataclasses.asdict(sde)}
+
+
+def sde_from_dict(d: dict) -> SDE:
+    d = dict(d)
+    return make_sde(d.pop("name"), **d)

@@ -1,4 +1,4 @@
-"""The Human3.6M 17-joint skeleton used everywhere in ZeDO (spec §1.1).
+"""The Human3.6M 17-joint skeleton used everywhere in ZeDO.
 
 Poses are arrays ``[..., 17, 3]`` in metres. Joint 0 (pelvis) is the root.
 """

@@ -1,7 +1,7 @@
 """Load official ZeDO PyTorch checkpoints (``checkpoint_1500.pth``) as zedo_jax priors.
 
-The official release trains ``ScoreModelFC_Adv`` (spec §2) under ``nn.DataParallel`` and saves
-(spec §2.4)::
+The official release trains ``ScoreModelFC_Adv`` (:mod:`zedo_jax.model`) under ``nn.DataParallel`` and saves
+::
 
     {'epoch': int, 'step': int,
      'model_state_dict': {'module.pre_dense.weight': [H, 51], ..., 'module.sigmas': [1000]},
@@ -21,7 +21,7 @@ by the label and then discarded by the official forward pass) is ignored.
                                 clusters=["clusters/h36m_cluster50.npy"])
 
 Weights: ``'raw'`` (``model_state_dict``, the default) is what the official ZeDO inference
-uses -- the EMA state is loaded but never copied into the model (quirk Q3). ``'ema'`` uses
+uses -- the EMA state is loaded but never copied into the model. ``'ema'`` uses
 ``ema.shadow_params`` (what GFPose evaluates with).
 
 Only :func:`load_torch_checkpoint` needs PyTorch (the optional extra ``zedo_jax[torch]``);
@@ -37,7 +37,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from . import checkpoint as checkpoint_lib
+from . import prior as prior_lib
 from . import model as model_lib
 from . import sde as sde_lib
 
@@ -361,7 +361,7 @@ def convert_official_checkpoint(source, weights: str = "raw"
     Args:
       source: path of a ``.pth`` file (needs PyTorch), or an already loaded checkpoint dict /
         bare state dict (values: torch tensors or numpy arrays).
-      weights: ``'raw'`` (``model_state_dict``; what the official inference uses, quirk Q3) or
+      weights: ``'raw'`` (``model_state_dict``; what the official inference uses) or
         ``'ema'`` (``ema.shadow_params``).
     Returns:
       ``(config, variables)``: the inferred :class:`~zedo_jax.model.ScoreNetConfig` and Flax
@@ -410,7 +410,7 @@ def read_official_clusters(path: str, S: int | None = None) -> np.ndarray:
 
     ``S`` defaults to the number at the end of the file name (all rows if there is none); the
     first ``S`` poses are returned as float32 ``[S, 17, 3]`` (re-rooted by
-    :func:`zedo_jax.checkpoint.save_clusters` when stored).
+    :func:`zedo_jax.prior.save_clusters` when stored).
     """
     c = np.load(path)
     if c.ndim != 3 or c.shape[1:] != (17, 3):
@@ -459,5 +459,5 @@ def convert_to_prior(pth_path: str, output: str, weights: str = "raw",
             "converted_by": "zedo_jax.torch_port", **meta}
     if checkpoint is None and os.path.isfile(pth_path):
         info["sha256"] = _sha256(pth_path)
-    return checkpoint_lib.save_prior(output, config, sde, variables, weights=weights,
+    return prior_lib.save_prior(output, config, sde, variables, weights=weights,
                                      clusters=cl, info=info)

@@ -1,5 +1,5 @@
 """Training the score prior: Optax optimiser, EMA, a jit-ed data-parallel step, and a resumable
-training loop with Orbax checkpoints (spec §4.2).
+training loop with Orbax checkpoints (the release's recipe).
 
 Library use (what ``python -m launch.train`` does)::
 
@@ -33,7 +33,7 @@ from .utils import echo
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    """Everything that defines a training run (defaults = the release, spec §4).
+    """Everything that defines a training run (defaults = the release's).
 
     Attributes:
       model: network architecture.
@@ -196,7 +196,7 @@ def fit(cfg: TrainConfig, poses: data_lib.PoseSet, workdir: str, *, log_every: i
     manager = ckpt_lib.TrainCheckpoints(workdir, keep=keep)
     meta = ckpt_lib.run_metadata(cfg, poses)
     replicated = NamedSharding(mesh, P())
-    state = manager.restore_latest(cfg, meta, replicated)
+    state = manager.restore_latest(lambda: create_state(cfg), meta, replicated)
     if state is None:
         state = create_state(cfg)
         if init_params is not None:

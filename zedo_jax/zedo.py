@@ -1,12 +1,13 @@
-"""The ZeDO optimiser: Initial Pose Optimizer (spec §6) + optimization loop (spec §7).
+"""The ZeDO optimiser: the Initial Pose Optimizer (IPO) + the optimization loop.
 
 Everything here is pure and jit-able. The building blocks work on **one frame and one
 hypothesis** (shapes ``[17, 3]``); :func:`zedo_batch` vmaps them over hypotheses and frames, so
 the whole inference (IPO scan + loop scan) is one compiled program. The network's time branch
 depends only on ``t`` and is therefore evaluated once per iteration for the whole batch.
 
-Faithful to the official release by default (quirks Q1, Q2, Q8, Q12, Q13, Q14 reproduced);
-each deviation is a field of :class:`ZeDOConfig`.
+Faithful to the official release by default, including where it departs from the paper
+(Euler step size, drift factor, least-squares weights, the sign flip of the translation, the
+frozen-translation phase); each deviation from the release is a field of :class:`ZeDOConfig`.
 """
 from __future__ import annotations
 
@@ -18,27 +19,28 @@ import jax.numpy as jnp
 import optax
 
 from . import anatomy as anatomy_lib, camera, model as model_lib, rotation, sde as sde_lib
+from .score import score_fn
 
 
 @dataclasses.dataclass(frozen=True)
 class ZeDOConfig:
     """Hyper-parameters of IPO + optimization loop (defaults: the release's H36M / wild config).
 
-    IPO (spec §6):
+    IPO:
       ipo_steps: Adam iterations (500).  ipo_lr: Adam learning rate (0.1).
       ipo_keypoints: joints in the reprojection loss ((0, 1, 4) = pelvis and hips; all 17 for
         3DPW / Ski).
       rot_axes: quaternion components learned: 'z' (roll about the optical axis), 'y', 'xyz'.
       ipo_distance: initial root distance along the pelvis ray, metres (IPO_T = 3).
       min_scale, max_scale: clamp of the depth scale (root distance in [1.5, 6] m by default).
-    Loop (spec §7):
+    Loop:
       oil_steps: iterations (1000).  t_start, t_end: time grid ``linspace(0.1, 0.01, M)``.
       fixed_translation_steps: iterations with the IPO translation frozen; ``None`` = M // 5
-        (quirk Q13).
-      euler_dt: '1/N' (release, quirk Q1: 1e-3 whatever the grid), 'grid' (the grid spacing),
+        (as the release).
+      euler_dt: '1/N' (the release: 1e-3 whatever the time grid), 'grid' (the grid spacing),
         or a number.
-      drift_factor: factor on ``g^2 * score`` (1.0 release, quirk Q2; 0.5 = PF-ODE).
-      ls_weight_power: least-squares row weight ``c^power`` (2 release, quirk Q8).
+      drift_factor: factor on ``g^2 * score`` (1.0 as the release; 0.5 = the true probability-flow ODE).
+      ls_weight_power: least-squares row weight ``c^power`` (2 as the release).
       conf_min: confidences are clamped to [conf_min, 1] for the least squares (1e-4).
       translation_solver: 'lstsq' (``jnp.linalg.lstsq`` on the 2J x 3 system) or 'normal'
         (3 x 3 normal equations, as the release; identical results, faster on some backends).
@@ -126,7 +128,7 @@ class ZeDOConfig:
         return jnp.linspace(self.t_start, self.t_end, self.oil_steps, dtype=dtype)
 
 
-#: Per-dataset settings of the release (spec §10.1).
+#: Per-dataset settings of the release's configuration files.
 PRESETS = {
     "h36m": ZeDOConfig(),
     "wild": ZeDOConfig(),
@@ -191,7 +193,7 @@ def ipo_weights(mask, cfg: ZeDOConfig):
 
 
 def ipo(init_pose, uv, mask, K, unit_rays, cfg: ZeDOConfig):
-    """Initial Pose Optimizer for one frame and one hypothesis (spec §6).
+    """Initial Pose Optimizer for one frame and one hypothesis.
 
     Fits a rotation (quaternion with the components of ``cfg.rot_axes``) and a clamped depth
     scale along the pelvis ray by Adam on the mean L1 reprojection error of the IPO keypoints.
@@ -232,11 +234,11 @@ def ipo(init_pose, uv, mask, K, unit_rays, cfg: ZeDOConfig):
 
 
 def solve_translation(x, rays_n, weights, solver: str = "lstsq"):
-    """Closed-form translation (spec §7.3) for one frame.
+    """Closed-form translation for one frame.
 
     Solves ``(X_j + T_x) = x_n (Z_j + T_z)``, ``(Y_j + T_y) = y_n (Z_j + T_z)`` for all joints in
     the weighted least-squares sense (row weights ``weights [17]``), then flips the sign of the
-    whole vector if ``T_z < 0`` (quirk Q12).
+    whole vector if ``T_z < 0`` (as the release does, to keep the person in front).
 
     Args:
       x: ``[17, 3]`` root-relative pose.  rays_n: ``[17, 3]`` z-normalised rays ``(x_n, y_n, 1)``.
@@ -257,7 +259,7 @@ def solve_translation(x, rays_n, weights, solver: str = "lstsq"):
 
 
 def ray_step(x, T, unit_rays, mask):
-    """Move every (usable) joint of ``x + T`` orthogonally onto its camera ray (spec §7.2).
+    """Move every (usable) joint of ``x + T`` orthogonally onto its camera ray.
 
     Returns the new root-relative pose ``x + G(x, T)`` ``[17, 3]``; afterwards ``x + T``
     reprojects exactly onto the keypoints.
@@ -299,22 +301,16 @@ def zedo_batch(params, init_poses, uv, conf, K, *, net_config: model_lib.ScoreNe
       ``prior_residual [B, S]`` (RMS of the network's noise estimate for the final pose at
       the last loop time: small for poses the prior finds likely).
     """
-    net = model_lib.ScoreNet(net_config)
     dt = cfg.dt(sde)
     ts = cfg.time_grid(init_poses.dtype)
     n_fix = cfg.n_fixed
     n_anat = min(int(round(cfg.anatomy_from * cfg.oil_steps)), cfg.oil_steps)
-
-    def eps_fn(x, t):
-        biases = net.apply(params, sde_lib.network_time_label(sde, t),
-                           method=model_lib.ScoreNet.time_biases)
-        # One pose here; vmap turns this into one matmul over all frames and hypotheses, while
-        # the time branch (independent of the pose) stays computed once per iteration.
-        return net.apply(params, x[None], biases, method=model_lib.ScoreNet.trunk)[0]
+    # One pose per call here; vmap turns the trunk into one matmul over all frames and
+    # hypotheses, while the time branch (independent of the pose) runs once per iteration.
+    score = score_fn(params, net_config, sde)
 
     def score_step(x, t):
-        score = sde_lib.eps_to_score(sde, eps_fn(x, t), t)
-        return sde_lib.euler_step(sde, x, t, score, dt, cfg.drift_factor)
+        return sde_lib.euler_step(sde, x, t, score(x, t), dt, cfg.drift_factor)
 
     def bone_step(x, T, unit, mask, strength):
         return anatomy_lib.bone_step(x, T, unit, mask, reference=cfg.reference_bones,
@@ -356,8 +352,8 @@ def zedo_batch(params, init_poses, uv, conf, K, *, net_config: model_lib.ScoreNe
         err = camera.reprojection_error(x + T, uv, K)
         # How far the prior finds the final pose from its training poses: the RMS of the
         # network's noise estimate at the last time of the grid (one more evaluation).
-        residual = jnp.sqrt(jnp.mean(eps_fn(x, ts[-1]) ** 2)) if cfg.oil_steps else \
-            jnp.zeros((), x.dtype)
+        residual = (jnp.sqrt(jnp.mean(score(x, ts[-1]) ** 2)) * sde.marginal(ts[-1])[1]
+                    if cfg.oil_steps else jnp.zeros((), x.dtype))
         return {"poses": x, "translation": T, "reprojection_error_px": err,
                 "ipo_poses": x_ipo, "ipo_translation": T_ipo, "prior_residual": residual}
 

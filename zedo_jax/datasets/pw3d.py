@@ -23,7 +23,7 @@ import pickle
 
 import numpy as np
 
-from .. import keypoint_formats
+from ..inputs import layouts as keypoint_formats
 from . import cameras
 from .base import DatasetError, EvalSet, check_metres, joints_to_camera, subsample, \
     with_confidence
@@ -85,7 +85,7 @@ def load(data_dir: str, keypoints: str = "gt", joints: str = "smpl24",
     Args:
       keypoints: ``'gt'`` (pinhole projection of the 3D joints: the release always used this,
         quirk Q16) or ``'openpose'`` (the files' ``poses2d``, COCO-18 -> Human3.6M-17 via
-        :func:`zedo_jax.keypoint_formats.to_h36m`; missing joints get confidence 0).
+        :func:`zedo_jax.inputs.layouts.to_h36m`; missing joints get confidence 0).
       joints: ``'smpl24'`` (joint mapping); ``'regressor'`` is the release's mesh regressor and
         needs the SMPL model (not supported: raises with instructions).
       sample_interval: every n-th valid person-frame (35 -> 1,015 frames on the full split).

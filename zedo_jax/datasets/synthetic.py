@@ -17,7 +17,7 @@ import pickle
 
 import numpy as np
 
-from .. import keypoint_formats
+from ..inputs import layouts as keypoint_formats
 from . import cameras, h36m, mpi_inf_3dhp, pw3d, skipose
 
 ASSET_CLUSTERS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),

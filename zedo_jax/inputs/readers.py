@@ -1,0 +1,493 @@
+"""Readers of lifting inputs (``.npz``, JSON, COCO and OpenPose files), one per source.
+
+Each reader turns its file into per-frame records and hands them to the one assembler,
+:func:`zedo_jax.inputs.assemble.assemble`.
+
+:func:`load_input` dispatches on the path: ``.npz``, ``.json`` (the frames schema below, a
+COCO keypoint results list, a COCO annotation file, or one OpenPose frame) or a directory of
+OpenPose ``*_keypoints.json`` files. Keypoints in detector layouts (``format`` = ``coco17``,
+``mediapipe``, ``openpose``; default ``h36m``) are converted by
+:mod:`zedo_jax.inputs.layouts`, which also documents the derived joints (pelvis, spine,
+thorax, neck/nose, head top) and how missing joints are handled.
+
+**Input ``.npz``** ("custom data" format, the same layout as ``cmu_test_views.npz``):
+
+==================  ===================  ==========================================================
+key                 shape                meaning
+==================  ===================  ==========================================================
+``keypoints``       [N, J, 2|3]          pixels u, v (+ confidence in [0, 1]); Human3.6M-17 order
+                                         unless a ``format`` is given
+``K``               [3, 3] or [N, 3, 3]  intrinsics in pixels (or give ``image_size``)
+``image_size``      [2] or [N, 2]        optional (width, height); used for a default K when ``K``
+                                         is absent (see :func:`zedo_jax.camera.default_intrinsics`)
+``confidence``      [N, J]               optional, overrides a third keypoint column
+``poses3d``         [N, 17, 3]           optional ground truth, metres, camera frame (absolute or
+                                         root-relative); enables metrics
+``seq``             [N]                  optional sequence / group id for per-sequence metrics
+``frame_ids``       [N]                  optional ids carried to the output
+==================  ===================  ==========================================================
+
+**Input JSON** (one person per frame)::
+
+    {
+      "format": "coco17",               # optional: h36m (default), coco17, mediapipe, openpose
+      "image_size": [1920, 1080],       # optional (width, height) pixels, for all frames
+      "K": [[fx, 0, cx], [0, fy, cy], [0, 0, 1]],   # optional intrinsics for all frames
+      "normalized": false,              # optional: coordinates are fractions of the image size
+      "frames": [
+        {"id": "frame_000",             # optional (default: the frame's index)
+         "keypoints": [[u, v, c], ...], # J rows (u, v) or (u, v, confidence); a flat list
+                                        # [u1, v1, c1, u2, ...] works too; null = missing joint
+         "image_size": [w, h],          # optional, overrides the top-level value
+         "K": [[...], [...], [...]],    # optional, overrides the top-level value
+         "image": "frames/000.jpg"},    # optional picture for the plots (relative to the file)
+        ...
+      ]
+    }
+
+A top-level list of frame objects is accepted as ``frames`` without top-level settings.
+Numbers must be JSON numbers (not strings). Errors name the frame (index and id) and field.
+
+**COCO keypoint results** (MMPose / Detectron2 / YOLO ``--save-json``): a list of
+``{"image_id", "category_id", "keypoints": [x1, y1, s1, ...], "score"}``. Per image the person
+with the highest ``"score"`` is lifted (without scores: the one with the largest sum of
+keypoint scores); entries whose ``category_id`` is not 1 (person) are ignored. Frames are
+ordered by ``image_id`` (numerically when all ids are numbers). The file has no image sizes:
+give ``image_size`` (``--image_size W,H``) or ``K``. A COCO **annotation** file (``{"images",
+"annotations"}``) works too: the annotated person with the most labelled keypoints per image,
+image sizes and file names from ``"images"``; visibility flags 0/1/2 become confidence 0/1/1.
+
+**OpenPose**: one ``*_keypoints.json`` file (``{"people": [{"pose_keypoints_2d": [...]}]}``)
+or a directory of them (one frame per file, sorted by name, the file name as frame id). Per
+frame the person with the largest sum of keypoint confidences is lifted; files without people
+are skipped (with a warning).
+
+**Intrinsics** per frame, first available: the ``K`` argument; the frame's ``"K"``; the
+file's ``"K"``; otherwise a default camera from the image size (``image_size`` argument, else
+the frame's, else the file's ``"image_size"``): principal point at the image centre, square
+pixels, focal ``max(w, h) / (2 tan(fov_deg / 2))`` with ``fov_deg = 55`` (a typical phone /
+webcam lens) unless ``focal`` (pixels) is given. Without K and image size: an error.
+
+**Missing joints**: confidence 0 (or NaN / null coordinates). ZeDO gives them zero weight,
+does not move them onto their rays and leaves them out of the IPO loss; their 3D position
+comes from the prior. Other joints weigh ``confidence^2`` in the least-squares translation.
+
+"""
+from __future__ import annotations
+
+import dataclasses
+import glob
+import json
+import math
+import os
+import re
+
+import numpy as np
+
+from .. import camera
+from . import layouts
+from .assemble import assemble, make_input
+from .types import InputOptions, LiftInput
+from .validation import check_joint_count
+
+
+def load_npz(path: str, format: str | None = None, options: InputOptions | None = None,
+             **overrides) -> LiftInput:
+    """Read a lifting input ``.npz`` (see the module docstring).
+
+    ``options.K`` / ``options.image_size`` override the file's; keyword overrides build
+    :class:`InputOptions`.
+    """
+    o = InputOptions.make(options, **overrides)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"input file not found: {path}")
+    with np.load(path, allow_pickle=False) as f:
+        if "keypoints" not in f.files:
+            raise ValueError(f"{path}: missing field 'keypoints' [N, 17, 2|3] (fields found: "
+                             f"{sorted(f.files)})")
+        get = lambda k: f[k] if k in f.files else None
+        return make_input(f["keypoints"], get("K") if o.K is None else o.K,
+                          confidence=get("confidence"), poses3d=get("poses3d"), seq=get("seq"),
+                          frame_ids=get("frame_ids"),
+                          image_size=get("image_size") if o.image_size is None else o.image_size,
+                          source=path, format=format, fov_deg=o.fov_deg, focal=o.focal,
+                          normalized=bool(o.normalized), min_confidence=o.min_confidence,
+                          confidence_mode=o.confidence_mode)
+
+
+def load_input(path: str, format: str | None = None, options: InputOptions | None = None,
+               **overrides) -> LiftInput:
+    """Read any supported input: ``.npz``, ``.json`` (frames schema, COCO results / annotations,
+    one OpenPose frame) or a directory of OpenPose JSON files (see the module docstring).
+
+    Args:
+      path: the file or directory.
+      format: keypoint layout (:data:`zedo_jax.inputs.layouts.FORMATS`); ``None`` = the
+        file's ``"format"`` field, else ``h36m`` (COCO files: ``coco17``; OpenPose: by count).
+      options: :class:`InputOptions` (camera, normalisation, confidences).
+      **overrides: fields of :class:`InputOptions` (``image_size``, ``K``, ``fov_deg``,
+        ``focal``, ``normalized``, ``min_confidence``, ``confidence_mode``).
+    """
+    o = InputOptions.make(options, **overrides)
+    if os.path.isdir(path):
+        return load_openpose_dir(path, format=format, options=o)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"input file not found: {path}")
+    ext = os.path.splitext(path)[1].lower()
+    if ext == ".npz":
+        return load_npz(path, format=format, options=o)
+    if ext == ".json":
+        return load_json(path, format=format, options=o)
+    raise ValueError(f"{path}: unsupported input type {ext!r}; use .npz, .json or a directory "
+                     f"of OpenPose JSON files")
+
+
+# ----------------------------------------------------------------------------------------------
+# JSON
+# ----------------------------------------------------------------------------------------------
+
+class _Where:
+    """Builds error-message prefixes: ``PATH: frame 3 (id 'x'): field 'K'``."""
+
+    def __init__(self, path, kind="frame"):
+        self.path, self.kind = path, kind
+
+    def __call__(self, index=None, fid=None, field=None):
+        s = self.path
+        if index is not None:
+            s += f": {self.kind} {index}"
+            if fid is not None:
+                s += f" (id {fid!r})" if self.kind == "frame" else f" ({fid})"
+        if field is not None:
+            s += f": field {field!r}"
+        return s
+
+
+def _numbers(value, where: str, allow_null: bool = False) -> np.ndarray:
+    """Nested JSON lists of numbers -> float64 array; clear errors for strings, booleans,
+    objects and ragged rows. ``null`` becomes NaN when ``allow_null``."""
+    def conv(v, loc):
+        if isinstance(v, bool):
+            raise ValueError(f"{where}{loc} is a boolean ({json.dumps(v)}); expected a number")
+        if isinstance(v, (int, float)):
+            return float(v)
+        if v is None:
+            if allow_null:
+                return math.nan
+            raise ValueError(f"{where}{loc} is null; expected a number")
+        if isinstance(v, str):
+            raise ValueError(f"{where}{loc} is a string ({json.dumps(v)[:40]}); write numbers "
+                             f"without quotes")
+        if isinstance(v, list):
+            return [conv(x, f"{loc}[{i}]") for i, x in enumerate(v)]
+        raise ValueError(f"{where}{loc} is a {type(v).__name__} ({json.dumps(v)[:40]}); "
+                         f"expected a number or a list")
+    out = conv(value, "")
+    try:
+        return np.asarray(out, np.float64)
+    except ValueError:
+        raise ValueError(f"{where}: rows have different lengths; every row must have the same "
+                         f"number of values") from None
+
+
+def _keypoint_rows(value, where: str, max_cols: int) -> np.ndarray:
+    """A frame's ``keypoints`` value -> ``[J, C]``: rows ``[u, v(, c)]``, ``null`` rows
+    (missing joint), or a flat ``[u1, v1, c1, ...]`` list."""
+    if not isinstance(value, list):
+        raise ValueError(f"{where} must be a list of [u, v, confidence] rows (or a flat list "
+                         f"u1, v1, c1, ...); got {type(value).__name__} "
+                         f"{json.dumps(value)[:40] if not isinstance(value, dict) else '{...}'}")
+    if not value:
+        raise ValueError(f"{where} is empty")
+    if all(not isinstance(v, list) for v in value) and any(v is not None for v in value):
+        flat = _numbers(value, where, allow_null=True)
+        if flat.size % 3:
+            raise ValueError(f"{where}: a flat list needs 3 values (u, v, confidence) per "
+                             f"joint; got {flat.size} values")
+        return flat.reshape(-1, 3)
+    cols = {len(v) for v in value if isinstance(v, list)}
+    if len(cols) > 1:
+        raise ValueError(f"{where}: rows have different lengths ({sorted(cols)}); every joint "
+                         f"needs the same columns (u, v[, confidence])")
+    c = cols.pop() if cols else 3
+    if not 2 <= c <= max_cols:
+        raise ValueError(f"{where}: rows must be [u, v] or [u, v, confidence]"
+                         f"{' (MediaPipe: up to 5 values)' if max_cols == 5 else ''}; "
+                         f"got rows of {c} values")
+    rows = []
+    for j, v in enumerate(value):
+        if v is None:
+            rows.append(np.r_[np.nan, np.nan, np.zeros(c - 2)])
+        elif isinstance(v, list):
+            rows.append(_numbers(v, f"{where}[{j}]", allow_null=True))
+        else:
+            raise ValueError(f"{where}[{j}] is {json.dumps(v)[:40]}; expected a row "
+                             f"[u, v(, confidence)] or null for a missing joint")
+    return np.stack(rows)
+
+
+def _matrix(value, where: str) -> np.ndarray:
+    K = _numbers(value, where)
+    if K.shape != (3, 3):
+        raise ValueError(f"{where} must be a 3x3 matrix [[fx, 0, cx], [0, fy, cy], [0, 0, 1]]; "
+                         f"got shape {list(K.shape)}")
+    try:
+        camera.check_intrinsics(K, where)
+    except ValueError as e:
+        raise ValueError(str(e)) from None
+    return K
+
+
+def _size(value, where: str) -> np.ndarray:
+    s = _numbers(value, where)
+    if s.shape != (2,) or not (s > 0).all():
+        raise ValueError(f"{where} must be [width, height] in pixels, both > 0; got "
+                         f"{json.dumps(value)[:60]}")
+    return s
+
+
+_FRAME_KEYS = {"id", "keypoints", "K", "image_size", "image", "score", "bbox"}
+_TOP_KEYS = {"format", "image_size", "K", "normalized", "frames", "description", "info"}
+
+
+def load_json(path: str, format: str | None = None, options: InputOptions | None = None,
+              **overrides) -> LiftInput:
+    """Read a JSON input (frames schema, COCO results / annotations, or one OpenPose frame;
+    see the module docstring). Options as for :func:`load_input`."""
+    o = InputOptions.make(options, **overrides)
+    with open(path) as fh:
+        try:
+            doc = json.load(fh)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}: not valid JSON: {e.msg} at line {e.lineno}, column "
+                             f"{e.colno}") from None
+    if isinstance(doc, list) and doc and isinstance(doc[0], dict) and "image_id" in doc[0]:
+        return _coco_results(doc, path, format, o)
+    if isinstance(doc, dict) and "annotations" in doc:
+        return _coco_annotations(doc, path, format, o)
+    if isinstance(doc, dict) and "people" in doc:
+        return _openpose_frames([(os.path.splitext(os.path.basename(path))[0], doc)], path,
+                                format, o)
+    if isinstance(doc, list):
+        top, frames = {}, doc
+    elif isinstance(doc, dict):
+        top = doc
+        if "frames" not in doc:
+            raise ValueError(f"{path}: missing field 'frames' (a list of {{\"keypoints\": "
+                             f"[[u, v, c], ...]}} objects); found fields {sorted(doc)}. The "
+                             f"schema is in the zedo_jax.inputs.readers docstring and README.md, 'Input files'")
+        frames = doc["frames"]
+        if not isinstance(frames, list):
+            raise ValueError(f"{path}: field 'frames' must be a list of frame objects; got "
+                             f"{type(frames).__name__}")
+    else:
+        raise ValueError(f"{path}: expected a JSON object with 'frames' or a list of frames; "
+                         f"got {type(doc).__name__}")
+    if not frames:
+        raise ValueError(f"{path}: 'frames' is empty")
+    where = _Where(path)
+    warnings = []
+    unknown = sorted(set(top) - _TOP_KEYS)
+    if unknown:
+        warnings.append(f"{path}: ignored unknown top-level fields {unknown} (known: "
+                        f"{sorted(_TOP_KEYS)})")
+    fmt = _resolve_format(format, top.get("format"), path)
+    if "normalized" in top and not isinstance(top["normalized"], bool):
+        raise ValueError(f"{where(field='normalized')} must be true or false; got "
+                         f"{json.dumps(top['normalized'])[:40]}")
+    top_K = _matrix(top["K"], where(field="K")) if top.get("K") is not None else None
+    top_size = _size(top["image_size"], where(field="image_size")) \
+        if top.get("image_size") is not None else None
+    max_cols = 5 if fmt == "mediapipe" else 3
+    records = []
+    unknown_frame = set()
+    for i, fr in enumerate(frames):
+        if not isinstance(fr, dict):
+            raise ValueError(f"{where(i)}: expected an object like {{\"keypoints\": [[u, v, c], "
+                             f"...]}}; got {type(fr).__name__} {json.dumps(fr)[:40]}")
+        fid = fr.get("id")
+        if fid is not None and (not isinstance(fid, (str, int)) or isinstance(fid, bool)):
+            raise ValueError(f"{where(i, None, 'id')} must be a string or an integer; got "
+                             f"{json.dumps(fid)[:40]}")
+        unknown_frame |= set(fr) - _FRAME_KEYS
+        if "keypoints" not in fr:
+            raise ValueError(f"{where(i, fid)}: missing field 'keypoints' (J rows [u, v, "
+                             f"confidence]); fields found: {sorted(fr)}")
+        kp = _keypoint_rows(fr["keypoints"], where(i, fid, "keypoints"), max_cols)
+        check_joint_count(kp, fmt, where(i, fid, "keypoints"))
+        rec = {"id": i if fid is None else fid, "label": fid, "keypoints": kp,
+               "K": _matrix(fr["K"], where(i, fid, "K")) if fr.get("K") is not None else None,
+               "image_size": _size(fr["image_size"], where(i, fid, "image_size"))
+               if fr.get("image_size") is not None else None,
+               "image": None}
+        if fr.get("image") is not None:
+            if not isinstance(fr["image"], str):
+                raise ValueError(f"{where(i, fid, 'image')} must be a file path string")
+            rec["image"] = os.path.join(os.path.dirname(os.path.abspath(path)), fr["image"])
+        records.append(rec)
+    if unknown_frame:
+        warnings.append(f"{path}: ignored unknown frame fields {sorted(unknown_frame)} (known: "
+                        f"{sorted(_FRAME_KEYS)})")
+    if o.normalized is None:
+        o = dataclasses.replace(o, normalized=bool(top.get("normalized", False)))
+    return assemble(records, path, fmt, o, where=where, top_K=top_K, top_size=top_size,
+                    warnings=warnings)
+
+
+def _resolve_format(arg, in_file, path: str) -> str:
+    """The layout to read: ``--format`` / the argument, else the file's ``"format"``, else
+    ``h36m``; both given and different is an error."""
+    if in_file is not None and not isinstance(in_file, str):
+        raise ValueError(f"{path}: field 'format' must be a string such as \"coco17\"; got "
+                         f"{json.dumps(in_file)[:40]}")
+    try:
+        if arg is not None and in_file is not None and \
+                layouts.canonical_format(arg) != layouts.canonical_format(in_file):
+            raise ValueError(f"{path} says \"format\": {in_file!r} but format {arg!r} was "
+                             f"requested (--format); drop one of them")
+        return layouts.canonical_format(arg if arg is not None else in_file or "h36m")
+    except ValueError as e:
+        if str(e).startswith(path):
+            raise
+        raise ValueError(f"{path}: {e}") from None
+
+
+def _coco_results(doc, path, fmt, o: InputOptions) -> LiftInput:
+    where = _Where(path, kind="entry")
+    fmt = _resolve_format(fmt or "coco17", None, path)
+    people = {}
+    order = []
+    for i, e in enumerate(doc):
+        if not isinstance(e, dict):
+            raise ValueError(f"{where(i)}: expected an object with 'image_id' and 'keypoints'; "
+                             f"got {type(e).__name__}")
+        for field in ("image_id", "keypoints"):
+            if field not in e:
+                raise ValueError(f"{where(i)}: missing field {field!r} (COCO keypoint results "
+                                 f"need image_id, keypoints [x1, y1, s1, ...], score)")
+        iid = e["image_id"]
+        if not isinstance(iid, (int, str)) or isinstance(iid, bool):
+            raise ValueError(f"{where(i, None, 'image_id')} must be an integer or a string")
+        if e.get("category_id", 1) != 1:
+            continue
+        fid = f"image_id {iid!r}"
+        kp = _keypoint_rows(e["keypoints"], where(i, fid, "keypoints"), 3)
+        check_joint_count(kp, fmt, where(i, fid, "keypoints"))
+        score = e.get("score")
+        if score is not None and (isinstance(score, bool) or not isinstance(score, (int, float))):
+            raise ValueError(f"{where(i, fid, 'score')} must be a number; got "
+                             f"{json.dumps(score)[:40]}")
+        if iid not in people:
+            people[iid] = []
+            order.append(iid)
+        rank = score if score is not None else float(np.nansum(kp[:, 2])) \
+            if kp.shape[1] > 2 else 0.0
+        people[iid].append((rank, -i, kp))
+    if not order:
+        raise ValueError(f"{path}: no person (category_id 1) entries with keypoints")
+    if all(isinstance(x, int) for x in order):
+        order = sorted(order)
+    records = [{"id": iid, "label": iid, "K": None,
+                "keypoints": max(people[iid], key=lambda t: t[:2])[2],
+                "image_size": None, "image": None} for iid in order]
+    return assemble(records, path, fmt, o, where=_Where(path))
+
+
+def _coco_annotations(doc, path, fmt, o: InputOptions) -> LiftInput:
+    where = _Where(path, kind="annotation")
+    fmt = _resolve_format(fmt or "coco17", None, path)
+    anns = doc["annotations"]
+    if not isinstance(anns, list):
+        raise ValueError(f"{path}: field 'annotations' must be a list")
+    images = {}
+    for j, im in enumerate(doc.get("images") or []):
+        if isinstance(im, dict) and "id" in im:
+            images[im["id"]] = im
+    best = {}
+    order = []
+    for i, a in enumerate(anns):
+        if not isinstance(a, dict) or "keypoints" not in a or "image_id" not in a:
+            continue
+        if a.get("category_id", 1) != 1 or not a["keypoints"]:
+            continue
+        iid = a["image_id"]
+        kp = _keypoint_rows(a["keypoints"], where(i, f"image_id {iid!r}", "keypoints"), 3)
+        check_joint_count(kp, fmt, where(i, f"image_id {iid!r}", "keypoints"))
+        labelled = int((kp[:, 2] > 0).sum())
+        if labelled < 2:
+            continue
+        rank = (labelled, float(a.get("area", 0) or 0))
+        if iid not in best:
+            order.append(iid)
+        if iid not in best or rank > best[iid][0]:
+            best[iid] = (rank, kp)
+    if not order:
+        raise ValueError(f"{path}: no person annotation with at least 2 labelled keypoints")
+    if all(isinstance(x, int) for x in order):
+        order = sorted(order)
+    base = os.path.dirname(os.path.abspath(path))
+    records = []
+    for iid in order:
+        im = images.get(iid, {})
+        size = None
+        if "width" in im and "height" in im:
+            size = _size([im["width"], im["height"]], f"{path}: image {iid!r}: 'width'/'height'")
+        name = im.get("file_name")
+        records.append({"id": iid, "label": iid, "keypoints": best[iid][1], "K": None,
+                        "image_size": size,
+                        "image": os.path.join(base, name) if isinstance(name, str) else None})
+    return assemble(records, path, fmt, o, where=_Where(path))
+
+# ----------------------------------------------------------------------------------------------
+# OpenPose
+# ----------------------------------------------------------------------------------------------
+
+def load_openpose_dir(path: str, format: str | None = None,
+                      options: InputOptions | None = None, **overrides) -> LiftInput:
+    """A directory of OpenPose per-frame JSON files (sorted by name; one frame each)."""
+    o = InputOptions.make(options, **overrides)
+    files = sorted(glob.glob(os.path.join(path, "*.json")))
+    if not files:
+        raise FileNotFoundError(f"{path}: no *.json files (expected OpenPose per-frame output)")
+    docs = []
+    for fpath in files:
+        with open(fpath) as fh:
+            try:
+                doc = json.load(fh)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{fpath}: not valid JSON: {e.msg} at line {e.lineno}") \
+                    from None
+        if not isinstance(doc, dict) or "people" not in doc:
+            raise ValueError(f"{fpath}: not an OpenPose keypoint file (no 'people' field)")
+        stem = os.path.splitext(os.path.basename(fpath))[0]
+        docs.append((re.sub(r"_keypoints$", "", stem), doc))
+    return _openpose_frames(docs, path, format, o)
+
+
+def _openpose_frames(docs, path, fmt, o: InputOptions) -> LiftInput:
+    fmt = _resolve_format(fmt or "openpose", None, path)
+    where = _Where(path)
+    records, skipped = [], []
+    for i, (fid, doc) in enumerate(docs):
+        people = doc.get("people")
+        if not isinstance(people, list):
+            raise ValueError(f"{where(i, fid, 'people')} must be a list")
+        cands = []
+        for p, person in enumerate(people):
+            if not isinstance(person, dict) or "pose_keypoints_2d" not in person:
+                raise ValueError(f"{where(i, fid, 'people')}[{p}] has no 'pose_keypoints_2d'")
+            kp = _keypoint_rows(person["pose_keypoints_2d"],
+                                where(i, fid, f"people[{p}].pose_keypoints_2d"), 3)
+            check_joint_count(kp, fmt, where(i, fid, f"people[{p}].pose_keypoints_2d"))
+            cands.append((float(np.nansum(kp[:, 2])), -p, kp))
+        if not cands:
+            skipped.append(str(fid))
+            continue
+        records.append({"id": fid, "label": fid, "K": None,
+                        "keypoints": max(cands, key=lambda t: t[:2])[2],
+                        "image_size": None, "image": None})
+    if not records:
+        raise ValueError(f"{path}: no person detected in any frame")
+    warnings = [f"skipped {len(skipped)} frames without people: {skipped[:5]}"
+                f"{' ...' if len(skipped) > 5 else ''}"] if skipped else []
+    return assemble(records, path, fmt, o, where=where, warnings=warnings)

@@ -1,0 +1,269 @@
+"""The trained score prior: the :class:`Prior` type, its directory format, its hypotheses and
+training statistics.
+
+A **prior directory** (what inference needs; shipped with the package, written by
+:func:`save_prior`, ``launch/export_prior.py`` and ``launch/convert_checkpoint.py``)::
+
+    PRIOR/prior.json                   format, model config, SDE, which weights, provenance
+    PRIOR/params                       Orbax: the default Flax variables {'params': ...}
+    PRIOR/params_<label>               Orbax: further weight sets (e.g. params_ema)
+    PRIOR/clusters_<S>.npy             [S, 17, 3] float32 hypotheses (metres, camera axes)
+    PRIOR/training_stats.json          bone-length mean/std of the training poses
+
+:func:`load_prior` also reads a training workdir (:mod:`zedo_jax.checkpoint`; the latest
+step). Orbax is imported only when weights are read or written, so code that merely uses a
+:class:`Prior` (lifting, sampling) does not depend on it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import glob
+import json
+import os
+import re
+import shutil
+from typing import Any
+
+import jax
+import numpy as np
+
+from . import model as model_lib
+from . import sde as sde_lib
+from . import skeleton
+
+PRIOR_FORMAT = "zedo_jax.prior/1"
+ASSET_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets")
+DEFAULT_PRIOR = os.path.join(ASSET_DIR, "prior")
+
+
+@dataclasses.dataclass(frozen=True)
+class Prior:
+    """A trained score prior ready for inference.
+
+    Attributes:
+      config: network architecture.
+      sde: the SDE it was trained with.
+      params: Flax variables ``{'params': ...}``.
+      clusters: hypotheses by count, ``{S: [S, 17, 3] float32}`` (metres, camera axes).
+      path: where it was loaded from.
+      info: provenance (``prior.json`` or the training metadata).
+      stats: training-pose statistics (``training_stats.json``: bone-length mean/std), or {}.
+    """
+
+    config: model_lib.ScoreNetConfig
+    sde: sde_lib.SDE
+    params: Any
+    clusters: dict
+    path: str = ""
+    info: dict = dataclasses.field(default_factory=dict)
+    stats: dict = dataclasses.field(default_factory=dict)
+
+    def hypotheses(self, S: int) -> np.ndarray:
+        """The ``S`` initial poses ``[S, 17, 3]`` stored with the prior (re-rooted)."""
+        if S not in self.clusters:
+            raise ValueError(
+                f"the prior at {self.path or '<memory>'} stores hypotheses for S in "
+                f"{sorted(self.clusters) or '(none)'}, not S={S}; compute them with "
+                f"`python -m launch.compute_clusters --prior {self.path or 'DIR'} --S {S}` "
+                f"or pass your own initial poses")
+        c = self.clusters[S]
+        c = np.asarray(c, np.float32)
+        return c - c[:, :1]
+
+
+def on_default_device(abstract):
+    """Abstract arrays (shape/dtype pytree) placed on the first local device, for restoring."""
+    sharding = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+    return jax.tree_util.tree_map(
+        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), abstract)
+
+
+def save_prior(path: str, config: model_lib.ScoreNetConfig, sde, params, *, weights: str,
+               clusters: dict | None = None, info: dict | None = None,
+               stats: dict | None = None, other_weights: dict | None = None) -> str:
+    """Write a prior directory (see the module docstring). Returns its absolute path.
+
+    ``params`` are stored as the default weights under the label ``weights`` (``'raw'`` or
+    ``'ema'``); ``other_weights`` (e.g. ``{'ema': ema_params}``) adds further sets, selectable
+    with ``load_prior(weights=...)``.
+    """
+    import orbax.checkpoint as ocp
+    path = os.path.abspath(path)
+    os.makedirs(path, exist_ok=True)
+    sets = {weights: params, **(other_weights or {})}
+    dirs = {label: "params" if label == weights else f"params_{label}" for label in sets}
+    ckptr = ocp.StandardCheckpointer()
+    for label, tree in sets.items():
+        item = os.path.join(path, dirs[label])
+        if os.path.exists(item):
+            shutil.rmtree(item)
+        ckptr.save(item, jax.device_get(tree))
+    ckptr.wait_until_finished()
+    meta = {"format": PRIOR_FORMAT, "model": config.to_dict(), "sde": sde_lib.sde_to_dict(sde),
+            "weights": weights, "weight_sets": dirs, "info": info or {}}
+    with open(os.path.join(path, "prior.json"), "w") as f:
+        json.dump(meta, f, indent=2)
+    for c in (clusters or {}).values():
+        save_clusters(path, c)
+    if stats is not None:
+        save_training_stats(path, stats)
+    return path
+
+
+# ----------------------------------------------------------------------------------------------
+# training statistics and hypotheses
+# ----------------------------------------------------------------------------------------------
+
+def training_stats(poses) -> dict:
+    """Bone-length statistics of training poses ``[F, 17, 3]`` (metres), stored with a prior so
+    users can sanity-check lifted poses without the training data."""
+    bl = skeleton.bone_lengths(np.asarray(poses, np.float64))
+    return {"bones": list(skeleton.bone_names()),
+            "bone_length_mean_m": bl.mean(0).round(5).tolist(),
+            "bone_length_std_m": bl.std(0).round(5).tolist(), "num_poses": int(len(poses))}
+
+
+def save_training_stats(directory: str, stats: dict) -> str:
+    out = os.path.join(directory, "training_stats.json")
+    with open(out, "w") as f:
+        json.dump(stats, f, indent=2)
+    return out
+
+
+def load_training_stats(directory: str) -> dict:
+    path = os.path.join(directory, "training_stats.json")
+    if not os.path.exists(path):
+        return {}
+    with open(path) as f:
+        return json.load(f)
+
+
+def save_clusters(directory: str, centres) -> str:
+    """Store hypotheses ``[S, 17, 3]`` as ``directory/clusters_<S>.npy`` (float32, re-rooted)."""
+    c = np.asarray(centres, np.float32)
+    if c.ndim != 3 or c.shape[1:] != (17, 3):
+        raise ValueError(f"cluster centres must have shape [S, 17, 3], got {list(c.shape)}")
+    c = c - c[:, :1]
+    out = os.path.join(directory, f"clusters_{c.shape[0]}.npy")
+    np.save(out, c)
+    return out
+
+
+def load_clusters(directory: str) -> dict:
+    out = {}
+    for f in glob.glob(os.path.join(directory, "clusters_*.npy")):
+        m = re.fullmatch(r"clusters_(\d+)\.npy", os.path.basename(f))
+        if m:
+            out[int(m.group(1))] = np.load(f).astype(np.float32)
+    return out
+
+
+def store_hypotheses(directory: str, poses, sizes=(1, 50), key=None, *, s1: str = "front",
+                     iters: int = 100, restarts: int = 3) -> dict:
+    """Compute and store what a prior needs besides its weights: the training statistics
+    (of the camera-axes poses) and the hypotheses ``clusters_<S>.npy`` for each ``S`` in
+    ``sizes`` (:func:`zedo_jax.clustering.hypotheses`).
+
+    Args:
+      directory: a prior directory or training workdir.  poses: a ``data.PoseSet``.
+    Returns:
+      ``{"training_stats": path, S: path, ...}``.
+    """
+    from . import clustering, data as data_lib
+    key = jax.random.PRNGKey(0) if key is None else key
+    cam = data_lib.camera_frame_poses(poses, jax.random.fold_in(key, 0))
+    out = {"training_stats": save_training_stats(directory, training_stats(cam))}
+    for S in sizes:
+        centres = clustering.hypotheses(poses, S, key, s1=s1, iters=iters, restarts=restarts,
+                                        camera_poses=cam)
+        out[S] = save_clusters(directory, centres)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# loading
+# ----------------------------------------------------------------------------------------------
+
+def load_prior(path: str | None = None, weights: str | None = None) -> Prior:
+    """Load a prior for inference.
+
+    Args:
+      path: a prior directory (``prior.json``), a training workdir (``checkpoints/``; the latest
+        step is used), or ``None`` for the prior shipped with the package.
+      weights: ``'raw'`` (what the release's inference uses) or ``'ema'``. ``None``: the
+        default set of a prior directory, or ``'raw'`` for a training workdir. Asking a prior
+        directory for a set it does not hold is an error.
+    """
+    if weights not in (None, "raw", "ema"):
+        raise ValueError(f"weights must be 'raw' or 'ema', got {weights!r}")
+    path = DEFAULT_PRIOR if path is None else os.path.abspath(path)
+    if os.path.exists(os.path.join(path, "prior.json")):
+        import orbax.checkpoint as ocp
+        with open(os.path.join(path, "prior.json")) as f:
+            meta = json.load(f)
+        if meta.get("format") != PRIOR_FORMAT:
+            raise ValueError(f"{path}/prior.json has format {meta.get('format')!r}, "
+                             f"expected {PRIOR_FORMAT!r}")
+        default = meta.get("weights", "raw")
+        sets = meta.get("weight_sets", {default: "params"})
+        label = default if weights is None else weights
+        if label not in sets:
+            raise ValueError(f"the prior at {path} holds only its {sorted(sets)} weights, not "
+                             f"{label!r}; export or convert it again with --weights {label}")
+        cfg = model_lib.ScoreNetConfig.from_dict(meta["model"])
+        params = ocp.StandardCheckpointer().restore(
+            os.path.join(path, sets[label]), on_default_device(model_lib.param_shapes(cfg)))
+        meta = {**meta, "weights": label}
+        return Prior(config=cfg, sde=sde_lib.sde_from_dict(meta["sde"]), params=params,
+                     clusters=load_clusters(path), path=path, info=meta,
+                     stats=load_training_stats(path))
+    if os.path.isdir(os.path.join(path, "checkpoints")):
+        from .checkpoint import TrainCheckpoints
+        mngr = TrainCheckpoints(path)
+        meta, params = mngr.restore_params(weights=weights or "raw")
+        meta = {**meta, "weights": weights or "raw"}
+        mngr.close()
+        return Prior(config=model_lib.ScoreNetConfig.from_dict(meta["model"]),
+                     sde=sde_lib.sde_from_dict(meta["sde"]), params=params,
+                     clusters=load_clusters(path), path=path, info=meta,
+                     stats=load_training_stats(path))
+    if path == DEFAULT_PRIOR:
+        raise FileNotFoundError(
+            f"the shipped prior is missing from {path}; reinstall zedo_jax or pass --checkpoint")
+    raise FileNotFoundError(
+        f"{path} is neither a prior directory (prior.json + params) nor a training workdir "
+        f"(checkpoints/); train one with `python -m launch.train` or convert an official "
+        f"checkpoint with `python -m launch.convert_checkpoint`")
+
+
+def export_workdir(workdir: str, output: str, weights: str = "both",
+                   step: int | None = None) -> tuple[str, int]:
+    """Write a training workdir's network weights (no optimiser state), its clusters and
+    training statistics as a prior directory.
+
+    Args:
+      weights: ``'raw'``, ``'ema'`` or ``'both'`` (raw as the default set, as the release's
+        inference uses, plus ema).  step: checkpoint step (default: the latest).
+    Returns:
+      ``(path of the prior, step exported)``.
+    """
+    from .checkpoint import TrainCheckpoints
+    mngr = TrainCheckpoints(workdir)
+    primary = "raw" if weights == "both" else weights
+    meta, params = mngr.restore_params(step, weights=primary)
+    other = {"ema": mngr.restore_params(step, weights="ema")[1]} if weights == "both" else {}
+    step = step if step is not None else mngr.latest_step()
+    mngr.close()
+    metrics_path = os.path.join(workdir, "metrics.jsonl")
+    last = None
+    if os.path.exists(metrics_path):
+        with open(metrics_path) as f:
+            lines = [json.loads(line) for line in f if line.strip()]
+        last = next((line for line in reversed(lines) if line["step"] <= step), None)
+    info = {"step": step, "data": meta.get("data"), "train": meta.get("train"),
+            "final_loss": None if last is None else last["loss"]}
+    path = save_prior(output, model_lib.ScoreNetConfig.from_dict(meta["model"]),
+                      sde_lib.sde_from_dict(meta["sde"]), params, weights=primary,
+                      other_weights=other, clusters=load_clusters(workdir), info=info,
+                      stats=load_training_stats(workdir) or None)
+    return path, step
