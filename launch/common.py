@@ -1,7 +1,6 @@
 """Flags shared by launch/lift.py and launch/evaluate.py (inputs, prior, ZeDO settings)."""
 from __future__ import annotations
 
-import dataclasses
 
 import numpy as np
 from absl import flags
@@ -15,7 +14,8 @@ FLAGS = flags.FLAGS
 def define_lift_flags(input_required: bool = False):
     flags.DEFINE_string("input", None, "Input .npz (keypoints, K, optional poses3d), .json "
                         "(frames schema, COCO keypoint results, OpenPose) or a directory of "
-                        "OpenPose JSON files; see zedo_jax.inputs." + ("" if input_required else
+                        "OpenPose JSON files; see zedo_jax.inputs. launch.evaluate takes several, "
+                        "separated by commas." + ("" if input_required else
                                               " Default: the bundled demo."))
     flags.DEFINE_string("checkpoint", None, "Prior directory or training workdir "
                         "(default: the prior shipped with zedo_jax).")
@@ -27,8 +27,15 @@ def define_lift_flags(input_required: bool = False):
     flags.DEFINE_integer("hypotheses", 1, "S: number of cluster centres to start from.")
     flags.DEFINE_enum("preset", "h36m", sorted(zedo.PRESETS),
                       "Release configuration to start from (per-dataset settings).")
-    flags.DEFINE_integer("ipo_steps", None, "IPO Adam steps (default 500).")
-    flags.DEFINE_integer("oil_steps", None, "Optimization-loop iterations (default 1000).")
+    flags.DEFINE_enum("schedule", None, sorted(zedo.SCHEDULES),
+                      "Iteration schedule: 'fast' (100 IPO steps, 100 loop iterations; the "
+                      "default) or 'faithful' (the release's 500 + 1000; the default of "
+                      "evaluate --dataset). See BUILD_NOTES for the accuracy of each.")
+    flags.DEFINE_bool("anatomy", None, "Final bone steps that make limbs symmetric and "
+                      "proportioned (default: on, except with --schedule faithful).")
+    flags.DEFINE_integer("ipo_steps", None, "IPO Adam steps (overrides the schedule).")
+    flags.DEFINE_integer("oil_steps", None, "Optimization-loop iterations (overrides the "
+                         "schedule).")
     flags.DEFINE_string("euler_dt", None, "'1/N' (release), 'grid', or a number.")
     flags.DEFINE_float("drift_factor", None, "Factor on g^2*score (1.0 release, 0.5 PF-ODE).")
     flags.DEFINE_enum("translation_solver", None, ["lstsq", "normal"], "Least-squares solver.")
@@ -61,15 +68,17 @@ def define_lift_flags(input_required: bool = False):
                       "(COCO 0/1/2 flags), sigmoid (logits, e.g. Detectron2), auto.")
 
 
-def zedo_config() -> zedo.ZeDOConfig:
-    cfg = zedo.PRESETS[FLAGS.preset]
+def zedo_config(default_schedule: str = "fast") -> zedo.ZeDOConfig:
+    """The :class:`zedo_jax.zedo.ZeDOConfig` of the flags: ``--preset``, ``--schedule`` (or
+    ``default_schedule``), ``--anatomy``, then the single-field flags."""
     overrides = {k: getattr(FLAGS, k) for k in ("ipo_steps", "oil_steps", "drift_factor",
                                                 "translation_solver", "mask_zero_confidence")
                  if getattr(FLAGS, k) is not None}
     if FLAGS.euler_dt is not None:
         overrides["euler_dt"] = FLAGS.euler_dt if FLAGS.euler_dt in ("1/N", "grid") else \
             float(FLAGS.euler_dt)
-    return dataclasses.replace(cfg, **overrides)
+    return zedo.make_config(FLAGS.preset, FLAGS.schedule or default_schedule, FLAGS.anatomy,
+                            **overrides)
 
 
 def eval_config() -> metrics.EvalConfig:
@@ -116,10 +125,16 @@ def init_poses():
 
 
 def format_table(rows: list[tuple[str, dict]]) -> str:
-    """A plain-text table of ``(label, summary)`` rows (mm)."""
-    head = f"{'':<34}{'MPJPE':>9}{'PA-MPJPE':>10}{'N-MPJPE':>9}{'frames':>8}"
+    """A plain-text table of ``(label, summary)`` rows (mm; a ``plausible_pct`` entry adds a
+    column)."""
+    width = max([34] + [len(label) + 2 for label, _ in rows])
+    plaus = any(s.get("plausible_pct") is not None for _, s in rows)
+    head = (f"{'':<{width}}{'MPJPE':>9}{'PA-MPJPE':>10}{'N-MPJPE':>9}{'frames':>8}"
+            + (f"{'plausible':>11}" if plaus else ""))
     lines = [head, "-" * len(head)]
     for label, s in rows:
-        lines.append(f"{label:<34}{s['mpjpe_mm']:>9.1f}{s['pa_mpjpe_mm']:>10.1f}"
-                     f"{s['n_mpjpe_mm']:>9.1f}{s['frames']:>8d}")
+        p = s.get("plausible_pct")
+        lines.append(f"{label:<{width}}{s['mpjpe_mm']:>9.1f}{s['pa_mpjpe_mm']:>10.1f}"
+                     f"{s['n_mpjpe_mm']:>9.1f}{s['frames']:>8d}"
+                     + (f"{p:>10.1f}%" if p is not None else ""))
     return "\n".join(lines)

@@ -1,16 +1,21 @@
 r"""Evaluate ZeDO lifting against ground truth.
 
     python -m launch.evaluate --input ../shared/data/cmu_test_views.npz [--hypotheses 50] \
-        [--checkpoint PRIOR] [--limit N] [--json OUT.json]
+        [--checkpoint PRIOR] [--limit N] [--json OUT.json] [--schedule fast|faithful]
+    python -m launch.evaluate --input A.npz,B.npz,C.npz     # several files, one summary table
     python -m launch.evaluate --dataset h36m --data_dir DIR [--keypoints gt|cpn|proj] \
         [--hypotheses 50] [--init_poses VIDEOPOSE3D.npz]     # the paper's protocols
 
-Prints a table (ZeDO, the IPO-only initial pose of the same run, and the mean training pose)
-and writes JSON with mpjpe_mm, pa_mpjpe_mm, n_mpjpe_mm (min over hypotheses when S > 1),
-frames, hypotheses, seconds, plus the baselines and per-sequence means.
+Prints a table per input (ZeDO; with S > 1 the oracle minimum over hypotheses and the
+hypothesis selected without ground truth; the IPO-only initial pose of the same run; the mean
+training pose) with the share of anatomically plausible skeletons, and for several inputs one
+summary table. JSON: mpjpe_mm, pa_mpjpe_mm, n_mpjpe_mm (min over hypotheses when S > 1), the
+selected hypothesis' errors, plausibility, frames, hypotheses, seconds, baselines and
+per-sequence means (several inputs: {"inputs": [...]}).
 """
 import dataclasses
 import json
+import os
 import sys
 
 import numpy as np
@@ -40,25 +45,56 @@ def main(argv):
     if FLAGS.dataset:
         return _evaluate_dataset()
     if not FLAGS.input:
-        sys.exit("Error: give --input FILE, or --dataset NAME --data_dir DIR")
-    try:
-        inp = common.load_input(FLAGS.input)
-    except (ValueError, FileNotFoundError) as e:
-        sys.exit(f"Error: {e}")                 # the message names the file, frame and field
-    if inp.poses3d is None:
-        sys.exit(f"Error: {FLAGS.input} has no 'poses3d' ground truth to evaluate against "
-                 f"(use launch.lift to lift it)")
+        sys.exit("Error: give --input FILE[,FILE...], or --dataset NAME --data_dir DIR")
+    paths = [p for p in FLAGS.input.split(",") if p]
+    loaded = []
+    for path in paths:                          # every file is checked before any lifting
+        try:
+            inp = common.load_input(path)
+        except (ValueError, FileNotFoundError) as e:
+            sys.exit(f"Error: {e}")             # the message names the file, frame and field
+        if inp.poses3d is None:
+            sys.exit(f"Error: {path} has no 'poses3d' ground truth to evaluate against "
+                     f"(use launch.lift to lift it)")
+        loaded.append((path, inp))
     prior = common.load_prior()
     cfg = common.zedo_config()
+    results, summary_rows = [], []
+    for path, inp in loaded:
+        if len(loaded) > 1:
+            print(f"== {path}")
+        result, main_rows = _evaluate_input(path, inp, prior, cfg)
+        results.append(result)
+        summary_rows += [(f"{os.path.basename(path)}: {label}", s) for label, s in main_rows]
+    if len(loaded) > 1:
+        print("== all inputs")
+        print(common.format_table(summary_rows))
+    if FLAGS.json:
+        with open(FLAGS.json, "w") as f:
+            json.dump(results[0] if len(results) == 1 else {"inputs": results}, f, indent=2)
+        print(f"Wrote {FLAGS.json}")
+
+
+def _evaluate_input(path, inp, prior, cfg):
+    """Lift one input file, print its table; returns the JSON record and the ZeDO rows."""
     ecfg = common.eval_config()
     out = lifting.lift(prior, inp.keypoints, inp.K, confidence=inp.confidence,
                        hypotheses=FLAGS.hypotheses, init_poses=common.init_poses(), config=cfg,
                        chunk_size=FLAGS.chunk_size)
     S = out["poses"].shape[1]
     res = metrics.evaluate(out["poses"], inp.poses3d, ecfg, groups=inp.seq)
+    chosen = np.take_along_axis(out.poses, out.best[:, None, None, None], 1)
+    plaus = metrics.plausibility_report(chosen[:, 0])
+    main_rows = [(f"ZeDO S={S}" + (" (min, oracle)" if S > 1 else ""),
+                  {**res["summary"], "plausible_pct": plaus["plausible_pct"] if S == 1 else None})]
+    selected = None
+    if S > 1:
+        selected = metrics.evaluate(chosen, inp.poses3d, ecfg)["summary"]
+        main_rows.append((f"ZeDO S={S} (selected, no GT)",
+                          {**selected, "plausible_pct": plaus["plausible_pct"]}))
     ipo = metrics.evaluate(out["ipo_poses"], inp.poses3d, ecfg)
-    rows = [(f"ZeDO S={S}" + (" (min)" if S > 1 else ""), res["summary"]),
-            (f"IPO-only initial pose S={S}" + (" (min)" if S > 1 else ""), ipo["summary"])]
+    rows = main_rows + [(f"IPO-only initial pose S={S}" + (" (min)" if S > 1 else ""),
+                         ipo["summary"])]
     baselines = {"ipo_only": _short(ipo["summary"])}
     if 1 in prior.clusters:
         mean_pose = np.broadcast_to(prior.hypotheses(1)[None], (len(inp), 1, 17, 3))
@@ -67,24 +103,27 @@ def main(argv):
         baselines["mean_pose"] = _short(mp["summary"])
     print(common.format_table(rows))
     print(f"{len(inp)} frames x {S} hypotheses in {out.timings.seconds:.1f}s "
-          f"(compile {out.timings.compile_seconds:.1f}s)")
+          f"(compile {out.timings.compile_seconds:.1f}s); plausible skeletons (left/right "
+          f"limbs within 15%, limb ratios in range): {plaus['plausible_pct']:.1f}%")
     result = {**_short(res["summary"]), "frames": len(inp), "hypotheses": S,
               "seconds": out.timings.seconds, "compile_seconds": out.timings.compile_seconds,
               "pck_pct": res["summary"]["pck_pct"], "auc_pct": res["summary"]["auc_pct"],
-              "baselines": baselines, "input": FLAGS.input, "prior": prior.path,
+              "plausibility": plaus,
+              "baselines": baselines, "input": path, "prior": prior.path,
               "weights": prior.info.get("weights", FLAGS.weights),
               "config": {k: (list(v) if isinstance(v, tuple) else v)
                          for k, v in dataclasses.asdict(cfg).items()},
               "recenter": ecfg.recenter, "allow_reflection": ecfg.allow_reflection}
+    if selected is not None:
+        result["selected"] = _short(selected)
     if "per_group" in res["summary"]:
         result["per_sequence"] = res["summary"]["per_group"]
         result["sequence_mean"] = res["summary"]["group_mean"]
-    if FLAGS.json:
-        with open(FLAGS.json, "w") as f:
-            json.dump(result, f, indent=2)
-        print(f"Wrote {FLAGS.json}")
     if FLAGS.save_poses:
-        np.savez(FLAGS.save_poses, **dict(out))
+        save = FLAGS.save_poses if len(FLAGS.input.split(",")) == 1 else \
+            f"{os.path.splitext(FLAGS.save_poses)[0]}_{os.path.splitext(os.path.basename(path))[0]}.npz"
+        np.savez(save, **dict(out))
+    return result, main_rows
 
 
 def _evaluate_dataset():
@@ -104,7 +143,7 @@ def _evaluate_dataset():
         init = init[:FLAGS.limit] if per_frame else init
     if not FLAGS["preset"].present:           # the dataset's own release settings
         FLAGS.preset = proto.preset
-    cfg = common.zedo_config()
+    cfg = common.zedo_config(default_schedule="faithful")   # the paper's protocol
     prior = common.load_prior()
     try:
         out = lifting.lift(prior, ev.keypoints, ev.K, hypotheses=FLAGS.hypotheses,

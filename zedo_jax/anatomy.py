@@ -108,3 +108,12 @@ def bone_step(x, T, unit_rays, mask, *, reference=None, prior_weight: float = 0.
     Y = x + T
     new = rebuild(Y, target, unit_rays, mask, on_rays) - T
     return x + strength * (new - x)
+
+
+def limb_asymmetry(x):
+    """Mean relative left/right difference of thigh, shin, upper arm and forearm lengths of one
+    pose ``[17, 3]`` (0 for a symmetric skeleton)."""
+    L = skeleton.bone_lengths(x)
+    pairs = jnp.asarray([THIGH, SHIN, UPPER_ARM, FOREARM])
+    r, l = L[pairs[:, 0]], L[pairs[:, 1]]
+    return jnp.mean(jnp.abs(r - l) / jnp.maximum(jnp.maximum(r, l), 1e-9))

@@ -33,7 +33,7 @@ from .zedo import ZeDOConfig, make_config, zedo_batch
 
 #: Arrays computed by the compiled program.
 OUTPUT_KEYS = ("poses", "translation", "reprojection_error_px", "ipo_poses", "ipo_translation",
-               "prior_residual")
+               "prior_residual", "loop_asymmetry")
 #: Every array of a :class:`LiftResult` (the program's, then those computed from them).
 RESULT_KEYS = OUTPUT_KEYS + ("selection_score", "best", "plausible")
 
@@ -62,6 +62,8 @@ class LiftResult(collections.abc.Mapping):
       ipo_poses: ``[N, S, 17, 3]`` the initial pose after the IPO.  ipo_translation: ``[N, S, 3]``.
       prior_residual: ``[N, S]`` RMS of the network's noise estimate for the final pose (small
         when the prior finds it likely).
+      loop_asymmetry: ``[N, S]`` mean relative left/right limb-length difference at the end of
+        the loop (before the anatomy steps).
       selection_score: ``[N, S]`` lower is better (:func:`zedo_jax.selection.rank`).
       best: ``[N]`` int, the hypothesis chosen without ground truth (0 when S = 1).
       plausible: ``[N, S]`` bool, the anatomical rule of :func:`zedo_jax.metrics.plausibility`.
@@ -77,6 +79,7 @@ class LiftResult(collections.abc.Mapping):
     ipo_poses: np.ndarray
     ipo_translation: np.ndarray
     prior_residual: np.ndarray
+    loop_asymmetry: np.ndarray
     selection_score: np.ndarray
     best: np.ndarray
     plausible: np.ndarray
@@ -202,7 +205,8 @@ def lift(prior: Prior, keypoints, K, *, confidence=None, hypotheses: int = 1, in
     Returns:
       a :class:`LiftResult`: numpy arrays ``poses [N, S, 17, 3]`` (root-relative metres,
       camera axes), ``translation [N, S, 3]`` (metres), ``reprojection_error_px [N, S, 17]``,
-      ``ipo_poses``, ``ipo_translation``, ``prior_residual [N, S]``, ``selection_score
+      ``ipo_poses``, ``ipo_translation``, ``prior_residual [N, S]``, ``loop_asymmetry
+      [N, S]``, ``selection_score
       [N, S]`` and ``best [N]`` (the hypothesis chosen without ground truth,
       :func:`zedo_jax.selection.rank`), ``plausible [N, S]`` (the anatomical rule of
       :func:`zedo_jax.metrics.plausibility`); and ``timings``.
@@ -249,7 +253,7 @@ def lift(prior: Prior, keypoints, K, *, confidence=None, hypotheses: int = 1, in
                 f"{done:.0f}s, ETA {eta:.0f}s")
     arrays = {k: np.concatenate(v, 0) for k, v in outs.items()}
     arrays["selection_score"], arrays["best"] = selection.rank(
-        arrays["poses"], arrays["reprojection_error_px"], conf, uv, arrays["prior_residual"],
-        (prior.stats or {}).get("bone_length_mean_m"))
+        arrays["poses"], arrays["reprojection_error_px"], conf, arrays["prior_residual"],
+        arrays["loop_asymmetry"])
     arrays["plausible"] = metrics.plausibility(arrays["poses"])["plausible"]
     return LiftResult(**arrays, timings=LiftTimings(time.perf_counter() - t_start, compile_s))

@@ -299,7 +299,9 @@ def zedo_batch(params, init_poses, uv, conf, K, *, net_config: model_lib.ScoreNe
       [B, S, 3]`` (least squares on the final pose), ``reprojection_error_px [B, S, 17]``,
       ``ipo_poses [B, S, 17, 3]`` and ``ipo_translation [B, S, 3]`` (the IPO result), and
       ``prior_residual [B, S]`` (RMS of the network's noise estimate for the final pose at
-      the last loop time: small for poses the prior finds likely).
+      the last loop time: small for poses the prior finds likely) and ``loop_asymmetry
+      [B, S]`` (mean relative left/right limb difference at the end of the loop, before the
+      anatomy steps).
     """
     dt = cfg.dt(sde)
     ts = cfg.time_grid(init_poses.dtype)
@@ -341,6 +343,7 @@ def zedo_batch(params, init_poses, uv, conf, K, *, net_config: model_lib.ScoreNe
         for lo, hi in zip(cuts[:-1], cuts[1:]):
             x, _ = jax.lax.scan(body(lo < n_fix, cfg.anatomy and lo >= n_anat), x, ts[lo:hi])
         T = solve_translation(x, rays_n, w, cfg.translation_solver)
+        loop_asymmetry = anatomy_lib.limb_asymmetry(x)
         if cfg.anatomy_final:
             # Alternate bone steps with ray steps, ending on a bone step.
             for i in range(cfg.anatomy_final_iters):
@@ -355,7 +358,8 @@ def zedo_batch(params, init_poses, uv, conf, K, *, net_config: model_lib.ScoreNe
         residual = (jnp.sqrt(jnp.mean(score(x, ts[-1]) ** 2)) * sde.marginal(ts[-1])[1]
                     if cfg.oil_steps else jnp.zeros((), x.dtype))
         return {"poses": x, "translation": T, "reprojection_error_px": err,
-                "ipo_poses": x_ipo, "ipo_translation": T_ipo, "prior_residual": residual}
+                "ipo_poses": x_ipo, "ipo_translation": T_ipo, "prior_residual": residual,
+                "loop_asymmetry": loop_asymmetry}
 
     over_hyps = jax.vmap(one, in_axes=(0, None, None, None))
     return jax.vmap(over_hyps, in_axes=(0, 0, 0, 0))(init_poses, uv, conf, K)

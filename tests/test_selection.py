@@ -1,0 +1,71 @@
+"""Choosing one hypothesis without ground truth, and the named configurations."""
+import numpy as np
+import pytest
+
+from zedo_jax import selection, zedo
+
+
+def _hypotheses(rng, n_good=30, n_bad=20):
+    """One frame: ``n_good`` hypotheses near a pose, ``n_bad`` scattered far from it."""
+    pose = rng.normal(0, 0.2, (17, 3))
+    good = pose + rng.normal(0, 0.01, (n_good, 17, 3))
+    bad = pose + rng.normal(0, 0.3, (n_bad, 17, 3))
+    return np.concatenate([bad, good])[None], n_bad
+
+
+def test_consensus_picks_a_hypothesis_of_the_crowd():
+    rng = np.random.default_rng(0)
+    poses, n_bad = _hypotheses(rng)
+    S = poses.shape[1]
+    err = np.ones((1, S, 17))
+    conf = np.ones((1, 17))
+    score, best = selection.rank(poses, err, conf)
+    assert score.shape == (1, S) and best.shape == (1,)
+    assert best[0] >= n_bad                         # one of the agreeing hypotheses
+    t = selection.terms(poses, err, conf)
+    assert t["consensus"][0, n_bad:].max() < t["consensus"][0, :n_bad].min()
+
+
+def test_prior_and_asymmetry_terms_break_ties_and_weights_switch_terms():
+    rng = np.random.default_rng(1)
+    poses = np.broadcast_to(rng.normal(0, .2, (1, 1, 17, 3)), (1, 5, 17, 3))  # all agree
+    err, conf = np.ones((1, 5, 17)), np.ones((1, 17))
+    residual = np.array([[0.5, 0.4, 0.1, 0.6, 0.7]])
+    asym = np.array([[0.3, 0.0, 0.2, 0.3, 0.3]])
+    _, best = selection.rank(poses, err, conf, residual, asym,
+                             selection.SelectionWeights(asymmetry=0.0))
+    assert best[0] == 2
+    _, best = selection.rank(poses, err, conf, residual, asym,
+                             selection.SelectionWeights(prior=0.0))
+    assert best[0] == 1
+    # reprojection only: the hypothesis that explains the 2D best (missing joints ignored)
+    err = np.ones((1, 5, 17))
+    err[0, 3] = 0.2
+    err[0, 0, 5] = -100.0                          # a missing joint's error does not count
+    conf = np.ones((1, 17))
+    conf[0, 5] = 0.0
+    _, best = selection.rank(poses, err, conf, weights=selection.SelectionWeights(
+        consensus=0.0, prior=0.0, asymmetry=0.0, reprojection=1.0))
+    assert best[0] == 3
+
+
+def test_single_hypothesis_scores_zero():
+    poses = np.zeros((4, 1, 17, 3))
+    score, best = selection.rank(poses, np.zeros((4, 1, 17)), np.ones((4, 17)))
+    assert (score == 0).all() and (best == 0).all()
+
+
+def test_named_configurations():
+    faithful = zedo.make_config(schedule="faithful")
+    assert faithful == zedo.ZeDOConfig()               # the release, exactly
+    fast = zedo.make_config()
+    assert (fast.ipo_steps, fast.oil_steps, fast.euler_dt) == (100, 100, 0.01)
+    assert fast.anatomy_final and not fast.anatomy
+    assert fast.t_start == faithful.t_start and fast.t_end == faithful.t_end
+    assert not zedo.make_config(schedule="fast", anatomy=False).anatomy_final
+    pw3d = zedo.make_config("3dpw", "fast", oil_steps=50)
+    assert pw3d.ipo_distance == 8.0 and pw3d.oil_steps == 50 and pw3d.ipo_steps == 100
+    with pytest.raises(ValueError, match="unknown schedule"):
+        zedo.make_config(schedule="turbo")
+    with pytest.raises(ValueError, match="unknown preset"):
+        zedo.make_config("mars")
