@@ -45,7 +45,7 @@ def main(argv):
     if FLAGS.dataset:
         return _evaluate_dataset()
     if not FLAGS.input:
-        sys.exit("Error: give --input FILE[,FILE...], or --dataset NAME --data_dir DIR")
+        sys.exit("Error: give --input FILE, or --dataset NAME --data_dir DIR")
     paths = [p for p in FLAGS.input.split(",") if p]
     loaded = []
     for path in paths:                          # every file is checked before any lifting
