@@ -36,7 +36,8 @@ def _bone_of_child(c: int) -> int:
     return [b for b, (_, ch) in enumerate(skeleton.BONES) if ch == c][0]
 
 
-def target_lengths(lengths, reference=None, prior_weight: float = 0.0, ratio_tol: float = 0.2):
+def target_lengths(lengths, reference=None, prior_weight: float = 0.0, ratio_tol: float = 0.2,
+                   size_weight: float = 0.0):
     """Bone lengths to enforce for one person ``[16]``.
 
     Args:
@@ -47,6 +48,10 @@ def target_lengths(lengths, reference=None, prior_weight: float = 0.0, ratio_tol
       ratio_tol: with a reference, each limb's lower/upper segment ratio (shin/thigh,
         forearm/upper arm) is clipped to within this fraction of the reference's ratio,
         keeping the limb's total length.
+      size_weight: ``w`` in [0, 1]: the lengths are scaled by ``(sum(reference) / sum(L)) ** w``,
+        pulling the person's size toward the training mean (1: exactly the mean size). A
+        root-relative pose and its translation scaled together project to the same pixels, so
+        the size is the one thing the 2D cannot tell.
     Returns:
       ``[16]`` symmetric target lengths.
     """
@@ -64,6 +69,8 @@ def target_lengths(lengths, reference=None, prior_weight: float = 0.0, ratio_tol
             r_ref = ref[l] / ref[u]
             r = jnp.clip(out[l] / out[u], r_ref * (1 - ratio_tol), r_ref * (1 + ratio_tol))
             out = out.at[u].set(total / (1 + r)).at[l].set(total * r / (1 + r))
+    if size_weight:
+        out = out * (jnp.sum(ref) / jnp.sum(out)) ** size_weight
     return out
 
 
@@ -98,13 +105,15 @@ def rebuild(Y, lengths, unit_rays, mask, on_rays: bool = True):
 
 
 def bone_step(x, T, unit_rays, mask, *, reference=None, prior_weight: float = 0.0,
-              ratio_tol: float = 0.2, strength: float = 1.0, on_rays: bool = True):
+              ratio_tol: float = 0.2, size_weight: float = 0.0, strength: float = 1.0,
+              on_rays: bool = True):
     """One anatomy step on a root-relative pose ``x [17, 3]`` with translation ``T [3]``.
 
     Returns the root-relative pose moved a fraction ``strength`` of the way to the skeleton with
     :func:`target_lengths` rebuilt by :func:`rebuild`.
     """
-    target = target_lengths(skeleton.bone_lengths(x), reference, prior_weight, ratio_tol)
+    target = target_lengths(skeleton.bone_lengths(x), reference, prior_weight, ratio_tol,
+                            size_weight)
     Y = x + T
     new = rebuild(Y, target, unit_rays, mask, on_rays) - T
     return x + strength * (new - x)

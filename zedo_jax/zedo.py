@@ -58,6 +58,8 @@ class ZeDOConfig:
         person (0: only the pose's own left/right average).
       anatomy_ratio_tol: shin/thigh and forearm/upper-arm ratios are kept within this fraction
         of the training means' ratios (needs reference bones).
+      anatomy_size_weight: pull of the person's size toward the training mean (0: none; 1: the
+        mean size; the 2D cannot tell size from distance).
       anatomy_strength: fraction of the way to the rebuilt skeleton each iteration.
       anatomy_on_rays: keep visible joints on their rays while rebuilding (else keep bone
         directions).
@@ -90,6 +92,7 @@ class ZeDOConfig:
     anatomy: bool = False
     anatomy_prior_weight: float = 0.0
     anatomy_ratio_tol: float = 0.2
+    anatomy_size_weight: float = 0.0
     anatomy_strength: float = 1.0
     anatomy_on_rays: bool = True
     anatomy_final: bool = False
@@ -317,7 +320,8 @@ def zedo_batch(params, init_poses, uv, conf, K, *, net_config: model_lib.ScoreNe
     def bone_step(x, T, unit, mask, strength):
         return anatomy_lib.bone_step(x, T, unit, mask, reference=cfg.reference_bones,
                                      prior_weight=cfg.anatomy_prior_weight,
-                                     ratio_tol=cfg.anatomy_ratio_tol, strength=strength,
+                                     ratio_tol=cfg.anatomy_ratio_tol,
+                                     size_weight=cfg.anatomy_size_weight, strength=strength,
                                      on_rays=cfg.anatomy_on_rays)
 
     def one(init_pose, uv, conf, K):
