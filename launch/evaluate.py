@@ -8,6 +8,9 @@ r"""Evaluate ZeDO lifting against ground truth.
 Prints a table (ZeDO, the IPO-only initial pose of the same run, and the mean training pose)
 and writes JSON with mpjpe_mm, pa_mpjpe_mm, n_mpjpe_mm (min over hypotheses when S > 1),
 frames, hypotheses, seconds, plus the baselines and per-sequence means.
+
+Multi-process (frames split across processes, process 0 reports): add --coordinator_address
+HOST:PORT --num_processes N --process_id I, or nothing under srun / mpirun / on a TPU pod.
 """
 import dataclasses
 import json
@@ -17,10 +20,11 @@ import numpy as np
 from absl import app, flags, logging
 
 from launch import common
-from zedo_jax import datasets, lifting, metrics
+from zedo_jax import datasets, distributed, lifting, metrics
 
 FLAGS = flags.FLAGS
 common.define_lift_flags(input_required=True)
+common.define_distributed_flags()
 flags.DEFINE_string("json", None, "Write the results to this JSON file.")
 flags.DEFINE_string("save_poses", None, "Also write the lifted poses to this .npz.")
 # --- official datasets (zedo_jax.datasets) ---------------------------------------------------
@@ -37,6 +41,7 @@ flags.DEFINE_enum("pw3d_joints", "smpl24", ["smpl24", "regressor"], "3DPW ground
 def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)
+    common.init_distributed()
     if FLAGS.dataset:
         return _evaluate_dataset()
     if not FLAGS.input:
@@ -54,6 +59,8 @@ def main(argv):
     out = lifting.lift(prior, inp.keypoints, inp.K, confidence=inp.confidence,
                        hypotheses=FLAGS.hypotheses, init_poses=common.init_poses(), config=cfg,
                        chunk_size=FLAGS.chunk_size)
+    if not distributed.is_primary():          # every process holds the results; one reports
+        return
     S = out["poses"].shape[1]
     res = metrics.evaluate(out["poses"], inp.poses3d, ecfg, groups=inp.seq)
     ipo = metrics.evaluate(out["ipo_poses"], inp.poses3d, ecfg)
@@ -111,6 +118,8 @@ def _evaluate_dataset():
                            init_poses=init, config=cfg, chunk_size=FLAGS.chunk_size)
     except ValueError as e:
         sys.exit(f"Error: {e}")
+    if not distributed.is_primary():
+        return
     S = out["poses"].shape[1]
     kp = FLAGS.keypoints or proto.keypoints[0]
     res = datasets.evaluate(out["poses"], ev, proto, common.eval_config())

@@ -2,11 +2,14 @@
 
     python tests/_dist_worker.py MODE OUT_DIR [COORDINATOR NUM_PROCESSES PROCESS_ID]
 
-MODE ``train``: a few training steps of a tiny prior on OUT_DIR/poses.npy in OUT_DIR/work;
-``train_long``: the same for many steps with frequent checkpoints (the killed-peer test);
-``lift``: lifts OUT_DIR/lift_input.npz with a tiny random prior. Process 0 writes
-OUT_DIR/result_<MODE>.npz. Without the last three arguments the run is single-process.
+MODE (or several, comma-separated) ``train``: 4 training steps of a tiny prior on
+OUT_DIR/poses.npy in OUT_DIR/work, stopped after 2 and resumed from that checkpoint;
+``train_once``: the same without the stop; ``train_long``: many steps with frequent
+checkpoints (the killed-peer test); ``lift``: lifts OUT_DIR/lift_input.npz with a tiny random
+prior. Process 0 writes OUT_DIR/result_<MODE>.npz. Without the last three arguments the run is
+single-process. HEARTBEAT (env): JAX's heartbeat timeout in seconds (default 10).
 """
+import dataclasses
 import os
 import sys
 
@@ -15,22 +18,34 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from zedo_jax import distributed  # noqa: E402
 
 
+def train_config(long: bool):
+    from zedo_jax import model, train
+    return train.TrainConfig(model=model.ScoreNetConfig(hidden_dim=32, embed_dim=16),
+                             steps=100_000 if long else 4, batch_size=16, warmup_steps=1,
+                             lr=1e-3, seed=3)
+
+
 def main():
-    mode, out = sys.argv[1], sys.argv[2]
+    modes, out = sys.argv[1].split(","), sys.argv[2]
     if len(sys.argv) > 3:
         distributed.initialize(sys.argv[3], int(sys.argv[4]), int(sys.argv[5]),
                                heartbeat_timeout_seconds=int(os.environ.get("HEARTBEAT", 10)))
+    for mode in modes:
+        run(mode, out)
+
+
+def run(mode: str, out: str):
     import jax
     import numpy as np
     from zedo_jax import checkpoint, data, lifting, model, sde, train, zedo
 
     if mode.startswith("train"):
-        poses = data.PoseSet(np.load(os.path.join(out, "poses.npy")), "camera", "test")
+        poses = data.PoseSet(np.load(os.path.join(out, "poses.npy")), "world", "test")
         long = mode == "train_long"
-        cfg = train.TrainConfig(model=model.ScoreNetConfig(hidden_dim=32, embed_dim=16),
-                                steps=100_000 if long else 4, batch_size=16, warmup_steps=1,
-                                lr=1e-3, seed=3)
+        cfg = train_config(long)
         work = os.path.join(out, "work")
+        if mode == "train":   # stop at step 2 and resume from its checkpoint (every process restores)
+            train.fit(dataclasses.replace(cfg, steps=2), poses, work, log_every=1, log=print)
         state = train.fit(cfg, poses, work, log_every=1, checkpoint_every=5 if long else 2,
                           log=print)
         if distributed.is_primary():
@@ -38,7 +53,7 @@ def main():
             with open(os.path.join(work, "metrics.jsonl")) as f:
                 losses = [json.loads(line)["loss"] for line in f]
             leaves = [np.asarray(x) for x in jax.tree_util.tree_leaves(state.params)]
-            np.savez(os.path.join(out, f"result_{mode}.npz"), losses=np.asarray(losses),
+            np.savez(os.path.join(out, "result_train.npz"), losses=np.asarray(losses),
                      step=int(state.step), devices=jax.device_count(),
                      **{f"leaf{i}": v for i, v in enumerate(leaves)})
     elif mode == "lift":
