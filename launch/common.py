@@ -1,14 +1,43 @@
-"""Flags shared by launch/lift.py and launch/evaluate.py (inputs, prior, ZeDO settings)."""
+"""Flags shared by launch/lift.py and launch/evaluate.py (inputs, prior, ZeDO settings), and
+the multi-process flags of launch/train.py, lift.py and evaluate.py."""
 from __future__ import annotations
 
+import sys
 
 import numpy as np
 from absl import flags
 
-from zedo_jax import inputs, metrics, prior as prior_lib, zedo
+from zedo_jax import distributed, inputs, metrics, prior as prior_lib, zedo
 from zedo_jax.inputs import layouts
 
 FLAGS = flags.FLAGS
+
+
+def define_distributed_flags():
+    """``--coordinator_address --num_processes --process_id`` (one program over several
+    processes/hosts, see zedo_jax.distributed), ``--distributed`` and ``--heartbeat_timeout``."""
+    flags.DEFINE_string("coordinator_address", None, "HOST:PORT of process 0's coordinator "
+                        "for a multi-process run (with --num_processes and --process_id). "
+                        "Not needed on SLURM, Open MPI or TPU pods: JAX detects those.")
+    flags.DEFINE_integer("num_processes", None, "Processes in a multi-process run.")
+    flags.DEFINE_integer("process_id", None, "This process's index in [0, --num_processes).")
+    flags.DEFINE_enum("distributed", "auto", ["auto", "on", "off"],
+                      "auto: initialise jax.distributed from the flags above, else from a "
+                      "detected SLURM / Open MPI / TPU-pod environment, else run as one process; "
+                      "on: always call jax.distributed.initialize(); off: one process.")
+    flags.DEFINE_integer("heartbeat_timeout", None, "Seconds after which a silent process is "
+                         "declared dead and the others stop (JAX default 100).")
+
+
+def init_distributed():
+    """Start jax.distributed from the flags (before any JAX computation); exits with a
+    one-line error on inconsistent flags."""
+    try:
+        distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes,
+                               FLAGS.process_id, mode=FLAGS.distributed,
+                               heartbeat_timeout_seconds=FLAGS.heartbeat_timeout)
+    except ValueError as e:
+        sys.exit(f"Error: {e}")
 
 
 def define_lift_flags(input_required: bool = False):

@@ -12,6 +12,9 @@ training pose) with the share of anatomically plausible skeletons, and for sever
 summary table. JSON: mpjpe_mm, pa_mpjpe_mm, n_mpjpe_mm (min over hypotheses when S > 1), the
 selected hypothesis' errors, plausibility, frames, hypotheses, seconds, baselines and
 per-sequence means (several inputs: {"inputs": [...]}).
+
+Multi-process (frames split across processes, process 0 reports): add --coordinator_address
+HOST:PORT --num_processes N --process_id I, or nothing under srun / mpirun / on a TPU pod.
 """
 import dataclasses
 import json
@@ -22,10 +25,11 @@ import numpy as np
 from absl import app, flags, logging
 
 from launch import common
-from zedo_jax import datasets, lifting, metrics
+from zedo_jax import datasets, distributed, lifting, metrics
 
 FLAGS = flags.FLAGS
 common.define_lift_flags(input_required=True)
+common.define_distributed_flags()
 flags.DEFINE_string("json", None, "Write the results to this JSON file.")
 flags.DEFINE_string("save_poses", None, "Also write the lifted poses to this .npz.")
 # --- official datasets (zedo_jax.datasets) ---------------------------------------------------
@@ -42,6 +46,7 @@ flags.DEFINE_enum("pw3d_joints", "smpl24", ["smpl24", "regressor"], "3DPW ground
 def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)
+    common.init_distributed()
     if FLAGS.dataset:
         return _evaluate_dataset()
     if not FLAGS.input:
@@ -60,12 +65,15 @@ def main(argv):
     prior = common.load_prior()
     cfg = common.zedo_config()
     results, summary_rows = [], []
+    primary = distributed.is_primary()
     for path, inp in loaded:
-        if len(loaded) > 1:
+        if len(loaded) > 1 and primary:
             print(f"== {path}")
         result, main_rows = _evaluate_input(path, inp, prior, cfg)
         results.append(result)
         summary_rows += [(f"{os.path.basename(path)}: {label}", s) for label, s in main_rows]
+    if not primary:
+        return
     if len(loaded) > 1:
         print("== all inputs")
         print(common.format_table(summary_rows))
@@ -81,6 +89,8 @@ def _evaluate_input(path, inp, prior, cfg):
     out = lifting.lift(prior, inp.keypoints, inp.K, confidence=inp.confidence,
                        hypotheses=FLAGS.hypotheses, init_poses=common.init_poses(), config=cfg,
                        chunk_size=FLAGS.chunk_size)
+    if not distributed.is_primary():          # every process holds the results; one reports
+        return None, []
     S = out["poses"].shape[1]
     res = metrics.evaluate(out["poses"], inp.poses3d, ecfg, groups=inp.seq)
     chosen = np.take_along_axis(out.poses, out.best[:, None, None, None], 1)
@@ -150,6 +160,8 @@ def _evaluate_dataset():
                            init_poses=init, config=cfg, chunk_size=FLAGS.chunk_size)
     except ValueError as e:
         sys.exit(f"Error: {e}")
+    if not distributed.is_primary():
+        return
     S = out["poses"].shape[1]
     kp = FLAGS.keypoints or proto.keypoints[0]
     res = datasets.evaluate(out["poses"], ev, proto, common.eval_config())

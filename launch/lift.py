@@ -17,6 +17,10 @@ Without K the camera is a default one from the image size (principal point at th
 Outputs: OUT.npz (poses [N,S,17,3] root-relative metres in camera axes, translation [N,S,3],
 reprojection_error_px [N,S,17]); a summary figure OUT.png (2D input beside the 3D result for a
 few frames; --figure PATH, --nofigure); with --plot DIR one PNG per frame and an animated GIF.
+
+Several processes/hosts split every chunk of frames (--coordinator_address HOST:PORT
+--num_processes N --process_id I, or nothing extra under srun / mpirun / on a TPU pod); every
+process reads the input, process 0 prints and writes the outputs.
 """
 import os
 import sys
@@ -24,10 +28,11 @@ import sys
 from absl import app, flags, logging
 
 from launch import common
-from zedo_jax import lifting, metrics, prior as prior_lib, viz
+from zedo_jax import distributed, lifting, metrics, prior as prior_lib, viz
 
 FLAGS = flags.FLAGS
 common.define_lift_flags()
+common.define_distributed_flags()
 flags.DEFINE_string("output", "zedo_lift.npz", "Output .npz.")
 flags.DEFINE_string("figure", None, "Summary figure PNG (2D input beside the 3D result for a "
                     "few frames). Default: the output path with .png.")
@@ -44,6 +49,8 @@ DEMO = os.path.join(prior_lib.ASSET_DIR, "demo.npz")
 def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)
+    common.init_distributed()
+    print_ = print if distributed.is_primary() else (lambda *a, **k: None)
     path = FLAGS.input or DEMO
     try:
         inp = common.load_input(path)
@@ -55,15 +62,17 @@ def main(argv):
         sys.exit(f"Error: --plot: {viz.MISSING_MATPLOTLIB}")
     prior = common.load_prior()
     cfg = common.zedo_config()
-    print(f"Lifting {len(inp)} frames from {path} ({inp.info.get('format', 'h36m')} keypoints) "
+    print_(f"Lifting {len(inp)} frames from {path} ({inp.info.get('format', 'h36m')} keypoints) "
           f"with the prior at {prior.path} ({prior.config.hidden_dim}-wide, "
           f"{prior.info.get('weights', FLAGS.weights)} weights)")
-    print(f"Camera: {inp.info.get('camera', 'K from the input')}")
+    print_(f"Camera: {inp.info.get('camera', 'K from the input')}")
     for w in inp.info.get("warnings", []):
-        print(f"Warning: {w}")
+        print_(f"Warning: {w}")
     out = lifting.lift(prior, inp.keypoints, inp.K, confidence=inp.confidence,
                        hypotheses=FLAGS.hypotheses, init_poses=common.init_poses(), config=cfg,
                        chunk_size=FLAGS.chunk_size)
+    if not distributed.is_primary():          # every process holds the results; one writes
+        return
     lifting.save_result(FLAGS.output, out, inp)
     S = out["poses"].shape[1]
     print(f"Wrote {FLAGS.output}: poses {list(out['poses'].shape)}, mean reprojection error "

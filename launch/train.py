@@ -8,11 +8,17 @@ The release's recipe (Human3.6M train subjects S1, S5-S8 in the four real camera
     python -m launch.train --data DIR/data_3d_h36m.npz --frame camera --workdir runs/h36m
 
 Resumes from the latest checkpoint in --workdir; Ctrl-C saves a checkpoint before exiting.
+Several processes or hosts (one optimiser state; each process computes its slice of the
+global batch; process 0 logs and writes the metrics, all take part in checkpoints):
+
+    python -m launch.train ... --coordinator_address HOST:PORT --num_processes N --process_id I
+
+(no extra flags under SLURM's srun, mpirun or on a TPU pod; see README "Scaling out").
 All work is done by ``zedo_jax.train.fit``.
 """
 from absl import app, flags, logging
 
-from launch import config_flags
+from launch import common, config_flags
 from zedo_jax import data as data_lib
 from zedo_jax import losses, model, prior as prior_lib, sde as sde_lib, train
 
@@ -63,11 +69,13 @@ flags.DEFINE_integer("log_every", 100, "Steps between log lines.")
 flags.DEFINE_integer("checkpoint_every", 1000, "Steps between checkpoints.")
 flags.DEFINE_integer("keep", 3, "Checkpoints to keep.")
 flags.mark_flags_as_required(["data", "workdir"])
+common.define_distributed_flags()
 
 
 def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)  # keep Orbax's per-save INFO lines out of the log
+    common.init_distributed()
     poses = data_lib.load_poses(FLAGS.data, split=FLAGS.split, frame=FLAGS.frame)
     cfg = config_flags.build(
         train.TrainConfig, TRAIN_FLAGS,

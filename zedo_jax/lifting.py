@@ -1,6 +1,8 @@
-"""Lifting any number of frames: fixed-size chunks sharded over all local devices, progress
-output, a typed result. The per-chunk work is :func:`zedo_jax.zedo.zedo_batch`, compiled once;
-inputs are checked by :mod:`zedo_jax.inputs.validation`.
+"""Lifting any number of frames: fixed-size chunks sharded over all devices (of every process
+in a ``jax.distributed`` run: each feeds its slice of every chunk and the results are gathered
+on all), progress output, a typed result. The per-chunk work is
+:func:`zedo_jax.zedo.zedo_batch`, compiled once; inputs are checked by
+:mod:`zedo_jax.inputs.validation`.
 
     from zedo_jax import lifting, prior
     p = prior.load_prior()                               # the shipped prior
@@ -23,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from . import metrics, selection, skeleton
+from . import distributed, metrics, selection, skeleton
 from .inputs.types import LiftInput
 from .inputs.validation import (validate_init_poses, validate_intrinsics,  # noqa: F401
                                 validate_keypoints)                        # (aliases too)
@@ -200,8 +202,10 @@ def lift(prior: Prior, keypoints, K, *, confidence=None, hypotheses: int = 1, in
       chunk_size: frames per compiled chunk (default: about 4096 frame-hypotheses), rounded up
         to a multiple of the device count. The last chunk is padded, so one compilation
         serves all chunks.
-      devices: devices to shard the frames over (default: all local devices).
-      log: progress callback (``zedo_jax.utils.silent`` to mute).
+      devices: devices to shard the frames over (default: ``jax.devices()``, every device of
+        every process; in a multi-process run every process calls ``lift`` with the same
+        inputs, feeds its devices' frames and receives all results).
+      log: progress callback (``zedo_jax.utils.silent`` to mute); process 0 only.
     Returns:
       a :class:`LiftResult`: numpy arrays ``poses [N, S, 17, 3]`` (root-relative metres,
       camera axes), ``translation [N, S, 3]`` (metres), ``reprojection_error_px [N, S, 17]``,
@@ -220,12 +224,13 @@ def lift(prior: Prior, keypoints, K, *, confidence=None, hypotheses: int = 1, in
     else:
         init = validate_init_poses(init_poses, n)
     S = init.shape[1]
-    devices = tuple(jax.local_devices() if devices is None else devices)
+    devices = tuple(jax.devices() if devices is None else devices)
+    log = distributed.primary_only(log)
     chunk = default_chunk(n, S, len(devices)) if chunk_size is None else \
         int(math.ceil(chunk_size / len(devices))) * len(devices)
     enable_compilation_cache()
     fn, rep, batch = _compiled(prior.config, prior.sde, config, devices)
-    params = jax.device_put(prior.params, rep)
+    params = distributed.put_replicated(prior.params, rep)
 
     n_chunks = int(math.ceil(n / chunk))
     outs = {k: [] for k in OUTPUT_KEYS}
@@ -236,10 +241,10 @@ def lift(prior: Prior, keypoints, K, *, confidence=None, hypotheses: int = 1, in
         lo, hi = c * chunk, min((c + 1) * chunk, n)
         idx = np.minimum(np.arange(lo, lo + chunk), n - 1)   # pad by repeating the last frame
         t0 = time.perf_counter()
-        args = jax.device_put((init[idx], uv[idx], conf[idx], Ks[idx]), batch)
+        args = distributed.put_sharded((init[idx], uv[idx], conf[idx], Ks[idx]), batch)
         if c == 0:
             exe, compile_s = _executable(fn, (params, *args))
-        res = jax.device_get(exe(params, *args))
+        res = distributed.gather(exe(params, *args))
         times.append(time.perf_counter() - t0)
         for k in OUTPUT_KEYS:
             outs[k].append(np.asarray(res[k][: hi - lo]))

@@ -27,6 +27,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from . import checkpoint as ckpt_lib
 from . import data as data_lib
+from . import distributed
 from . import losses, model as model_lib, sde as sde_lib
 from .utils import echo
 
@@ -101,8 +102,9 @@ def create_state(cfg: TrainConfig, key=None) -> TrainState:
 
 
 def make_mesh(devices=None) -> Mesh:
-    """A 1-D mesh with axis ``'batch'`` over ``devices`` (all local devices by default)."""
-    devices = jax.local_devices() if devices is None else devices
+    """A 1-D mesh with axis ``'batch'`` over ``devices`` (by default every device of every
+    process: the local devices in a single-process run, see :mod:`zedo_jax.distributed`)."""
+    devices = jax.devices() if devices is None else devices
     return Mesh(np.asarray(devices), ("batch",))
 
 
@@ -191,6 +193,8 @@ def fit(cfg: TrainConfig, poses: data_lib.PoseSet, workdir: str, *, log_every: i
     ``workdir/metrics.jsonl``.
     """
     mesh = make_mesh() if mesh is None else mesh
+    log = distributed.primary_only(log)          # several processes: log and write once
+    primary = distributed.is_primary()
     _check_batch(cfg, mesh, len(poses))
     os.makedirs(workdir, exist_ok=True)
     manager = ckpt_lib.TrainCheckpoints(workdir, keep=keep)
@@ -209,10 +213,11 @@ def fit(cfg: TrainConfig, poses: data_lib.PoseSet, workdir: str, *, log_every: i
                                  "(use the same --hidden_dim/--embed_dim/--n_blocks)")
             state = state.replace(params=params, ema_params=ema)
             log("[train] starting from the given weights (fine-tuning)")
-        state = jax.device_put(state, replicated)
+        state = distributed.put_replicated(state, replicated)
         log(f"[train] new run in {workdir}: {model_lib.count_params(state.params):,} parameters, "
             f"{len(poses):,} poses ({poses.source}, {poses.frame} frame), "
-            f"{mesh.devices.size} device(s) [{jax.default_backend()}]")
+            f"{mesh.devices.size} device(s) [{jax.default_backend()}]"
+            + (f" in {jax.process_count()} processes" if jax.process_count() > 1 else ""))
     else:
         log(f"[train] resumed {workdir} at step {int(state.step)}")
     start = int(state.step)
@@ -221,7 +226,7 @@ def fit(cfg: TrainConfig, poses: data_lib.PoseSet, workdir: str, *, log_every: i
         return state
 
     step_fn = make_train_step(cfg, poses.frame, mesh)
-    device_poses = jax.device_put(jnp.asarray(poses.poses), replicated)
+    device_poses = distributed.put_replicated(np.asarray(poses.poses), replicated)
     aug = cfg.augment
     weights = data_lib.rebalance_weights(poses, aug.rebalance_clusters, aug.rebalance_power,
                                          jax.random.PRNGKey(cfg.seed))
@@ -229,7 +234,7 @@ def fit(cfg: TrainConfig, poses: data_lib.PoseSet, workdir: str, *, log_every: i
         log(f"[train] rebalanced sampling: weights from {aug.rebalance_clusters} posture "
             f"clusters, power {aug.rebalance_power} (max/min weight "
             f"{weights.max() / weights.min():.1f})")
-    device_weights = jax.device_put(jnp.asarray(weights, jnp.float32), replicated)
+    device_weights = distributed.put_replicated(np.asarray(weights, np.float32), replicated)
     metrics_path = os.path.join(workdir, "metrics.jsonl")
     fpp = flops_per_pose(cfg.model, training=True)
 
@@ -247,12 +252,13 @@ def fit(cfg: TrainConfig, poses: data_lib.PoseSet, workdir: str, *, log_every: i
         for sig in (signal.SIGINT, signal.SIGTERM):
             handlers[sig] = signal.signal(sig, on_signal)
 
+    multi = distributed.is_multiprocess()
     t_last, s_last, losses_acc = time.perf_counter(), start, []
     t_compile = None
     step = start
     try:
         while step < cfg.steps:
-            if interrupted:
+            if interrupted and not multi:
                 raise KeyboardInterrupt(interrupted[0])
             t0 = time.perf_counter()
             state, m = step_fn(state, device_poses, device_weights)
@@ -278,9 +284,14 @@ def fit(cfg: TrainConfig, poses: data_lib.PoseSet, workdir: str, *, log_every: i
                     f"| ETA {_fmt_time(eta)}"
                     + (f" | first step (compile) {t_compile:.1f}s" if step - start <= log_every
                        else ""))
-                with open(metrics_path, "a") as f:
-                    f.write(json.dumps(rec) + "\n")
+                if primary:
+                    with open(metrics_path, "a") as f:
+                        f.write(json.dumps(rec) + "\n")
                 losses_acc, t_last, s_last = [], now, step
+            if multi and (step % log_every == 0 or step % checkpoint_every == 0) and \
+                    distributed.any_process(bool(interrupted)):
+                # Processes stop together: a signal seen by one is agreed on at a boundary.
+                raise KeyboardInterrupt(interrupted[0] if interrupted else "peer")
             if step % checkpoint_every == 0 or step == cfg.steps:
                 manager.save(step, state, meta)
     except KeyboardInterrupt:
