@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from zedo_jax import anatomy, camera, checkpoint, lifting, metrics, skeleton, zedo
+from zedo_jax import anatomy, camera, lifting, metrics, prior as prior_lib, skeleton, zedo
 
 from conftest import require, SHARED_DATA
 
@@ -112,7 +112,7 @@ def test_anatomy_switch_makes_lifted_poses_plausible_and_keeps_the_2d():
     with np.load(path) as f:
         idx = np.arange(0, 1000, 41)[:24]
         kp, K, gt = f["keypoints"][idx], f["K"][idx], f["poses3d"][idx]
-    prior = checkpoint.load_prior()
+    prior = prior_lib.load_prior()
     short = zedo.ZeDOConfig(ipo_steps=100, oil_steps=100, euler_dt=0.01)
     plain = lifting.lift(prior, kp, K, config=short, log=None)
     fixed = lifting.lift(prior, kp, K, log=None, config=dataclasses.replace(

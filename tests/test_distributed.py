@@ -144,12 +144,13 @@ def test_killed_process_stops_the_other_and_leaves_restorable_checkpoints(tmp_pa
     step = mngr.latest_step()
     assert step is not None and step >= 5 and step % 5 == 0
     poses = data.PoseSet(np.load(tmp_path / "poses.npy"), "world", "test")
-    state = mngr.restore_latest(cfg, checkpoint.run_metadata(cfg, poses),
+    state = mngr.restore_latest(lambda: train.create_state(cfg), checkpoint.run_metadata(cfg, poses),
                                 NamedSharding(train.make_mesh(jax.local_devices()[:1]), P()))
     mngr.close()
     assert int(state.step) == step
     assert all(np.isfinite(np.asarray(x)).all() for x in jax.tree_util.tree_leaves(state))
-    prior = checkpoint.load_prior(str(tmp_path / "work"))
+    from zedo_jax import prior as prior_lib
+    prior = prior_lib.load_prior(str(tmp_path / "work"))
     assert prior.config.hidden_dim == cfg.model.hidden_dim
 
 
