@@ -1,6 +1,7 @@
 r"""Throughput of training and lifting, against a matmul peak measured in the same process.
 
-    python -m launch.benchmark [--json OUT.json] [--what train,lift] [--batches 1,64,1024]
+    python -m launch.benchmark [--json OUT.json] [--what train,lift] [--batches 1,64,1024] \
+        [--schedule fast|faithful] [--hidden_dim 512 --embed_dim 256]
 
 Reports training poses/s and lifting pose-iterations/s with the default 7.2M network (random
 weights: speed does not depend on them), achieved FLOP/s (matmul FLOPs of the network) as a
@@ -18,6 +19,8 @@ flags.DEFINE_string("json", None, "Write the results to this JSON file.")
 flags.DEFINE_list("what", ["train", "lift"], "Benchmarks to run.")
 flags.DEFINE_list("batches", ["1", "64", "1024"], "Lifting batch sizes (frames).")
 flags.DEFINE_integer("hypotheses", 1, "Hypotheses per frame in the lifting benchmark.")
+flags.DEFINE_enum("schedule", None, ["fast", "faithful"], "Lift with this named schedule "
+                  "(and its anatomy steps) instead of --ipo_steps/--oil_steps.")
 flags.DEFINE_integer("ipo_steps", 50, "IPO steps in the lifting benchmark (release: 500).")
 flags.DEFINE_integer("oil_steps", 100, "Loop iterations in the lifting benchmark (release: 1000).")
 flags.DEFINE_integer("train_batch", 1024, "Training batch size.")
@@ -34,7 +37,7 @@ def main(argv):
         what=FLAGS.what, batches=[int(b) for b in FLAGS.batches], hypotheses=FLAGS.hypotheses,
         ipo_steps=FLAGS.ipo_steps, oil_steps=FLAGS.oil_steps, train_batch=FLAGS.train_batch,
         train_steps=FLAGS.train_steps, hidden_dim=FLAGS.hidden_dim, embed_dim=FLAGS.embed_dim,
-        translation_solver=FLAGS.translation_solver, log=echo)
+        translation_solver=FLAGS.translation_solver, schedule=FLAGS.schedule, log=echo)
     print(benchmarks.format_report(res))
     if FLAGS.json:
         with open(FLAGS.json, "w") as f:

@@ -18,7 +18,7 @@ Poses are ``[17, 3]`` (or ``[..., 17, 3]`` for the NumPy functions) in metres, H
 """
 from __future__ import annotations
 
-import numpy as np
+import jax
 import jax.numpy as jnp
 
 from . import skeleton
@@ -83,13 +83,14 @@ def rebuild(Y, lengths, unit_rays, mask, on_rays: bool = True):
     nearest the parent. Missing joints, and every joint without ``on_rays``, keep their bone's
     direction. The pelvis does not move.
     """
-    new = [Y[0]]
-    for c in range(1, skeleton.NUM_JOINTS):
-        p = skeleton.PARENTS[c]
-        L = lengths[_bone_of_child(c)]
+    parents = jnp.asarray(skeleton.PARENTS[1:])
+    bones = jnp.asarray([_bone_of_child(c) for c in range(1, skeleton.NUM_JOINTS)])
+
+    def place(c, new):                      # joints in index order: parents come first
+        p, L = parents[c - 1], lengths[bones[c - 1]]
         P = new[p]
         v = Y[c] - Y[p]
-        rigid = P + L * v / jnp.maximum(jnp.linalg.norm(v), 1e-9)
+        pos = P + L * v / jnp.maximum(jnp.linalg.norm(v), 1e-9)
         if on_rays:
             r = unit_rays[c]
             b = jnp.dot(r, P)
@@ -98,10 +99,10 @@ def rebuild(Y, lengths, unit_rays, mask, on_rays: bool = True):
             cur = jnp.dot(r, Y[c])
             d = jnp.where(jnp.abs(b - root - cur) < jnp.abs(b + root - cur), b - root, b + root)
             d = jnp.where(disc > 0, d, b)
-            new.append(jnp.where(mask[c] > 0, d * r, rigid))
-        else:
-            new.append(rigid)
-    return jnp.stack(new)
+            pos = jnp.where(mask[c] > 0, d * r, pos)
+        return new.at[c].set(pos)
+
+    return jax.lax.fori_loop(1, skeleton.NUM_JOINTS, place, Y)
 
 
 def bone_step(x, T, unit_rays, mask, *, reference=None, prior_weight: float = 0.0,
