@@ -115,8 +115,7 @@ def test_anatomy_switch_makes_lifted_poses_plausible_and_keeps_the_2d():
     prior = prior_lib.load_prior()
     short = zedo.ZeDOConfig(ipo_steps=100, oil_steps=100, euler_dt=0.01)
     plain = lifting.lift(prior, kp, K, config=short, log=None)
-    fixed = lifting.lift(prior, kp, K, log=None, config=dataclasses.replace(
-        short, anatomy_final=True, anatomy_on_rays=False, anatomy_final_iters=3))
+    fixed = lifting.lift(prior, kp, K, log=None, config=dataclasses.replace(short, **zedo.ANATOMY))
     assert metrics.plausibility(fixed["poses"][:, 0])["plausible"].all()
     assert (np.median(fixed["reprojection_error_px"])
             < np.median(plain["reprojection_error_px"]) + 1.0)

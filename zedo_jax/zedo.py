@@ -150,10 +150,10 @@ SCHEDULES = {
     "fast": {"ipo_steps": 100, "oil_steps": 100, "euler_dt": 0.01},
 }
 
-#: The anatomy switches of the default lift (BUILD_NOTES, issue 17): three bone steps after
+#: The anatomy switches of the default lift (BUILD_NOTES, issue 17): two bone steps after
 #: the loop (symmetric lengths, limb ratios near the training means, bone directions kept),
-#: with a ray step between two.
-ANATOMY = {"anatomy_final": True, "anatomy_on_rays": False, "anatomy_final_iters": 3}
+#: with a ray step between them.
+ANATOMY = {"anatomy_final": True, "anatomy_on_rays": False, "anatomy_final_iters": 2}
 
 
 def make_config(preset: str = "h36m", schedule: str = "fast", anatomy: bool | None = None,
