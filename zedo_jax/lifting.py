@@ -157,8 +157,8 @@ def _executable(fn, args):
 
 
 def lift(prior: Prior, keypoints, K, *, confidence=None, hypotheses: int = 1, init_poses=None,
-         config: ZeDOConfig = ZeDOConfig(), chunk_size: int | None = None, devices=None,
-         log: Callable[[str], None] = echo) -> dict:
+         config: ZeDOConfig | None = None, chunk_size: int | None = None, devices=None,
+         log: Callable[[str], None] = echo, seq=None, frame=None, temporal=None) -> dict:
     """Lift 2D keypoints to 3D with ZeDO.
 
     Args:
@@ -170,12 +170,18 @@ def lift(prior: Prior, keypoints, K, *, confidence=None, hypotheses: int = 1, in
       init_poses: instead of the prior's clusters: ``[S, 17, 3]`` shared initial poses, or
         per-frame poses ``[N, 17, 3]`` / ``[N, S, 17, 3]`` from another lifter (refinement);
         see :func:`validate_init_poses`.
-      config: :class:`~zedo_jax.zedo.ZeDOConfig`.
+      config: :class:`~zedo_jax.zedo.ZeDOConfig` (default: the release's; in temporal mode
+        :data:`zedo_jax.temporal.SCHEDULE`, 200 loop iterations).
       chunk_size: frames per compiled chunk (default: about 4096 frame-hypotheses), rounded up
         to a multiple of the device count. The last chunk is padded, so one compilation
         serves all chunks.
       devices: devices to shard the frames over (default: all local devices).
       log: progress callback (``zedo_jax.utils.silent`` to mute).
+      seq, frame: optional ``[N]`` sequence ids and frame indices within them (temporal mode;
+        ``None`` = one sequence in input order).
+      temporal: a :class:`zedo_jax.temporal.TemporalConfig` to lift sequences as windows of
+        consecutive frames (see :mod:`zedo_jax.temporal`); ``None`` (default) lifts every
+        frame on its own. ``chunk_size`` then counts windows.
     Returns:
       dict of numpy arrays: ``poses [N, S, 17, 3]`` (root-relative metres, camera axes),
       ``translation [N, S, 3]`` (metres), ``reprojection_error_px [N, S, 17]``,
@@ -190,6 +196,12 @@ def lift(prior: Prior, keypoints, K, *, confidence=None, hypotheses: int = 1, in
         init = np.broadcast_to(prior.hypotheses(hypotheses)[None], (n, hypotheses, 17, 3))
     else:
         init = validate_init_poses(init_poses, n)
+    if temporal is not None:
+        from .temporal import SCHEDULE, lift_temporal
+        return lift_temporal(prior, uv, conf, Ks, np.ascontiguousarray(init, np.float32),
+                             seq=seq, frame=frame, config=config or SCHEDULE, temporal=temporal,
+                             windows_per_chunk=chunk_size, devices=devices, log=log)
+    config = ZeDOConfig() if config is None else config
     S = init.shape[1]
     devices = tuple(jax.local_devices() if devices is None else devices)
     chunk = default_chunk(n, S, len(devices)) if chunk_size is None else \

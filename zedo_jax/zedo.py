@@ -270,3 +270,21 @@ def zedo_batch(params, init_poses, uv, conf, K, *, net_config: model_lib.ScoreNe
 
     over_hyps = jax.vmap(one, in_axes=(0, None, None, None))
     return jax.vmap(over_hyps, in_axes=(0, 0, 0, 0))(init_poses, uv, conf, K)
+
+
+def make_score_step(params, *, net_config: model_lib.ScoreNetConfig, sde, cfg: ZeDOConfig):
+    """The loop's score step for one pose, ``(x [17, 3], t) -> x [17, 3]`` (spec §7.1), for
+    other programs built from these blocks (:mod:`zedo_jax.temporal`). Under ``vmap`` over
+    poses the time branch stays computed once per ``t``; same arithmetic as
+    :func:`zedo_batch`."""
+    net = model_lib.ScoreNet(net_config)
+    dt = cfg.dt(sde)
+
+    def score_step(x, t):
+        biases = net.apply(params, sde_lib.network_time_label(sde, t),
+                           method=model_lib.ScoreNet.time_biases)
+        eps = net.apply(params, x[None], biases, method=model_lib.ScoreNet.trunk)[0]
+        return sde_lib.euler_step(sde, x, t, sde_lib.eps_to_score(sde, eps, t), dt,
+                                  cfg.drift_factor)
+
+    return score_step
