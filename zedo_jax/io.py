@@ -21,8 +21,17 @@ key                 shape                meaning
 ``poses3d``         [N, 17, 3]           optional ground truth, metres, camera frame (absolute or
                                          root-relative); enables metrics
 ``seq``             [N]                  optional sequence / group id for per-sequence metrics
+                                         and temporal lifting
+``frame``           [N]                  optional integer frame index within its sequence (the
+                                         order for temporal lifting; default: file order)
+``fps``             [] or [G]            optional frame rate (one, or one per sequence); carried
+                                         to the output
 ``frame_ids``       [N]                  optional ids carried to the output
 ==================  ===================  ==========================================================
+
+A VideoPose3D custom 2D file (``data_2d_custom_*.npz``: ``positions_2d``, ``metadata``) is
+read by :func:`load_videopose3d_custom`: one sequence per video, COCO order, default cameras
+from the videos' sizes.
 
 **Input JSON** (one person per frame)::
 
@@ -43,6 +52,8 @@ key                 shape                meaning
     }
 
 A top-level list of frame objects is accepted as ``frames`` without top-level settings.
+The frames of a JSON file (and of an OpenPose directory) form one sequence in list (file
+name) order; an optional top-level ``"fps"`` is carried to the output.
 Numbers must be JSON numbers (not strings). Errors name the frame (index and id) and field.
 
 **COCO keypoint results** (MMPose / Detectron2 / YOLO ``--save-json``): a list of
@@ -98,7 +109,10 @@ class LiftInput:
       seq: ``[N]`` group ids or ``None``.  frame_ids: ``[N]`` or ``None``.
       image_size: ``[N, 2]`` (width, height) or ``None``.
       images: ``[N]`` picture paths (``''`` = none) for the plots, or ``None``.
-      info: notes about the input (``format``, ``camera`` description, ``warnings`` list).
+      info: notes about the input (``format``, ``camera`` description, ``warnings`` list,
+        ``fps`` when known: a number, or ``[G]`` per sequence).
+      frame: ``[N]`` frame index within its sequence (order for temporal lifting), or ``None``
+        (file order).
     """
 
     keypoints: np.ndarray
@@ -110,6 +124,7 @@ class LiftInput:
     image_size: np.ndarray | None = None
     images: np.ndarray | None = None
     info: dict = dataclasses.field(default_factory=dict)
+    frame: np.ndarray | None = None
 
     def __len__(self):
         return len(self.keypoints)
@@ -119,7 +134,8 @@ class LiftInput:
         pick = lambda a: None if a is None else a[index]
         return LiftInput(self.keypoints[index], self.confidence[index], self.K[index],
                          pick(self.poses3d), pick(self.seq), pick(self.frame_ids),
-                         pick(self.image_size), pick(self.images), dict(self.info))
+                         pick(self.image_size), pick(self.images), dict(self.info),
+                         pick(self.frame))
 
 
 def _image_sizes(image_size, n: int, source: str):
@@ -148,7 +164,7 @@ def make_input(keypoints, K=None, *, confidence=None, poses3d=None, seq=None, fr
                image_size=None, fov_deg: float = 55.0, focal: float | None = None,
                source: str = "input", format: str | None = None, normalized: bool = False,
                min_confidence: float = 0.0, confidence_mode: str = "auto", images=None,
-               info: dict | None = None) -> LiftInput:
+               info: dict | None = None, frame=None, fps=None) -> LiftInput:
     """Validate arrays into a :class:`LiftInput` (errors name ``source`` and the field).
 
     Args:
@@ -159,6 +175,8 @@ def make_input(keypoints, K=None, *, confidence=None, poses3d=None, seq=None, fr
         :mod:`zedo_jax.keypoint_formats` format; then ``normalized``, ``min_confidence`` and
         ``confidence_mode`` apply as in :func:`zedo_jax.keypoint_formats.to_h36m`.
       images: optional ``[N]`` picture paths for the plots.  info: notes kept with the input.
+      frame: optional ``[N]`` integer frame index within each sequence (``seq``).
+      fps: optional frame rate: a number, or one per sequence (kept as ``info['fps']``).
     """
     info = dict(info or {})
     warnings = list(info.get("warnings", []))
@@ -229,14 +247,42 @@ def make_input(keypoints, K=None, *, confidence=None, poses3d=None, seq=None, fr
             raise ValueError(f"{source}: poses3d frame {f} puts the person behind the camera "
                              f"(pelvis z = {root_z[f]:.3f} m <= 0); camera axes are x right, "
                              f"y down, z forward")
-    for name, arr in (("seq", seq), ("frame_ids", frame_ids), ("images", images)):
+    for name, arr in (("seq", seq), ("frame_ids", frame_ids), ("images", images),
+                      ("frame", frame)):
         if arr is not None and len(np.asarray(arr)) != n:
             raise ValueError(f"{source}: {name} has {len(np.asarray(arr))} entries for {n} frames")
+    if frame is not None:
+        frame = _check_frames(frame, seq, source)
+    if fps is not None:
+        fps = np.asarray(fps, np.float64).reshape(-1)
+        if not np.isfinite(fps).all() or (fps <= 0).any():
+            raise ValueError(f"{source}: fps must be positive frames per second; got {fps[:4]}")
+        info["fps"] = float(fps[0]) if np.all(fps == fps[0]) else fps
     info["warnings"] = warnings
     info.setdefault("source", source)
     return LiftInput(uv, conf, Ks, gt, None if seq is None else np.asarray(seq),
                      None if frame_ids is None else np.asarray(frame_ids), size,
-                     None if images is None else np.asarray(images, dtype=str), info)
+                     None if images is None else np.asarray(images, dtype=str), info, frame)
+
+
+def _check_frames(frame, seq, source: str) -> np.ndarray:
+    """``frame`` must be integers, unique within each sequence (``seq``)."""
+    frame = np.asarray(frame)
+    if frame.dtype.kind not in "iu":
+        if frame.dtype.kind != "f" or not np.all(np.isfinite(frame)) or \
+                np.any(frame != np.round(frame)):
+            raise ValueError(f"{source}: frame must hold integer frame indices; got dtype "
+                             f"{frame.dtype}")
+        frame = frame.astype(np.int64)
+    groups = np.zeros(len(frame), np.int64) if seq is None else \
+        np.unique(np.asarray(seq), return_inverse=True)[1].reshape(-1)
+    pairs = np.stack([groups, frame], 1)
+    uniq, counts = np.unique(pairs, axis=0, return_counts=True)
+    if (counts > 1).any():
+        g, f = uniq[np.argmax(counts > 1)]
+        raise ValueError(f"{source}: frame {f} appears {counts.max()} times in one sequence; "
+                         f"give each sequence its own 'seq' id")
+    return frame
 
 
 def load_npz(path: str, format: str | None = None, **kwargs) -> LiftInput:
@@ -248,6 +294,8 @@ def load_npz(path: str, format: str | None = None, **kwargs) -> LiftInput:
     if not os.path.exists(path):
         raise FileNotFoundError(f"input file not found: {path}")
     with np.load(path, allow_pickle=False) as f:
+        if "positions_2d" in f.files and "keypoints" not in f.files:
+            return load_videopose3d_custom(path, format=format, **kwargs)
         if "keypoints" not in f.files:
             raise ValueError(f"{path}: missing field 'keypoints' [N, 17, 2|3] (fields found: "
                              f"{sorted(f.files)})")
@@ -258,7 +306,8 @@ def load_npz(path: str, format: str | None = None, **kwargs) -> LiftInput:
                           confidence=get("confidence"), poses3d=get("poses3d"), seq=get("seq"),
                           frame_ids=get("frame_ids"),
                           image_size=get("image_size") if size is None else size,
-                          source=path, format=format, **kwargs)
+                          source=path, format=format, frame=get("frame"), fps=get("fps"),
+                          **kwargs)
 
 
 def load_input(path: str, format: str | None = None, **kwargs) -> LiftInput:
@@ -392,7 +441,7 @@ def _size(value, where: str) -> np.ndarray:
 
 
 _FRAME_KEYS = {"id", "keypoints", "K", "image_size", "image", "score", "bbox"}
-_TOP_KEYS = {"format", "image_size", "K", "normalized", "frames", "description", "info"}
+_TOP_KEYS = {"format", "image_size", "K", "normalized", "frames", "description", "info", "fps"}
 
 
 def load_json(path: str, format: str | None = None, **kwargs) -> LiftInput:
@@ -473,6 +522,12 @@ def load_json(path: str, format: str | None = None, **kwargs) -> LiftInput:
                         f"{sorted(_FRAME_KEYS)})")
     if kwargs.get("normalized") is None:
         kwargs["normalized"] = bool(top.get("normalized", False))
+    if top.get("fps") is not None:            # the frames are one sequence, in list order
+        fps = top["fps"]
+        if not isinstance(fps, (int, float)) or isinstance(fps, bool) or fps <= 0:
+            raise ValueError(f"{where(field='fps')} must be a positive number (frames per "
+                             f"second); got {json.dumps(fps)[:40]}")
+        kwargs["fps"] = float(fps)
     return _build(records, path, fmt, top_K, top_size, kwargs, warnings, where)
 
 
@@ -697,8 +752,9 @@ def _coco_annotations(doc, path, fmt, kw) -> LiftInput:
 # ----------------------------------------------------------------------------------------------
 
 def load_openpose_dir(path: str, format: str | None = None, **kwargs) -> LiftInput:
-    """A directory of OpenPose per-frame JSON files (sorted by name; one frame each)."""
-    files = sorted(glob.glob(os.path.join(path, "*.json")))
+    """A directory of OpenPose per-frame JSON files (one frame each, one sequence), in
+    natural name order (``f_2`` before ``f_10``)."""
+    files = sorted(glob.glob(os.path.join(path, "*.json")), key=_natural_key)
     if not files:
         raise FileNotFoundError(f"{path}: no *.json files (expected OpenPose per-frame output)")
     docs = []
@@ -745,6 +801,70 @@ def _openpose_frames(docs, path, fmt, kw) -> LiftInput:
     return _build(records, path, fmt, None, None, kw, warnings, where)
 
 
+def _natural_key(path: str):
+    """Sort key that orders digit runs numerically (``frame_9`` before ``frame_10``)."""
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", os.path.basename(path))]
+
+
+# ----------------------------------------------------------------------------------------------
+# VideoPose3D custom 2D detections
+# ----------------------------------------------------------------------------------------------
+
+def load_videopose3d_custom(path: str, format: str | None = None, **kwargs) -> LiftInput:
+    """VideoPose3D's custom 2D file (``data_2d_custom_*.npz`` written by its
+    ``prepare_data_2d_custom.py``): ``positions_2d[video]['custom'][0]`` ``[T, 17, 2]`` COCO
+    pixels and ``metadata['video_metadata'][video]`` with ``w``, ``h``.
+
+    One sequence per video (``seq`` = video index, names in ``info['videos']``, ``frame`` =
+    0..T-1), a default camera from each video's size. The file holds pickled dictionaries, so
+    it is read with ``allow_pickle=True``: open only files you trust. Keyword arguments as for
+    :func:`load_input`.
+    """
+    try:
+        with np.load(path, allow_pickle=True) as f:
+            positions = f["positions_2d"].item()
+            meta = f["metadata"].item() if "metadata" in f.files else {}
+    except (KeyError, ValueError, AttributeError) as e:
+        raise ValueError(f"{path}: not a VideoPose3D custom 2D file (needs 'positions_2d', a "
+                         f"dict video -> {{'custom': [array [T, 17, 2]]}}): {e}") from None
+    if not isinstance(positions, dict) or not positions:
+        raise ValueError(f"{path}: 'positions_2d' must be a non-empty dict video -> "
+                         f"{{'custom': [array [T, 17, 2]]}}")
+    vmeta = meta.get("video_metadata", {}) if isinstance(meta, dict) else {}
+    layout = str(meta.get("layout_name", "coco")).lower() if isinstance(meta, dict) else "coco"
+    fmt = format or ("coco17" if layout in ("coco", "detectron2") else layout)
+    kps, seq, frame, sizes, names = [], [], [], [], []
+    for v, video in enumerate(sorted(positions)):
+        try:
+            kp = np.asarray(positions[video]["custom"][0], np.float32)
+        except (KeyError, IndexError, TypeError):
+            raise ValueError(f"{path}: positions_2d[{video!r}] has no ['custom'][0] keypoint "
+                             f"array") from None
+        if kp.ndim != 3 or kp.shape[0] == 0:
+            raise ValueError(f"{path}: positions_2d[{video!r}]['custom'][0] must be [T, J, 2]; "
+                             f"got {list(kp.shape)}")
+        size = vmeta.get(video, {})
+        if "w" in size and "h" in size:
+            sizes.append(np.broadcast_to([float(size["w"]), float(size["h"])], (len(kp), 2)))
+        elif kwargs.get("image_size") is None and kwargs.get("K") is None:
+            raise ValueError(f"{path}: metadata['video_metadata'][{video!r}] has no 'w', 'h'; "
+                             f"give --image_size W,H or K")
+        kps.append(kp)
+        seq.append(np.full(len(kp), v))
+        frame.append(np.arange(len(kp)))
+        names.append(str(video))
+    K = kwargs.pop("K", None)
+    size_arg = kwargs.pop("image_size", None)
+    image_size = size_arg if size_arg is not None else \
+        (np.concatenate(sizes) if len(sizes) == len(kps) else None)
+    kwargs.pop("normalized", None)
+    inp = make_input(np.concatenate(kps), K, seq=np.concatenate(seq),
+                     frame=np.concatenate(frame), image_size=image_size, source=path,
+                     format=fmt, **kwargs)
+    inp.info["videos"] = names
+    return inp
+
+
 # ----------------------------------------------------------------------------------------------
 # output
 # ----------------------------------------------------------------------------------------------
@@ -753,8 +873,16 @@ def save_output(path: str, out: dict, inp: LiftInput | None = None) -> str:
     """Write a lifting result (``lifting.lift`` output) to ``path`` (``.npz``)."""
     arrays = {k: np.asarray(out[k], np.float32) for k in lifting.OUTPUT_KEYS
               if k in out and k != "ipo_translation"}
+    for k in ("windows", "network_evals_per_frame"):       # temporal mode
+        if k in out:
+            arrays[k] = np.asarray(out[k])
     if inp is not None:
         arrays["K"] = inp.K
+        for k in ("seq", "frame"):
+            if getattr(inp, k) is not None:
+                arrays[k] = getattr(inp, k)
+        if inp.info.get("fps") is not None:
+            arrays["fps"] = np.asarray(inp.info["fps"], np.float32)
         arrays["keypoints"] = np.concatenate([inp.keypoints, inp.confidence[..., None]], -1)
         if inp.frame_ids is not None:
             arrays["frame_ids"] = inp.frame_ids
