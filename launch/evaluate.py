@@ -21,6 +21,7 @@ from zedo_jax import datasets, lifting, metrics
 
 FLAGS = flags.FLAGS
 common.define_lift_flags(input_required=True)
+common.define_temporal_flags()
 flags.DEFINE_string("json", None, "Write the results to this JSON file.")
 flags.DEFINE_string("save_poses", None, "Also write the lifted poses to this .npz.")
 # --- official datasets (zedo_jax.datasets) ---------------------------------------------------
@@ -49,11 +50,12 @@ def main(argv):
         sys.exit(f"Error: {FLAGS.input} has no 'poses3d' ground truth to evaluate against "
                  f"(use launch.lift to lift it)")
     prior = common.load_prior()
-    cfg = common.zedo_config()
+    cfg = common.lift_config()
     ecfg = common.eval_config()
     out = lifting.lift(prior, inp.keypoints, inp.K, confidence=inp.confidence,
                        hypotheses=FLAGS.hypotheses, init_poses=common.init_poses(), config=cfg,
-                       chunk_size=FLAGS.chunk_size)
+                       chunk_size=FLAGS.chunk_size, seq=inp.seq, frame=inp.frame,
+                       temporal=common.temporal_config())
     S = out["poses"].shape[1]
     res = metrics.evaluate(out["poses"], inp.poses3d, ecfg, groups=inp.seq)
     ipo = metrics.evaluate(out["ipo_poses"], inp.poses3d, ecfg)
@@ -67,7 +69,10 @@ def main(argv):
         baselines["mean_pose"] = _short(mp["summary"])
     print(common.format_table(rows))
     print(f"{len(inp)} frames x {S} hypotheses in {out['seconds']:.1f}s "
-          f"(compile {out['compile_seconds']:.1f}s)")
+          f"(compile {out['compile_seconds']:.1f}s)"
+          + (f", temporal mode: {out['network_evals_per_frame']:.0f} network evaluations per "
+             f"frame" if "windows" in out else ""))
+    tm = common.print_temporal_metrics(out["poses"], inp, np.argmin(res["mpjpe_all"], axis=1))
     result = {**_short(res["summary"]), "frames": len(inp), "hypotheses": S,
               "seconds": out["seconds"], "compile_seconds": out["compile_seconds"],
               "pck_pct": res["summary"]["pck_pct"], "auc_pct": res["summary"]["auc_pct"],
@@ -76,6 +81,11 @@ def main(argv):
               "config": {k: (list(v) if isinstance(v, tuple) else v)
                          for k, v in dataclasses.asdict(cfg).items()},
               "recenter": ecfg.recenter, "allow_reflection": ecfg.allow_reflection}
+    if tm is not None:
+        result.update({"mpjve_mm": tm["mpjve_mm"], "accel_error_mm": tm["accel_error_mm"]})
+    if "windows" in out:
+        result["temporal"] = dataclasses.asdict(common.temporal_config())
+        result["network_evals_per_frame"] = out["network_evals_per_frame"]
     if "per_group" in res["summary"]:
         result["per_sequence"] = res["summary"]["per_group"]
         result["sequence_mean"] = res["summary"]["group_mean"]

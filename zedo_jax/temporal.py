@@ -62,6 +62,9 @@ class TemporalConfig:
       (one bone-length profile per person and window), keeping bone directions.
     post_filter: 'savgol' (Savitzky-Golay, ``savgol_window`` frames, polynomial order
       ``savgol_order``) or 'none', on the final poses and translations.
+    input_window: Savitzky-Golay window (frames, order ``savgol_order``) applied to the 2D
+      keypoint trajectories before lifting, weighted by confidence (missing joints are not
+      sources, and get the fitted value); 0 = lift the raw keypoints.
     """
 
     window: int = 120
@@ -74,6 +77,7 @@ class TemporalConfig:
     post_filter: str = "savgol"
     savgol_window: int = 15
     savgol_order: int = 2
+    input_window: int = 0
 
     def __post_init__(self):
         if self.window < 1:
@@ -149,6 +153,29 @@ def savgol_matrix(valid, window: int, order: int):
     return jnp.einsum("tp,tsp,ts->ts", c, V, w)
 
 
+def local_polynomial_smooth(x, weights, window: int, order: int):
+    """Weighted Savitzky-Golay smoothing with per-joint weights.
+
+    Args:
+      x: ``[T, J, C]`` trajectories.  weights: ``[T, J]`` (0 = not a source: padding,
+        missing joints).  window: frames of the local fit; order: polynomial degree.
+    Returns:
+      ``[T, J, C]``: at each frame and joint, the value at that frame of the weighted
+      least-squares polynomial fitted to the joint's samples within ``window // 2`` frames.
+    """
+    T = x.shape[0]
+    half = max(window // 2, 1)
+    i = jnp.arange(T, dtype=jnp.float32)
+    d = (i[None, :] - i[:, None]) / half                                # [t, s]
+    V = d[..., None] ** jnp.arange(order + 1, dtype=jnp.float32)       # [t, s, p]
+    w = (jnp.abs(d) <= 1.0 + 1e-6)[:, :, None] * weights[None, :, :]   # [t, s, j]
+    A = jnp.einsum("tsp,tsj,tsq->tjpq", V, w, V) + 1e-6 * jnp.eye(order + 1)
+    e0 = jnp.zeros(A.shape[:-1]).at[..., 0].set(1.0)
+    c = jnp.linalg.solve(A, e0[..., None])[..., 0]                     # [t, j, p]
+    M = jnp.einsum("tjp,tsp,tsj->tsj", c, V, w)
+    return jnp.einsum("tsj,sjc->tjc", M, x)
+
+
 def rescale_bones(x, lengths):
     """Set every bone of ``x`` ``[..., 17, 3]`` to ``lengths`` ``[..., 16]`` (in
     :data:`zedo_jax.skeleton.BONES` order), keeping the pelvis and each bone's direction."""
@@ -194,7 +221,12 @@ def temporal_batch(params, init_poses, uv, conf, K, valid, *, net_config: model_
     # per frame (axis 0) and hypothesis (axis 1 of poses, shared geometry)
     per_fh = lambda f, *axes: jax.vmap(jax.vmap(f, in_axes=axes), in_axes=(0,) * len(axes))
 
-    def window(init, uv, conf, K, valid):
+    def window(init, uv_in, conf, K, valid):
+        uv = uv_in
+        if tcfg.input_window > 0:                          # denoise the 2D trajectories
+            src2d = valid[:, None] * (conf > 0)
+            uv = local_polynomial_smooth(uv_in, src2d, tcfg.input_window, tcfg.savgol_order)
+            uv = jnp.where(src2d[..., None] > 0, uv, uv_in)
         rays_n, unit, mask, w = over_frames(lambda a, b, c: _frame_geometry(a, b, c, cfg),
                                             0, 0, 0)(uv, conf, K)
         Gx = gaussian_kernel(valid, tcfg.smooth_sigma)
@@ -243,7 +275,7 @@ def temporal_batch(params, init_poses, uv, conf, K, valid, *, net_config: model_
             x = jnp.tensordot(M, x, axes=(1, 0))
         T = smooth_T(solve(x, rays_n, w))
         err = per_fh(lambda p, tt, u, k: camera.reprojection_error(p + tt, u, k),
-                     0, 0, None, None)(x, T, uv, K)
+                     0, 0, None, None)(x, T, uv_in, K)
         return {"poses": x, "translation": T, "reprojection_error_px": err,
                 "ipo_poses": x_ipo, "ipo_translation": T_ipo}
 
