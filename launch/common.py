@@ -128,9 +128,9 @@ def format_table(rows: list[tuple[str, dict]]) -> str:
 def define_temporal_flags():
     flags.DEFINE_bool("temporal", False, "Lift sequences as windows of consecutive frames "
                       "(zedo_jax.temporal): smooth trajectories and camera distance, missing "
-                      "joints from neighbouring frames, 200 loop iterations unless --oil_steps. "
-                      "Sequences: the input's 'seq' / 'frame' (an .npz), else all frames in "
-                      "file order.")
+                      "joints from neighbouring frames; 200 loop iterations of 5x the "
+                      "release's Euler step unless --oil_steps / --euler_dt. Sequences: the "
+                      "input's 'seq' / 'frame' (an .npz), else all frames in file order.")
     flags.DEFINE_integer("temporal_window", None, "--temporal: frames per window (default 120).")
     flags.DEFINE_integer("temporal_overlap", None, "--temporal: frames shared by consecutive "
                          "windows of a longer sequence (default 24).")
@@ -153,12 +153,15 @@ def temporal_config():
 
 
 def lift_config() -> zedo.ZeDOConfig:
-    """:func:`zedo_config`, with temporal mode's shorter loop when ``--temporal`` is set and
-    ``--oil_steps`` is not."""
+    """:func:`zedo_config`, with temporal mode's shorter loop
+    (:data:`zedo_jax.temporal.SCHEDULE`) when ``--temporal`` is set and ``--oil_steps`` is
+    not."""
     from zedo_jax import temporal
     cfg = zedo_config()
     if FLAGS.temporal and FLAGS.oil_steps is None:
         cfg = dataclasses.replace(cfg, oil_steps=temporal.SCHEDULE.oil_steps)
+        if FLAGS.euler_dt is None:
+            cfg = dataclasses.replace(cfg, euler_dt=temporal.SCHEDULE.euler_dt)
     return cfg
 
 

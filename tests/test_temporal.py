@@ -237,3 +237,14 @@ def test_local_polynomial_smooth_weighted_per_joint():
     w[7, 1] = 0.0
     y = np.asarray(temporal.local_polynomial_smooth(jnp.asarray(x_bad), jnp.asarray(w), 9, 2))
     np.testing.assert_allclose(y, x, rtol=1e-3, atol=1e-2)   # quadratics kept, gap filled
+
+
+def test_key_frames_and_interpolation():
+    keys = temporal.key_frames(10, 4)
+    np.testing.assert_array_equal(keys, [0, 4, 8, 9])
+    M = temporal.interpolation_matrix(10, keys)
+    np.testing.assert_allclose(M @ (2.0 * keys + 1), 2.0 * np.arange(10) + 1, atol=1e-5)
+    np.testing.assert_array_equal(temporal.key_frames(5, 1), np.arange(5))
+    cfg = temporal.SCHEDULE
+    assert temporal.network_evals_per_window(cfg, temporal.TemporalConfig(key_stride=4), 10) \
+        == cfg.oil_steps * 4 + 50 * 10

@@ -171,7 +171,7 @@ def lift(prior: Prior, keypoints, K, *, confidence=None, hypotheses: int = 1, in
         per-frame poses ``[N, 17, 3]`` / ``[N, S, 17, 3]`` from another lifter (refinement);
         see :func:`validate_init_poses`.
       config: :class:`~zedo_jax.zedo.ZeDOConfig` (default: the release's; in temporal mode
-        :data:`zedo_jax.temporal.SCHEDULE`, 200 loop iterations).
+        :data:`zedo_jax.temporal.SCHEDULE`, 200 loop iterations of a 5x Euler step).
       chunk_size: frames per compiled chunk (default: about 4096 frame-hypotheses), rounded up
         to a multiple of the device count. The last chunk is padded, so one compilation
         serves all chunks.
