@@ -76,7 +76,7 @@ class TemporalConfig:
     overlap: int = 24
     translation_sigma: float = 8.0
     smooth_sigma: float = 2.0
-    smooth_weight: float = 0.5
+    smooth_weight: float = 0.05
     fill_missing: bool = True
     bone_lengths: bool = False
     post_filter: str = "savgol"
@@ -451,6 +451,7 @@ def lift_temporal(prior: Prior, uv, conf, Ks, init, *, seq=None, frame=None,
     nd = len(devices)
     per = windows_per_chunk or max(1, 4096 // (T * S))
     per = min(per, W)
+    per = int(math.ceil(W / math.ceil(W / per)))          # equal chunks: little padding
     per = int(math.ceil(per / nd)) * nd
     fn, rep, batch = _compiled(prior.config, prior.sde, config, temporal, devices)
     params = jax.device_put(prior.params, rep)
