@@ -2,6 +2,7 @@
 the multi-process flags of launch/train.py, lift.py and evaluate.py."""
 from __future__ import annotations
 
+import dataclasses
 import sys
 
 import numpy as np
@@ -167,3 +168,59 @@ def format_table(rows: list[tuple[str, dict]]) -> str:
                      f"{s['n_mpjpe_mm']:>9.1f}{s['frames']:>8d}"
                      + (f"{p:>10.1f}%" if p is not None else ""))
     return "\n".join(lines)
+
+
+# --- temporal lifting (issue 14) ---------------------------------------------------------------
+
+def define_temporal_flags():
+    flags.DEFINE_bool("temporal", False, "Lift sequences as windows of consecutive frames "
+                      "(zedo_jax.temporal): smooth trajectories and camera distance, missing "
+                      "joints from neighbouring frames; 200 loop iterations of 5x the "
+                      "release's Euler step unless --oil_steps / --euler_dt. Sequences: the "
+                      "input's 'seq' / 'frame' (an .npz), else all frames in file order.")
+    flags.DEFINE_integer("temporal_window", None, "--temporal: frames per window (default 120).")
+    flags.DEFINE_integer("temporal_overlap", None, "--temporal: frames shared by consecutive "
+                         "windows of a longer sequence (default 24).")
+    flags.DEFINE_float("smooth_weight", None, "--temporal: per-iteration pull of each joint "
+                       "towards its smoothed trajectory, in [0, 1].")
+    flags.DEFINE_enum("post_filter", None, ["savgol", "none"], "--temporal: filter of the final "
+                      "trajectories (Savitzky-Golay by default).")
+
+
+def temporal_config():
+    """The :class:`zedo_jax.temporal.TemporalConfig` of the flags, or ``None`` without
+    ``--temporal``."""
+    from zedo_jax import temporal
+    if not FLAGS.temporal:
+        return None
+    names = {"temporal_window": "window", "temporal_overlap": "overlap",
+             "smooth_weight": "smooth_weight", "post_filter": "post_filter"}
+    over = {v: getattr(FLAGS, k) for k, v in names.items() if getattr(FLAGS, k) is not None}
+    return dataclasses.replace(temporal.TemporalConfig(), **over)
+
+
+def lift_config() -> zedo.ZeDOConfig:
+    """:func:`zedo_config`, with temporal mode's shorter loop
+    (:data:`zedo_jax.temporal.SCHEDULE`) when ``--temporal`` is set and ``--oil_steps`` is
+    not."""
+    from zedo_jax import temporal
+    cfg = zedo_config()
+    if FLAGS.temporal and FLAGS.oil_steps is None:
+        cfg = dataclasses.replace(cfg, oil_steps=temporal.SCHEDULE.oil_steps)
+        if FLAGS.euler_dt is None:
+            cfg = dataclasses.replace(cfg, euler_dt=temporal.SCHEDULE.euler_dt)
+    return cfg
+
+
+def print_temporal_metrics(pred, inp, best=None) -> dict | None:
+    """Velocity / acceleration errors of sequence inputs (``inp.seq`` or ``inp.frame`` set, or
+    ``--temporal``); ``pred`` ``[N, S, 17, 3]``, ``best`` ``[N]`` the hypothesis per frame.
+    Prints one line and returns the numbers (``None`` when not a sequence input)."""
+    if inp.poses3d is None or (inp.seq is None and inp.frame is None and not FLAGS.temporal):
+        return None
+    pred = np.asarray(pred)
+    chosen = pred[np.arange(len(pred)), 0 if best is None else np.asarray(best)]
+    tm = metrics.temporal_metrics(chosen, inp.poses3d, inp.seq, inp.frame)
+    print(f"MPJVE {tm['mpjve_mm']:.1f} mm/frame, acceleration error "
+          f"{tm['accel_error_mm']:.1f} mm/frame^2 ({tm['sequences']} sequences)")
+    return tm

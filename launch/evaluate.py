@@ -1,7 +1,8 @@
 r"""Evaluate ZeDO lifting against ground truth.
 
     python -m launch.evaluate --input ../shared/data/cmu_test_views.npz [--hypotheses 50] \
-        [--checkpoint PRIOR] [--limit N] [--json OUT.json] [--schedule fast|faithful]
+        [--checkpoint PRIOR] [--limit N] [--json OUT.json] [--schedule fast|faithful] \
+        [--temporal [--temporal_window 120 --temporal_overlap 24]]   # sequences (seq/frame)
     python -m launch.evaluate --input A.npz,B.npz,C.npz     # several files, one summary table
     python -m launch.evaluate --dataset h36m --data_dir DIR [--keypoints gt|cpn|proj] \
         [--hypotheses 50] [--init_poses VIDEOPOSE3D.npz]     # the paper's protocols
@@ -30,6 +31,7 @@ from zedo_jax import datasets, distributed, lifting, metrics
 FLAGS = flags.FLAGS
 common.define_lift_flags(input_required=True)
 common.define_distributed_flags()
+common.define_temporal_flags()
 flags.DEFINE_string("json", None, "Write the results to this JSON file.")
 flags.DEFINE_string("save_poses", None, "Also write the lifted poses to this .npz.")
 # --- official datasets (zedo_jax.datasets) ---------------------------------------------------
@@ -63,7 +65,7 @@ def main(argv):
                      f"(use launch.lift to lift it)")
         loaded.append((path, inp))
     prior = common.load_prior()
-    cfg = common.zedo_config()
+    cfg = common.lift_config()
     results, summary_rows = [], []
     primary = distributed.is_primary()
     for path, inp in loaded:
@@ -88,7 +90,8 @@ def _evaluate_input(path, inp, prior, cfg):
     ecfg = common.eval_config()
     out = lifting.lift(prior, inp.keypoints, inp.K, confidence=inp.confidence,
                        hypotheses=FLAGS.hypotheses, init_poses=common.init_poses(), config=cfg,
-                       chunk_size=FLAGS.chunk_size)
+                       chunk_size=FLAGS.chunk_size, seq=inp.seq, frame=inp.frame,
+                       temporal=common.temporal_config())
     if not distributed.is_primary():          # every process holds the results; one reports
         return None, []
     S = out["poses"].shape[1]
@@ -114,7 +117,10 @@ def _evaluate_input(path, inp, prior, cfg):
     print(common.format_table(rows))
     print(f"{len(inp)} frames x {S} hypotheses in {out.timings.seconds:.1f}s "
           f"(compile {out.timings.compile_seconds:.1f}s); plausible skeletons (left/right "
-          f"limbs within 15%, limb ratios in range): {plaus['plausible_pct']:.1f}%")
+          f"limbs within 15%, limb ratios in range): {plaus['plausible_pct']:.1f}%"
+          + (f"; temporal mode: {out.temporal.network_evals_per_frame:.0f} network "
+             f"evaluations per frame" if out.temporal is not None else ""))
+    tm = common.print_temporal_metrics(out["poses"], inp, np.argmin(res["mpjpe_all"], axis=1))
     result = {**_short(res["summary"]), "frames": len(inp), "hypotheses": S,
               "seconds": out.timings.seconds, "compile_seconds": out.timings.compile_seconds,
               "pck_pct": res["summary"]["pck_pct"], "auc_pct": res["summary"]["auc_pct"],
@@ -126,6 +132,11 @@ def _evaluate_input(path, inp, prior, cfg):
               "recenter": ecfg.recenter, "allow_reflection": ecfg.allow_reflection}
     if selected is not None:
         result["selected"] = _short(selected)
+    if tm is not None:
+        result.update({"mpjve_mm": tm["mpjve_mm"], "accel_error_mm": tm["accel_error_mm"]})
+    if out.temporal is not None:
+        result["temporal"] = dataclasses.asdict(common.temporal_config())
+        result["network_evals_per_frame"] = out.temporal.network_evals_per_frame
     if "per_group" in res["summary"]:
         result["per_sequence"] = res["summary"]["per_group"]
         result["sequence_mean"] = res["summary"]["group_mean"]

@@ -5,7 +5,8 @@ r"""Lift 2D keypoints to 3D poses with ZeDO.
         [--format h36m|coco17|mediapipe|openpose] [--image_size W,H] [--fov_deg 55] \
         [--focal F] [--normalized] [--min_confidence C] [--plot DIR --plot_every K] \
         [--figure PATH | --nofigure] [--checkpoint PRIOR] [--hypotheses 50] \
-        [--init_poses POSES.npy] [--ipo_steps 500] [--oil_steps 1000]
+        [--init_poses POSES.npy] [--ipo_steps 500] [--oil_steps 1000] \
+        [--temporal [--temporal_window 120 --temporal_overlap 24 --post_filter savgol]]
 
 Inputs (zedo_jax.inputs): .npz (keypoints [N,17,2|3] pixels + confidence, K [3,3] or [N,3,3] or
 image_size, optional poses3d [N,17,3] metres -> the metrics are printed), JSON frames
@@ -16,11 +17,17 @@ Without K the camera is a default one from the image size (principal point at th
 
 Outputs: OUT.npz (poses [N,S,17,3] root-relative metres in camera axes, translation [N,S,3],
 reprojection_error_px [N,S,17]); a summary figure OUT.png (2D input beside the 3D result for a
-few frames; --figure PATH, --nofigure); with --plot DIR one PNG per frame and an animated GIF.
+few frames; --figure PATH, --nofigure); with --plot DIR one PNG per frame and an animated GIF
+(and an MP4 when ffmpeg is installed).
 
 Several processes/hosts split every chunk of frames (--coordinator_address HOST:PORT
 --num_processes N --process_id I, or nothing extra under srun / mpirun / on a TPU pod); every
 process reads the input, process 0 prints and writes the outputs.
+
+Sequences (--temporal): .npz inputs with 'seq' (and 'frame', 'fps'), a JSON file or an
+OpenPose directory (one sequence), or a VideoPose3D data_2d_custom_*.npz (one per video) are
+lifted as windows of consecutive frames (zedo_jax.temporal); the output adds fps, seq, frame
+and 'translation' is the smoothed camera-frame trajectory of the pelvis.
 """
 import time
 
@@ -28,6 +35,8 @@ _T_START = time.perf_counter()           # before the heavy imports: their time 
 
 import os  # noqa: E402
 import sys  # noqa: E402
+
+import numpy as np  # noqa: E402
 
 from absl import app, flags, logging  # noqa: E402
 
@@ -38,15 +47,18 @@ _T_IMPORTS = time.perf_counter() - _T_START
 FLAGS = flags.FLAGS
 common.define_lift_flags()
 common.define_distributed_flags()
+common.define_temporal_flags()
 flags.DEFINE_string("output", "zedo_lift.npz", "Output .npz.")
 flags.DEFINE_string("figure", None, "Summary figure PNG (2D input beside the 3D result for a "
                     "few frames). Default: the output path with .png.")
 flags.DEFINE_bool("nofigure", False, "Do not write the summary figure.")
 flags.DEFINE_integer("figure_frames", 4, "Frames shown in the summary figure.")
 flags.DEFINE_string("plot", None, "Directory for one PNG per frame (see --plot_every) and, for "
-                    "more than one frame, an animated GIF (animation.gif).")
+                    "more than one frame, an animation (animation.gif; also animation.mp4 when "
+                    "ffmpeg is installed), frames in sequence order.")
 flags.DEFINE_integer("plot_every", 1, "With --plot: draw every k-th frame.")
-flags.DEFINE_float("gif_fps", 8.0, "With --plot: frames per second of the GIF.")
+flags.DEFINE_float("gif_fps", 8.0, "With --plot: frames per second of the GIF (default for "
+                   "sequence inputs: their fps / --plot_every).")
 
 DEMO = os.path.join(prior_lib.ASSET_DIR, "demo.npz")
 
@@ -68,7 +80,7 @@ def main(argv):
     t_prior = time.perf_counter()
     prior = common.load_prior()
     t_prior = time.perf_counter() - t_prior
-    cfg = common.zedo_config()
+    cfg = common.lift_config()
     print_(f"Lifting {len(inp)} frames from {path} ({inp.info.get('format', 'h36m')} keypoints) "
           f"with the prior at {prior.path} ({prior.config.hidden_dim}-wide, "
           f"{prior.info.get('weights', FLAGS.weights)} weights)")
@@ -77,7 +89,8 @@ def main(argv):
         print_(f"Warning: {w}")
     out = lifting.lift(prior, inp.keypoints, inp.K, confidence=inp.confidence,
                        hypotheses=FLAGS.hypotheses, init_poses=common.init_poses(), config=cfg,
-                       chunk_size=FLAGS.chunk_size)
+                       chunk_size=FLAGS.chunk_size, seq=inp.seq, frame=inp.frame,
+                       temporal=common.temporal_config())
     if not distributed.is_primary():          # every process holds the results; one writes
         return
     lifting.save_result(FLAGS.output, out, inp)
@@ -91,6 +104,7 @@ def main(argv):
         res = metrics.evaluate(out["poses"], inp.poses3d, common.eval_config())
         label = f"ZeDO S={S}" + (" (min over hypotheses)" if S > 1 else "")
         print(common.format_table([(label, res["summary"])]))
+        common.print_temporal_metrics(out["poses"], inp, np.argmin(res["mpjpe_all"], axis=1))
     if not FLAGS.nofigure:
         fig_path = FLAGS.figure or os.path.splitext(FLAGS.output)[0] + ".png"
         if viz.available():
@@ -103,9 +117,12 @@ def main(argv):
         paths = viz.save_frames(FLAGS.plot, inp, out, every=FLAGS.plot_every)
         msg = f"Wrote {len(paths)} frame plots to {FLAGS.plot}"
         if len(paths) > 1:
-            gif = viz.save_gif(os.path.join(FLAGS.plot, "animation.gif"), inp, out,
-                               every=FLAGS.plot_every, fps=FLAGS.gif_fps)
-            msg += f" and {gif}"
+            # sequences play in order at the input's frame rate; GIF, and MP4 with ffmpeg
+            seq_input = FLAGS.temporal or inp.info.get("fps") is not None
+            fps = FLAGS.gif_fps if FLAGS["gif_fps"].present or not seq_input else None
+            anims = viz.save_animation(os.path.join(FLAGS.plot, "animation"), inp, out,
+                                       every=FLAGS.plot_every, fps=fps)
+            msg += " and " + ", ".join(anims)
         print(msg)
 
 

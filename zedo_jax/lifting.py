@@ -54,6 +54,25 @@ class LiftTimings:
 
 
 @dataclasses.dataclass(frozen=True)
+class TemporalStats:
+    """What temporal mode (:mod:`zedo_jax.temporal`) adds to a :class:`LiftResult`.
+
+    Attributes:
+      windows: windows lifted.  computed_frames: window slots (padding and overlaps
+        included).  network_evals_per_frame: score-network evaluations per input frame and
+        hypothesis.
+    """
+
+    windows: int
+    computed_frames: int
+    network_evals_per_frame: float
+
+
+#: Keys of :class:`TemporalStats` that a temporal :class:`LiftResult` also maps.
+TEMPORAL_KEYS = ("windows", "computed_frames", "network_evals_per_frame")
+
+
+@dataclasses.dataclass(frozen=True)
 class LiftResult(collections.abc.Mapping):
     """What :func:`lift` returns: numpy arrays, plus the timings apart.
 
@@ -70,9 +89,12 @@ class LiftResult(collections.abc.Mapping):
       best: ``[N]`` int, the hypothesis chosen without ground truth (0 when S = 1).
       plausible: ``[N, S]`` bool, the anatomical rule of :func:`zedo_jax.metrics.plausibility`.
       timings: :class:`LiftTimings`.
+      temporal: :class:`TemporalStats` of a temporal lift, else ``None``.
 
     Also a read-only mapping over the arrays (``out["poses"]``, ``dict(out)``); ``out["seconds"]``
-    and ``out["compile_seconds"]`` still read the timings for older code.
+    and ``out["compile_seconds"]`` still read the timings for older code, and for a temporal
+    lift ``out["windows"]`` etc. (:data:`TEMPORAL_KEYS`) its statistics (``"windows" in out``
+    tells a temporal result).
     """
 
     poses: np.ndarray
@@ -86,12 +108,15 @@ class LiftResult(collections.abc.Mapping):
     best: np.ndarray
     plausible: np.ndarray
     timings: LiftTimings = LiftTimings()
+    temporal: TemporalStats | None = None
 
     def __getitem__(self, key):
         if key in RESULT_KEYS:
             return getattr(self, key)
         if key in ("seconds", "compile_seconds"):
             return getattr(self.timings, key)
+        if key in TEMPORAL_KEYS and self.temporal is not None:
+            return getattr(self.temporal, key)
         raise KeyError(key)
 
     def __iter__(self):
@@ -118,12 +143,22 @@ def save_result(path: str, result, inp: LiftInput | None = None) -> str:
     ``prior_residual [N, S]``, ``selection_score [N, S]``, ``best [N]``, ``plausible [N, S]``,
     and,
     with ``inp``, ``K``, ``keypoints`` (the Human3.6M input, with confidences), ``frame_ids``
-    and ``image_size`` (when known) for reference.
+    and ``image_size`` (when known) for reference, and the input's ``seq``, ``frame`` and
+    ``fps`` when it has them. A temporal result adds ``windows`` and
+    ``network_evals_per_frame``.
     """
     arrays = {k: _stored(result[k]) for k in RESULT_KEYS
               if k in result and k != "ipo_translation"}
+    for k in ("windows", "network_evals_per_frame"):       # temporal mode
+        if k in result:
+            arrays[k] = np.asarray(result[k])
     if inp is not None:
         arrays["K"] = inp.K
+        for k in ("seq", "frame"):
+            if getattr(inp, k) is not None:
+                arrays[k] = getattr(inp, k)
+        if inp.info.get("fps") is not None:
+            arrays["fps"] = np.asarray(inp.info["fps"], np.float32)
         arrays["keypoints"] = np.concatenate([inp.keypoints, inp.confidence[..., None]], -1)
         if inp.frame_ids is not None:
             arrays["frame_ids"] = inp.frame_ids
@@ -184,7 +219,7 @@ def with_reference_bones(config: ZeDOConfig, prior: Prior) -> ZeDOConfig:
 
 def lift(prior: Prior, keypoints, K, *, confidence=None, hypotheses: int = 1, init_poses=None,
          config: ZeDOConfig | None = None, chunk_size: int | None = None, devices=None,
-         log: Callable[[str], None] = echo) -> LiftResult:
+         log: Callable[[str], None] = echo, seq=None, frame=None, temporal=None) -> LiftResult:
     """Lift 2D keypoints to 3D with ZeDO.
 
     Args:
@@ -198,7 +233,9 @@ def lift(prior: Prior, keypoints, K, *, confidence=None, hypotheses: int = 1, in
         see :func:`validate_init_poses`.
       config: :class:`~zedo_jax.zedo.ZeDOConfig`; default :func:`zedo_jax.zedo.make_config`
         (the ``fast`` schedule with the anatomy steps); ``make_config(schedule="faithful")``
-        is the release exactly.
+        is the release exactly. In temporal mode the default is
+        :data:`zedo_jax.temporal.SCHEDULE` (200 loop iterations of a 5x Euler step), and the
+        anatomy switches do not apply (see ``TemporalConfig.bone_lengths``).
       chunk_size: frames per compiled chunk (default: about 4096 frame-hypotheses), rounded up
         to a multiple of the device count. The last chunk is padded, so one compilation
         serves all chunks.
@@ -206,6 +243,11 @@ def lift(prior: Prior, keypoints, K, *, confidence=None, hypotheses: int = 1, in
         every process; in a multi-process run every process calls ``lift`` with the same
         inputs, feeds its devices' frames and receives all results).
       log: progress callback (``zedo_jax.utils.silent`` to mute); process 0 only.
+      seq, frame: optional ``[N]`` sequence ids and frame indices within them (temporal mode;
+        ``None`` = one sequence in input order).
+      temporal: a :class:`zedo_jax.temporal.TemporalConfig` to lift sequences as windows of
+        consecutive frames (see :mod:`zedo_jax.temporal`); ``None`` (default) lifts every
+        frame on its own. ``chunk_size`` then counts windows.
     Returns:
       a :class:`LiftResult`: numpy arrays ``poses [N, S, 17, 3]`` (root-relative metres,
       camera axes), ``translation [N, S, 3]`` (metres), ``reprojection_error_px [N, S, 17]``,
@@ -213,16 +255,23 @@ def lift(prior: Prior, keypoints, K, *, confidence=None, hypotheses: int = 1, in
       [N, S]``, ``selection_score
       [N, S]`` and ``best [N]`` (the hypothesis chosen without ground truth,
       :func:`zedo_jax.selection.rank`), ``plausible [N, S]`` (the anatomical rule of
-      :func:`zedo_jax.metrics.plausibility`); and ``timings``.
+      :func:`zedo_jax.metrics.plausibility`); and ``timings``. In temporal mode also
+      ``temporal`` (:class:`TemporalStats`).
     """
     uv, conf = validate_keypoints(keypoints, confidence)
-    config = with_reference_bones(make_config() if config is None else config, prior)
     n = uv.shape[0]
     Ks = validate_intrinsics(K, n)
     if init_poses is None:
         init = np.broadcast_to(prior.hypotheses(hypotheses)[None], (n, hypotheses, 17, 3))
     else:
         init = validate_init_poses(init_poses, n)
+    if temporal is not None:
+        from .temporal import SCHEDULE, lift_temporal
+        return lift_temporal(prior, uv, conf, Ks, np.ascontiguousarray(init, np.float32),
+                             seq=seq, frame=frame, config=SCHEDULE if config is None else config,
+                             temporal=temporal, windows_per_chunk=chunk_size, devices=devices,
+                             log=log)
+    config = with_reference_bones(make_config() if config is None else config, prior)
     S = init.shape[1]
     devices = tuple(jax.devices() if devices is None else devices)
     log = distributed.primary_only(log)
@@ -257,8 +306,16 @@ def lift(prior: Prior, keypoints, K, *, confidence=None, hypotheses: int = 1, in
                 f"{f' (incl. {compile_s:.1f}s compile)' if c == 0 and compile_s else ''} | elapsed "
                 f"{done:.0f}s, ETA {eta:.0f}s")
     arrays = {k: np.concatenate(v, 0) for k, v in outs.items()}
+    return make_result(arrays, conf, LiftTimings(time.perf_counter() - t_start, compile_s))
+
+
+def make_result(arrays: dict, conf, timings: LiftTimings,
+                temporal: "TemporalStats | None" = None) -> LiftResult:
+    """A :class:`LiftResult` from the program's :data:`OUTPUT_KEYS` arrays (``[N, S, ...]``)
+    and the confidences ``[N, 17]``: adds the selection and plausibility arrays."""
+    arrays = dict(arrays)
     arrays["selection_score"], arrays["best"] = selection.rank(
         arrays["poses"], arrays["reprojection_error_px"], conf, arrays["prior_residual"],
         arrays["loop_asymmetry"])
     arrays["plausible"] = metrics.plausibility(arrays["poses"])["plausible"]
-    return LiftResult(**arrays, timings=LiftTimings(time.perf_counter() - t_start, compile_s))
+    return LiftResult(**arrays, timings=timings, temporal=temporal)

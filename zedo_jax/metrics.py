@@ -223,3 +223,73 @@ def plausibility_report(poses, gt=None) -> dict:
         rep["bone_error_mm"] = dict(zip(skeleton.bone_names(), err.mean(0).round(1).tolist()))
         rep["bone_error_mean_mm"] = float(err.mean())
     return rep
+
+
+# ----------------------------------------------------------------------------------------------
+# temporal metrics (issue 14): velocity and acceleration errors of sequences
+# ----------------------------------------------------------------------------------------------
+
+def mpjve(pred, gt):
+    """Mean per-joint velocity error of one sequence, ``[..., T, J, 3] -> [..., T - 1]``.
+
+    Both are root-centred; the error of frame pair ``(t, t+1)`` is the mean over joints of
+    ``|(p[t+1] - p[t]) - (g[t+1] - g[t])|`` (metres per frame).
+    """
+    vp = jnp.diff(_center_root(pred), axis=-3)
+    vg = jnp.diff(_center_root(gt), axis=-3)
+    return jnp.mean(jnp.linalg.norm(vp - vg, axis=-1), axis=-1)
+
+
+def acceleration_error(pred, gt):
+    """Acceleration error of one sequence, ``[..., T, J, 3] -> [..., T - 2]``.
+
+    Both are root-centred; the error at frame ``t`` (1 .. T-2) is the mean over joints of
+    ``|(p[t+1] - 2 p[t] + p[t-1]) - (g[t+1] - 2 g[t] + g[t-1])|`` (metres per frame^2).
+    """
+    ap = jnp.diff(_center_root(pred), n=2, axis=-3)
+    ag = jnp.diff(_center_root(gt), n=2, axis=-3)
+    return jnp.mean(jnp.linalg.norm(ap - ag, axis=-1), axis=-1)
+
+
+def sequence_order(seq, frame=None):
+    """Indices ``[N]`` that sort frames by sequence, then by ``frame`` (stable: file order when
+    ``frame`` is ``None``), and the start offsets ``[G + 1]`` of the ``G`` sequences in that
+    order."""
+    seq = np.asarray(seq)
+    n = len(seq)
+    key = np.arange(n) if frame is None else np.asarray(frame)
+    _, seq_codes = np.unique(seq, return_inverse=True)
+    order = np.lexsort((np.arange(n), key, seq_codes.reshape(-1)))
+    codes = seq_codes.reshape(-1)[order]
+    starts = np.concatenate([[0], np.flatnonzero(np.diff(codes)) + 1, [n]])
+    return order, starts
+
+
+def temporal_metrics(pred, gt, seq=None, frame=None) -> dict:
+    """Velocity (MPJVE) and acceleration errors over sequences, in millimetres.
+
+    Args:
+      pred: ``[N, J, 3]`` predictions (pick one hypothesis per frame first when ``S > 1``).
+      gt: ``[N, J, 3]`` ground truth (absolute or root-relative), metres.
+      seq: ``[N]`` sequence ids (``None``: one sequence); differences never cross sequences.
+      frame: ``[N]`` frame index within the sequence (``None``: file order).
+    Returns:
+      ``{"mpjve_mm": mm/frame, "accel_error_mm": mm/frame^2, "sequences": G}``: the means
+      over all frame pairs / triples of every sequence (sequences shorter than 2 / 3 frames
+      contribute nothing; NaN when none is long enough).
+    """
+    pred = np.asarray(pred, np.float32)
+    gt = np.asarray(gt, np.float32)
+    if pred.shape != gt.shape or pred.ndim != 3:
+        raise ValueError(f"pred and gt must both be [N, J, 3]; got {list(pred.shape)} and "
+                         f"{list(gt.shape)}")
+    order, starts = sequence_order(np.zeros(len(pred)) if seq is None else seq, frame)
+    vel, acc = [], []
+    for lo, hi in zip(starts[:-1], starts[1:]):
+        idx = order[lo:hi]
+        if hi - lo >= 2:
+            vel.append(np.asarray(mpjve(pred[idx], gt[idx])))
+        if hi - lo >= 3:
+            acc.append(np.asarray(acceleration_error(pred[idx], gt[idx])))
+    mean = lambda parts: float(np.concatenate(parts).mean() * 1000) if parts else float("nan")
+    return {"mpjve_mm": mean(vel), "accel_error_mm": mean(acc), "sequences": len(starts) - 1}

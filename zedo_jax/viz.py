@@ -418,3 +418,50 @@ def save_gif(path: str, inp, out, *, every: int = 1, fps: float = 8.0, dpi: int 
             _single_frame(fig, inp, out, i)
             writer.grab_frame()
     return path
+
+
+# --- sequences (issue 14) ----------------------------------------------------------------------
+
+def sequence_frames(inp, every: int = 1) -> list[int]:
+    """Frame indices of ``inp`` in playback order (by ``seq``, then ``frame``; file order when
+    they are absent), every ``every``-th."""
+    from .metrics import sequence_order
+    if every < 1:
+        raise ValueError(f"every must be >= 1, got {every}")
+    seq = np.zeros(len(inp)) if inp.seq is None else inp.seq
+    order, _ = sequence_order(seq, getattr(inp, "frame", None))
+    return [int(i) for i in order[::every]]
+
+
+def save_animation(path: str, inp, out, *, every: int = 1, fps: float | None = None,
+                   dpi: int = 70, mp4: bool | None = None) -> list[str]:
+    """Animation of a sequence, 2D input beside the 3D result, in playback order
+    (:func:`sequence_frames`): ``path`` + ``.gif`` (Pillow, shipped with matplotlib) and, when
+    ffmpeg is available (or ``mp4=True``), ``path`` + ``.mp4``.
+
+    Args:
+      path: output path without extension.  every: draw every k-th frame.
+      fps: playback rate (default: the input's ``info['fps']`` divided by ``every``, else 8).
+    Returns:
+      the paths written.
+    """
+    _mpl()
+    from matplotlib import animation
+    if fps is None:
+        rate = inp.info.get("fps")
+        fps = float(np.min(rate)) / every if rate is not None else 8.0
+    frames = sequence_frames(inp, every)
+    d = os.path.dirname(os.path.abspath(path))
+    os.makedirs(d, exist_ok=True)
+    writers = [(path + ".gif", animation.PillowWriter(fps=fps))]
+    if mp4 if mp4 is not None else animation.writers.is_available("ffmpeg"):
+        writers.append((path + ".mp4", animation.FFMpegWriter(fps=fps)))
+    fig = new_figure(*FRAME_SIZE)
+    written = []
+    for target, writer in writers:
+        with writer.saving(fig, target, dpi):
+            for i in frames:
+                _single_frame(fig, inp, out, i)
+                writer.grab_frame()
+        written.append(target)
+    return written

@@ -306,16 +306,13 @@ def zedo_batch(params, init_poses, uv, conf, K, *, net_config: model_lib.ScoreNe
       [B, S]`` (mean relative left/right limb difference at the end of the loop, before the
       anatomy steps).
     """
-    dt = cfg.dt(sde)
     ts = cfg.time_grid(init_poses.dtype)
     n_fix = cfg.n_fixed
     n_anat = min(int(round(cfg.anatomy_from * cfg.oil_steps)), cfg.oil_steps)
     # One pose per call here; vmap turns the trunk into one matmul over all frames and
     # hypotheses, while the time branch (independent of the pose) runs once per iteration.
     score = score_fn(params, net_config, sde)
-
-    def score_step(x, t):
-        return sde_lib.euler_step(sde, x, t, score(x, t), dt, cfg.drift_factor)
+    score_step = make_score_step(params, net_config=net_config, sde=sde, cfg=cfg)
 
     def bone_step(x, T, unit, mask, strength):
         return anatomy_lib.bone_step(x, T, unit, mask, reference=cfg.reference_bones,
@@ -367,3 +364,17 @@ def zedo_batch(params, init_poses, uv, conf, K, *, net_config: model_lib.ScoreNe
 
     over_hyps = jax.vmap(one, in_axes=(0, None, None, None))
     return jax.vmap(over_hyps, in_axes=(0, 0, 0, 0))(init_poses, uv, conf, K)
+
+
+def make_score_step(params, *, net_config: model_lib.ScoreNetConfig, sde, cfg: ZeDOConfig):
+    """The loop's score step, ``(x [..., 17, 3], t) -> x``: one Euler step of
+    :func:`zedo_jax.score.score_fn` (spec §7.1). Used by :func:`zedo_batch` and by other
+    programs built from these blocks (:mod:`zedo_jax.temporal`); under ``vmap`` over poses the
+    time branch stays computed once per ``t``."""
+    score = score_fn(params, net_config, sde)
+    dt = cfg.dt(sde)
+
+    def score_step(x, t):
+        return sde_lib.euler_step(sde, x, t, score(x, t), dt, cfg.drift_factor)
+
+    return score_step

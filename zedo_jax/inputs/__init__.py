@@ -8,13 +8,14 @@ Layers inside the package (each imports only those above it):
 * :mod:`~zedo_jax.inputs.validation` - checks with one-line errors (also used by lifting);
 * :mod:`~zedo_jax.inputs.assemble` - per-frame records or arrays -> :class:`LiftInput`;
 * :mod:`~zedo_jax.inputs.readers` - one reader per source (npz, JSON frames, COCO results and
-  annotations, OpenPose) and :func:`load_input`, which dispatches on the path.
+  annotations, OpenPose, VideoPose3D custom 2D) and :func:`load_input`, which dispatches on the path.
 """
 from .assemble import assemble, describe_default_camera, make_input
-from .readers import load_input, load_json, load_npz, load_openpose_dir
+from .readers import (load_input, load_json, load_npz, load_openpose_dir,
+                      load_videopose3d_custom)
 from .types import InputOptions, LiftInput
 from .validation import validate_init_poses, validate_intrinsics, validate_keypoints
 
 __all__ = ["InputOptions", "LiftInput", "assemble", "describe_default_camera", "load_input",
-           "load_json", "load_npz", "load_openpose_dir", "make_input", "validate_init_poses",
+           "load_json", "load_npz", "load_openpose_dir", "load_videopose3d_custom", "make_input", "validate_init_poses",
            "validate_intrinsics", "validate_keypoints"]

@@ -16,8 +16,8 @@ import numpy as np
 from .. import camera
 from . import layouts
 from .types import InputOptions, LiftInput
-from .validation import (check_not_normalized, image_sizes, validate_intrinsics,
-                         validate_keypoints, validate_poses3d)
+from .validation import (check_not_normalized, image_sizes, validate_fps, validate_frames,
+                         validate_intrinsics, validate_keypoints, validate_poses3d)
 
 
 def describe_default_camera(width: float, height: float, fov_deg: float = 55.0,
@@ -42,7 +42,7 @@ def make_input(keypoints, K=None, *, confidence=None, poses3d=None, seq=None, fr
                image_size=None, fov_deg: float = 55.0, focal: float | None = None,
                source: str = "input", format: str | None = None, normalized: bool = False,
                min_confidence: float = 0.0, confidence_mode: str = "auto", images=None,
-               info: dict | None = None, frame_name=None) -> LiftInput:
+               info: dict | None = None, frame_name=None, frame=None, fps=None) -> LiftInput:
     """Validate arrays into a :class:`LiftInput` (errors name ``source`` and the field).
 
     Args:
@@ -54,6 +54,8 @@ def make_input(keypoints, K=None, *, confidence=None, poses3d=None, seq=None, fr
         ``confidence_mode`` apply as in :func:`zedo_jax.inputs.layouts.to_h36m`.
       images: optional ``[N]`` picture paths for the plots.  info: notes kept with the input.
       frame_name: ``int -> str`` naming frames in errors (default ``frame <index>``).
+      frame: optional ``[N]`` integer frame index within each sequence (``seq``).
+      fps: optional frame rate: a number, or one per sequence (kept as ``info['fps']``).
     """
     info = dict(info or {})
     warnings = list(info.get("warnings", []))
@@ -97,18 +99,23 @@ def make_input(keypoints, K=None, *, confidence=None, poses3d=None, seq=None, fr
         info.setdefault("camera", "intrinsics K from the input")
     Ks = _prefixed(source, validate_intrinsics, K, n, name="K")
     gt = None if poses3d is None else _prefixed(source, validate_poses3d, poses3d, n)
-    for name, arr in (("seq", seq), ("frame_ids", frame_ids), ("images", images)):
+    for name, arr in (("seq", seq), ("frame_ids", frame_ids), ("images", images),
+                      ("frame", frame)):
         if arr is not None and len(np.asarray(arr)) != n:
             raise ValueError(f"{source}: {name} has {len(np.asarray(arr))} entries for {n} frames")
+    if frame is not None:
+        frame = validate_frames(frame, seq, source)
+    if fps is not None:
+        info["fps"] = validate_fps(fps, source)
     info["warnings"] = warnings
     info.setdefault("source", source)
     return LiftInput(uv, conf, Ks, gt, None if seq is None else np.asarray(seq),
                      None if frame_ids is None else np.asarray(frame_ids), size,
-                     None if images is None else np.asarray(images, dtype=str), info)
+                     None if images is None else np.asarray(images, dtype=str), info, frame)
 
 
 def assemble(records: list, path: str, fmt: str, options: InputOptions, *, where,
-             top_K=None, top_size=None, warnings=()) -> LiftInput:
+             top_K=None, top_size=None, warnings=(), fps=None) -> LiftInput:
     """Per-frame records of one file -> :class:`LiftInput` (see the module docstring).
 
     Args:
@@ -117,6 +124,7 @@ def assemble(records: list, path: str, fmt: str, options: InputOptions, *, where
       where: the reader's message builder ``where(index, label, field) -> str``.
       top_K, top_size: file-level intrinsics / image size (frames may override them).
       warnings: notes gathered while reading.
+      fps: the file's frame rate (its frames are one sequence in record order), or ``None``.
     """
     warnings = list(warnings)
     fov_deg, focal = options.fov_deg, options.focal
@@ -190,4 +198,4 @@ def assemble(records: list, path: str, fmt: str, options: InputOptions, *, where
                       normalized=normalized, min_confidence=options.min_confidence,
                       confidence_mode=options.confidence_mode, images=images,
                       info={"camera": camera_note, "warnings": warnings},
-                      frame_name=frame_name)
+                      frame_name=frame_name, fps=fps)

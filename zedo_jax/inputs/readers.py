@@ -24,8 +24,17 @@ key                 shape                meaning
 ``poses3d``         [N, 17, 3]           optional ground truth, metres, camera frame (absolute or
                                          root-relative); enables metrics
 ``seq``             [N]                  optional sequence / group id for per-sequence metrics
+                                         and temporal lifting
+``frame``           [N]                  optional integer frame index within its sequence (the
+                                         order for temporal lifting; default: file order)
+``fps``             [] or [G]            optional frame rate (one, or one per sequence); carried
+                                         to the output
 ``frame_ids``       [N]                  optional ids carried to the output
 ==================  ===================  ==========================================================
+
+A VideoPose3D custom 2D file (``data_2d_custom_*.npz``: ``positions_2d``, ``metadata``) is
+read by :func:`load_videopose3d_custom`: one sequence per video, COCO order, default cameras
+from the videos' sizes.
 
 **Input JSON** (one person per frame)::
 
@@ -46,6 +55,8 @@ key                 shape                meaning
     }
 
 A top-level list of frame objects is accepted as ``frames`` without top-level settings.
+The frames of a JSON file (and of an OpenPose directory) form one sequence in list (file
+name) order; an optional top-level ``"fps"`` is carried to the output.
 Numbers must be JSON numbers (not strings). Errors name the frame (index and id) and field.
 
 **COCO keypoint results** (MMPose / Detectron2 / YOLO ``--save-json``): a list of
@@ -58,7 +69,8 @@ give ``image_size`` (``--image_size W,H``) or ``K``. A COCO **annotation** file 
 image sizes and file names from ``"images"``; visibility flags 0/1/2 become confidence 0/1/1.
 
 **OpenPose**: one ``*_keypoints.json`` file (``{"people": [{"pose_keypoints_2d": [...]}]}``)
-or a directory of them (one frame per file, sorted by name, the file name as frame id). Per
+or a directory of them (one frame per file, in natural name order - ``f_2`` before ``f_10`` -
+the file name as frame id). Per
 frame the person with the largest sum of keypoint confidences is lifted; files without people
 are skipped (with a warning).
 
@@ -102,6 +114,8 @@ def load_npz(path: str, format: str | None = None, options: InputOptions | None 
     if not os.path.exists(path):
         raise FileNotFoundError(f"input file not found: {path}")
     with np.load(path, allow_pickle=False) as f:
+        if "positions_2d" in f.files and "keypoints" not in f.files:
+            return load_videopose3d_custom(path, format=format, options=o)
         if "keypoints" not in f.files:
             raise ValueError(f"{path}: missing field 'keypoints' [N, 17, 2|3] (fields found: "
                              f"{sorted(f.files)})")
@@ -112,7 +126,8 @@ def load_npz(path: str, format: str | None = None, options: InputOptions | None 
                           image_size=get("image_size") if o.image_size is None else o.image_size,
                           source=path, format=format, fov_deg=o.fov_deg, focal=o.focal,
                           normalized=bool(o.normalized), min_confidence=o.min_confidence,
-                          confidence_mode=o.confidence_mode)
+                          confidence_mode=o.confidence_mode, frame=get("frame"),
+                          fps=get("fps"))
 
 
 def load_input(path: str, format: str | None = None, options: InputOptions | None = None,
@@ -247,7 +262,7 @@ def _size(value, where: str) -> np.ndarray:
 
 
 _FRAME_KEYS = {"id", "keypoints", "K", "image_size", "image", "score", "bbox"}
-_TOP_KEYS = {"format", "image_size", "K", "normalized", "frames", "description", "info"}
+_TOP_KEYS = {"format", "image_size", "K", "normalized", "frames", "description", "info", "fps"}
 
 
 def load_json(path: str, format: str | None = None, options: InputOptions | None = None,
@@ -330,8 +345,13 @@ def load_json(path: str, format: str | None = None, options: InputOptions | None
                         f"{sorted(_FRAME_KEYS)})")
     if o.normalized is None:
         o = dataclasses.replace(o, normalized=bool(top.get("normalized", False)))
+    fps = top.get("fps")                  # the frames are one sequence, in list order
+    if fps is not None and (not isinstance(fps, (int, float)) or isinstance(fps, bool)
+                            or fps <= 0):
+        raise ValueError(f"{where(field='fps')} must be a positive number (frames per "
+                         f"second); got {json.dumps(fps)[:40]}")
     return assemble(records, path, fmt, o, where=where, top_K=top_K, top_size=top_size,
-                    warnings=warnings)
+                    warnings=warnings, fps=None if fps is None else float(fps))
 
 
 def _resolve_format(arg, in_file, path: str) -> str:
@@ -444,9 +464,10 @@ def _coco_annotations(doc, path, fmt, o: InputOptions) -> LiftInput:
 
 def load_openpose_dir(path: str, format: str | None = None,
                       options: InputOptions | None = None, **overrides) -> LiftInput:
-    """A directory of OpenPose per-frame JSON files (sorted by name; one frame each)."""
+    """A directory of OpenPose per-frame JSON files (one frame each, one sequence), in
+    natural name order (``f_2`` before ``f_10``)."""
     o = InputOptions.make(options, **overrides)
-    files = sorted(glob.glob(os.path.join(path, "*.json")))
+    files = sorted(glob.glob(os.path.join(path, "*.json")), key=_natural_key)
     if not files:
         raise FileNotFoundError(f"{path}: no *.json files (expected OpenPose per-frame output)")
     docs = []
@@ -491,3 +512,67 @@ def _openpose_frames(docs, path, fmt, o: InputOptions) -> LiftInput:
     warnings = [f"skipped {len(skipped)} frames without people: {skipped[:5]}"
                 f"{' ...' if len(skipped) > 5 else ''}"] if skipped else []
     return assemble(records, path, fmt, o, where=where, warnings=warnings)
+
+
+def _natural_key(path: str):
+    """Sort key that orders digit runs numerically (``frame_9`` before ``frame_10``)."""
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", os.path.basename(path))]
+
+
+# ----------------------------------------------------------------------------------------------
+# VideoPose3D custom 2D detections
+# ----------------------------------------------------------------------------------------------
+
+def load_videopose3d_custom(path: str, format: str | None = None,
+                            options: InputOptions | None = None, **overrides) -> LiftInput:
+    """VideoPose3D's custom 2D file (``data_2d_custom_*.npz`` written by its
+    ``prepare_data_2d_custom.py``): ``positions_2d[video]['custom'][0]`` ``[T, 17, 2]`` COCO
+    pixels and ``metadata['video_metadata'][video]`` with ``w``, ``h``.
+
+    One sequence per video (``seq`` = video index in sorted name order, names in
+    ``info['videos']``, ``frame`` = 0..T-1), a default camera from each video's size unless
+    ``options.K`` / ``options.image_size`` are given (``options.normalized`` does not apply).
+    The file holds pickled dictionaries, so it is read with ``allow_pickle=True``: open only
+    files you trust. Options as for :func:`load_input`.
+    """
+    o = InputOptions.make(options, **overrides)
+    try:
+        with np.load(path, allow_pickle=True) as f:
+            positions = f["positions_2d"].item()
+            meta = f["metadata"].item() if "metadata" in f.files else {}
+    except (KeyError, ValueError, AttributeError) as e:
+        raise ValueError(f"{path}: not a VideoPose3D custom 2D file (needs 'positions_2d', a "
+                         f"dict video -> {{'custom': [array [T, 17, 2]]}}): {e}") from None
+    if not isinstance(positions, dict) or not positions:
+        raise ValueError(f"{path}: 'positions_2d' must be a non-empty dict video -> "
+                         f"{{'custom': [array [T, 17, 2]]}}")
+    vmeta = meta.get("video_metadata", {}) if isinstance(meta, dict) else {}
+    layout = str(meta.get("layout_name", "coco")).lower() if isinstance(meta, dict) else "coco"
+    fmt = format or ("coco17" if layout in ("coco", "detectron2") else layout)
+    kps, seq, frame, sizes, names = [], [], [], [], []
+    for v, video in enumerate(sorted(positions)):
+        try:
+            kp = np.asarray(positions[video]["custom"][0], np.float32)
+        except (KeyError, IndexError, TypeError):
+            raise ValueError(f"{path}: positions_2d[{video!r}] has no ['custom'][0] keypoint "
+                             f"array") from None
+        if kp.ndim != 3 or kp.shape[0] == 0:
+            raise ValueError(f"{path}: positions_2d[{video!r}]['custom'][0] must be [T, J, 2]; "
+                             f"got {list(kp.shape)}")
+        size = vmeta.get(video, {})
+        if "w" in size and "h" in size:
+            sizes.append(np.broadcast_to([float(size["w"]), float(size["h"])], (len(kp), 2)))
+        elif o.image_size is None and o.K is None:
+            raise ValueError(f"{path}: metadata['video_metadata'][{video!r}] has no 'w', 'h'; "
+                             f"give --image_size W,H or K")
+        kps.append(kp)
+        seq.append(np.full(len(kp), v))
+        frame.append(np.arange(len(kp)))
+        names.append(str(video))
+    image_size = o.image_size if o.image_size is not None else \
+        (np.concatenate(sizes) if len(sizes) == len(kps) else None)
+    return make_input(np.concatenate(kps), o.K, seq=np.concatenate(seq),
+                      frame=np.concatenate(frame), image_size=image_size, source=path,
+                      format=fmt, fov_deg=o.fov_deg, focal=o.focal,
+                      min_confidence=o.min_confidence, confidence_mode=o.confidence_mode,
+                      info={"videos": names})

@@ -16,7 +16,10 @@ class LiftInput:
       seq: ``[N]`` group ids or ``None``.  frame_ids: ``[N]`` or ``None``.
       image_size: ``[N, 2]`` (width, height) or ``None``.
       images: ``[N]`` picture paths (``''`` = none) for the plots, or ``None``.
-      info: notes about the input (``format``, ``camera`` description, ``warnings`` list).
+      info: notes about the input (``format``, ``camera`` description, ``warnings`` list,
+        ``fps`` when known: a number, or ``[G]`` per sequence).
+      frame: ``[N]`` frame index within its sequence (order for temporal lifting), or ``None``
+        (file order).
     """
 
     keypoints: np.ndarray
@@ -28,6 +31,7 @@ class LiftInput:
     image_size: np.ndarray | None = None
     images: np.ndarray | None = None
     info: dict = dataclasses.field(default_factory=dict)
+    frame: np.ndarray | None = None
 
     def __len__(self):
         return len(self.keypoints)
@@ -37,7 +41,8 @@ class LiftInput:
         pick = lambda a: None if a is None else a[index]
         return LiftInput(self.keypoints[index], self.confidence[index], self.K[index],
                          pick(self.poses3d), pick(self.seq), pick(self.frame_ids),
-                         pick(self.image_size), pick(self.images), dict(self.info))
+                         pick(self.image_size), pick(self.images), dict(self.info),
+                         pick(self.frame))
 
 
 @dataclasses.dataclass(frozen=True)

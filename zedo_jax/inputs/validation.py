@@ -172,3 +172,32 @@ def check_not_normalized(kps, path: str):
         raise ValueError(f"{path}: every keypoint coordinate lies within [-1.5, 1.5]: these look "
                          f"like normalised coordinates (MediaPipe), not pixels; set "
                          f"\"normalized\": true (or --normalized) and give the image size")
+
+
+def validate_frames(frame, seq, source: str) -> np.ndarray:
+    """``[N]`` frame indices within their sequence (``seq``, or one sequence): integers (or
+    integral floats), each at most once per sequence."""
+    frame = np.asarray(frame)
+    if frame.dtype.kind not in "iu":
+        if frame.dtype.kind != "f" or not np.all(np.isfinite(frame)) or \
+                np.any(frame != np.round(frame)):
+            raise ValueError(f"{source}: frame must hold integer frame indices; got dtype "
+                             f"{frame.dtype}")
+        frame = frame.astype(np.int64)
+    groups = np.zeros(len(frame), np.int64) if seq is None else \
+        np.unique(np.asarray(seq), return_inverse=True)[1].reshape(-1)
+    uniq, counts = np.unique(np.stack([groups, frame], 1), axis=0, return_counts=True)
+    if (counts > 1).any():
+        f = uniq[np.argmax(counts > 1)][1]
+        raise ValueError(f"{source}: frame {f} appears {counts.max()} times in one sequence; "
+                         f"give each sequence its own 'seq' id")
+    return frame
+
+
+def validate_fps(fps, source: str):
+    """A frame rate: one positive number (``float``), or ``[G]`` (one per sequence) when they
+    differ."""
+    fps = np.asarray(fps, np.float64).reshape(-1)
+    if fps.size == 0 or not np.isfinite(fps).all() or (fps <= 0).any():
+        raise ValueError(f"{source}: fps must be positive frames per second; got {fps[:4]}")
+    return float(fps[0]) if np.all(fps == fps[0]) else fps
