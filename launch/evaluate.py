@@ -11,12 +11,12 @@ frames, hypotheses, seconds, plus the baselines and per-sequence means.
 """
 import dataclasses
 import json
-import sys
+import os
 
 import numpy as np
 from absl import app, flags, logging
 
-from launch import common
+from launch import common, errors
 from zedo_jax import datasets, lifting, metrics
 
 FLAGS = flags.FLAGS
@@ -37,22 +37,28 @@ flags.DEFINE_enum("pw3d_joints", "smpl24", ["smpl24", "regressor"], "3DPW ground
 def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)
+    common.check_lift_flags()                   # everything checkable, before any work
+    for flag in ("json", "save_poses"):
+        if getattr(FLAGS, flag):
+            errors.check_writable(getattr(FLAGS, flag), f"--{flag}")
     if FLAGS.dataset:
         return _evaluate_dataset()
     if not FLAGS.input:
-        sys.exit("Error: give --input FILE, or --dataset NAME --data_dir DIR")
-    try:
-        inp = common.load_input(FLAGS.input)
-    except (ValueError, FileNotFoundError) as e:
-        sys.exit(f"Error: {e}")                 # the message names the file, frame and field
+        errors.fail("give --input FILE, or --dataset NAME --data_dir DIR")
+    if FLAGS.data_dir or FLAGS.keypoints:
+        errors.fail("--data_dir / --keypoints belong to --dataset; with --input drop them")
+    inp = common.load_input(FLAGS.input)
     if inp.poses3d is None:
-        sys.exit(f"Error: {FLAGS.input} has no 'poses3d' ground truth to evaluate against "
-                 f"(use launch.lift to lift it)")
+        errors.fail(f"{FLAGS.input} has no 'poses3d' ground truth to evaluate against "
+                    f"(use launch.lift to lift it)")
+    init = common.init_poses(len(inp))
     prior = common.load_prior()
     cfg = common.zedo_config()
     ecfg = common.eval_config()
+    for w in inp.info.get("warnings", []):
+        print(f"Warning: {w}")
     out = lifting.lift(prior, inp.keypoints, inp.K, confidence=inp.confidence,
-                       hypotheses=FLAGS.hypotheses, init_poses=common.init_poses(), config=cfg,
+                       hypotheses=FLAGS.hypotheses, init_poses=init, config=cfg,
                        chunk_size=FLAGS.chunk_size)
     S = out["poses"].shape[1]
     res = metrics.evaluate(out["poses"], inp.poses3d, ecfg, groups=inp.seq)
@@ -79,10 +85,7 @@ def main(argv):
     if "per_group" in res["summary"]:
         result["per_sequence"] = res["summary"]["per_group"]
         result["sequence_mean"] = res["summary"]["group_mean"]
-    if FLAGS.json:
-        with open(FLAGS.json, "w") as f:
-            json.dump(result, f, indent=2)
-        print(f"Wrote {FLAGS.json}")
+    _write_json(result)
     if FLAGS.save_poses:
         np.savez(FLAGS.save_poses, **dict(out))
 
@@ -91,14 +94,13 @@ def _evaluate_dataset():
     """--dataset: load the protocol's frames, lift them, print the paper-style table."""
     proto = datasets.get(FLAGS.dataset)
     if not FLAGS.data_dir:
-        sys.exit(f"Error: --dataset {FLAGS.dataset} needs --data_dir DIR")
+        errors.fail(f"--dataset {FLAGS.dataset} needs --data_dir DIR")
+    if FLAGS.input:
+        errors.fail("--input and --dataset both name the frames to evaluate; drop one of them")
     kw = {"joints": FLAGS.pw3d_joints} if FLAGS.dataset == "3dpw" else {}
-    try:
-        ev = datasets.load(FLAGS.dataset, FLAGS.data_dir, FLAGS.keypoints, **kw)
-        init, per_frame = (datasets.load_init_poses(FLAGS.init_poses, ev)
-                           if FLAGS.init_poses else (None, False))
-    except (ValueError, FileNotFoundError) as e:
-        sys.exit(f"Error: {e}")
+    ev = datasets.load(FLAGS.dataset, FLAGS.data_dir, FLAGS.keypoints, **kw)
+    init, per_frame = (datasets.load_init_poses(FLAGS.init_poses, ev)
+                       if FLAGS.init_poses else (None, False))
     if FLAGS.limit is not None:
         ev = ev.subset(slice(0, FLAGS.limit))
         init = init[:FLAGS.limit] if per_frame else init
@@ -106,11 +108,8 @@ def _evaluate_dataset():
         FLAGS.preset = proto.preset
     cfg = common.zedo_config()
     prior = common.load_prior()
-    try:
-        out = lifting.lift(prior, ev.keypoints, ev.K, hypotheses=FLAGS.hypotheses,
-                           init_poses=init, config=cfg, chunk_size=FLAGS.chunk_size)
-    except ValueError as e:
-        sys.exit(f"Error: {e}")
+    out = lifting.lift(prior, ev.keypoints, ev.K, hypotheses=FLAGS.hypotheses,
+                       init_poses=init, config=cfg, chunk_size=FLAGS.chunk_size)
     S = out["poses"].shape[1]
     kp = FLAGS.keypoints or proto.keypoints[0]
     res = datasets.evaluate(out["poses"], ev, proto, common.eval_config())
@@ -129,13 +128,18 @@ def _evaluate_dataset():
                          for k, v in dataclasses.asdict(cfg).items()}}
     if per_frame:
         result["initial_poses_metrics_mm"] = base["metrics"]
-    if FLAGS.json:
-        with open(FLAGS.json, "w") as f:
-            json.dump(result, f, indent=2)
-        print(f"Wrote {FLAGS.json}")
+    _write_json(result)
     if FLAGS.save_poses:
         np.savez(FLAGS.save_poses, poses=out["poses"], seq=ev.seq, frame=ev.frame,
                  poses3d=ev.poses3d)
+
+
+def _write_json(result: dict):
+    if FLAGS.json:
+        os.makedirs(os.path.dirname(os.path.abspath(FLAGS.json)), exist_ok=True)
+        with open(FLAGS.json, "w") as f:
+            json.dump(result, f, indent=2)
+        print(f"Wrote {FLAGS.json}")
 
 
 def _short(summary: dict) -> dict:
@@ -143,4 +147,4 @@ def _short(summary: dict) -> dict:
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(errors.guard(main))
