@@ -3,11 +3,13 @@ the multi-process flags of launch/train.py, lift.py and evaluate.py."""
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
 
 import numpy as np
 from absl import flags
 
+from launch import errors
 from zedo_jax import distributed, inputs, metrics, prior as prior_lib, zedo
 from zedo_jax.inputs import layouts
 
@@ -105,10 +107,48 @@ def zedo_config(default_schedule: str = "fast") -> zedo.ZeDOConfig:
                                                 "translation_solver", "mask_zero_confidence")
                  if getattr(FLAGS, k) is not None}
     if FLAGS.euler_dt is not None:
-        overrides["euler_dt"] = FLAGS.euler_dt if FLAGS.euler_dt in ("1/N", "grid") else \
-            float(FLAGS.euler_dt)
+        overrides["euler_dt"] = _euler_dt(FLAGS.euler_dt)
+    for k in ("ipo_steps", "oil_steps"):
+        if overrides.get(k, 0) < 0:
+            errors.fail(f"--{k} must be >= 0; got {overrides[k]}")
+    if overrides.get("drift_factor", 1.0) <= 0:
+        errors.fail(f"--drift_factor must be positive; got {FLAGS.drift_factor}")
     return zedo.make_config(FLAGS.preset, FLAGS.schedule or default_schedule, FLAGS.anatomy,
                             **overrides)
+
+
+def _euler_dt(text: str):
+    if text in ("1/N", "grid"):
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or value == float("inf"):
+        errors.fail(f"--euler_dt must be '1/N', 'grid' or a positive number; got {text!r}")
+    return value
+
+
+def check_lift_flags():
+    """Numeric and conflicting flags shared by lift and evaluate (before reading anything)."""
+    if FLAGS.limit is not None and FLAGS.limit < 1:
+        errors.fail(f"--limit must be >= 1 (the number of frames to lift); got {FLAGS.limit}")
+    if FLAGS.chunk_size is not None and FLAGS.chunk_size < 1:
+        errors.fail(f"--chunk_size must be >= 1 frames; got {FLAGS.chunk_size}")
+    if FLAGS.hypotheses < 1:
+        errors.fail(f"--hypotheses must be >= 1; got {FLAGS.hypotheses}")
+    if FLAGS.init_poses is not None and FLAGS["hypotheses"].present:
+        errors.fail("--init_poses gives the initial poses, so --hypotheses would be ignored; "
+                    "drop one of them")
+    if not 0 < FLAGS.fov_deg < 180:
+        errors.fail(f"--fov_deg must lie in (0, 180) degrees; got {FLAGS.fov_deg}")
+    if FLAGS.focal is not None and not FLAGS.focal > 0:
+        errors.fail(f"--focal must be a positive number of pixels; got {FLAGS.focal}")
+    if FLAGS.focal is not None and FLAGS["fov_deg"].present:
+        errors.fail("--focal and --fov_deg both set the default camera; drop one of them")
+    if not 0 <= FLAGS.min_confidence <= 1:
+        errors.fail(f"--min_confidence must lie in [0, 1]; got {FLAGS.min_confidence}")
+    zedo_config()
 
 
 def eval_config() -> metrics.EvalConfig:
@@ -147,11 +187,32 @@ def load_input(path: str) -> inputs.LiftInput:
 
 
 def load_prior():
-    return prior_lib.load_prior(FLAGS.checkpoint, weights=FLAGS.weights)
+    """The prior of --checkpoint, checked against --hypotheses (unless --init_poses)."""
+    prior = prior_lib.load_prior(FLAGS.checkpoint, weights=FLAGS.weights)
+    if FLAGS.init_poses is None:
+        prior.hypotheses(FLAGS.hypotheses)     # raises naming the counts the prior holds
+    return prior
 
 
-def init_poses():
-    return None if FLAGS.init_poses is None else np.load(FLAGS.init_poses)
+def init_poses(num_frames: int | None = None):
+    """The --init_poses array (checked against the number of frames when given)."""
+    if FLAGS.init_poses is None:
+        return None
+    if not os.path.isfile(FLAGS.init_poses):
+        errors.fail(f"--init_poses {FLAGS.init_poses}: file not found (an .npy of [S, 17, 3] "
+                    f"hypotheses or [N, 17, 3] per-frame poses, metres)")
+    try:
+        poses = np.load(FLAGS.init_poses, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as e:
+        errors.fail(f"--init_poses {FLAGS.init_poses}: not a readable .npy array ({e})")
+    if not isinstance(poses, np.ndarray):
+        errors.fail(f"--init_poses {FLAGS.init_poses}: expected an .npy array, not an archive")
+    if num_frames is not None:
+        try:
+            inputs.validate_init_poses(poses, num_frames)
+        except ValueError as e:
+            errors.fail(f"--init_poses {FLAGS.init_poses}: {e}")
+    return poses
 
 
 def format_table(rows: list[tuple[str, dict]]) -> str:

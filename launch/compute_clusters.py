@@ -7,6 +7,8 @@ them with a prior or training workdir as clusters_<S>.npy.
 from absl import app, flags, logging
 import jax
 
+from launch import errors
+
 from zedo_jax import data as data_lib, prior as prior_lib
 from zedo_jax.utils import echo
 
@@ -35,4 +37,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(errors.guard(main))

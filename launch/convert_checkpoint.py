@@ -11,6 +11,8 @@ Official cluster files ``h36m_cluster{S}.npy`` ([>= S, 17, 3]) are stored as
 """
 from absl import app, flags, logging
 
+from launch import errors
+
 from zedo_jax import prior as prior_lib, torch_port
 from zedo_jax.utils import echo
 
@@ -42,4 +44,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(errors.guard(main))

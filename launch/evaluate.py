@@ -20,12 +20,11 @@ HOST:PORT --num_processes N --process_id I, or nothing under srun / mpirun / on 
 import dataclasses
 import json
 import os
-import sys
 
 import numpy as np
 from absl import app, flags, logging
 
-from launch import common
+from launch import common, errors
 from zedo_jax import datasets, distributed, lifting, metrics
 
 FLAGS = flags.FLAGS
@@ -49,29 +48,32 @@ def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)
     common.init_distributed()
+    common.check_lift_flags()                   # everything checkable, before any work
+    for flag in ("json", "save_poses"):
+        if getattr(FLAGS, flag):
+            errors.check_writable(getattr(FLAGS, flag), f"--{flag}")
     if FLAGS.dataset:
         return _evaluate_dataset()
     if not FLAGS.input:
-        sys.exit("Error: give --input FILE, or --dataset NAME --data_dir DIR")
+        errors.fail("give --input FILE, or --dataset NAME --data_dir DIR")
+    if FLAGS.data_dir or FLAGS.keypoints:
+        errors.fail("--data_dir / --keypoints belong to --dataset; with --input drop them")
     paths = [p for p in FLAGS.input.split(",") if p]
     loaded = []
     for path in paths:                          # every file is checked before any lifting
-        try:
-            inp = common.load_input(path)
-        except (ValueError, FileNotFoundError) as e:
-            sys.exit(f"Error: {e}")             # the message names the file, frame and field
+        inp = common.load_input(path)
         if inp.poses3d is None:
-            sys.exit(f"Error: {path} has no 'poses3d' ground truth to evaluate against "
-                     f"(use launch.lift to lift it)")
-        loaded.append((path, inp))
+            errors.fail(f"{path} has no 'poses3d' ground truth to evaluate against "
+                        f"(use launch.lift to lift it)")
+        loaded.append((path, inp, common.init_poses(len(inp))))
     prior = common.load_prior()
     cfg = common.lift_config()
     results, summary_rows = [], []
     primary = distributed.is_primary()
-    for path, inp in loaded:
+    for path, inp, init in loaded:
         if len(loaded) > 1 and primary:
             print(f"== {path}")
-        result, main_rows = _evaluate_input(path, inp, prior, cfg)
+        result, main_rows = _evaluate_input(path, inp, init, prior, cfg)
         results.append(result)
         summary_rows += [(f"{os.path.basename(path)}: {label}", s) for label, s in main_rows]
     if not primary:
@@ -79,17 +81,16 @@ def main(argv):
     if len(loaded) > 1:
         print("== all inputs")
         print(common.format_table(summary_rows))
-    if FLAGS.json:
-        with open(FLAGS.json, "w") as f:
-            json.dump(results[0] if len(results) == 1 else {"inputs": results}, f, indent=2)
-        print(f"Wrote {FLAGS.json}")
+    _write_json(results[0] if len(results) == 1 else {"inputs": results})
 
 
-def _evaluate_input(path, inp, prior, cfg):
+def _evaluate_input(path, inp, init, prior, cfg):
     """Lift one input file, print its table; returns the JSON record and the ZeDO rows."""
     ecfg = common.eval_config()
+    for w in inp.info.get("warnings", []):
+        print(f"Warning: {w}")
     out = lifting.lift(prior, inp.keypoints, inp.K, confidence=inp.confidence,
-                       hypotheses=FLAGS.hypotheses, init_poses=common.init_poses(), config=cfg,
+                       hypotheses=FLAGS.hypotheses, init_poses=init, config=cfg,
                        chunk_size=FLAGS.chunk_size, seq=inp.seq, frame=inp.frame,
                        temporal=common.temporal_config())
     if not distributed.is_primary():          # every process holds the results; one reports
@@ -151,14 +152,13 @@ def _evaluate_dataset():
     """--dataset: load the protocol's frames, lift them, print the paper-style table."""
     proto = datasets.get(FLAGS.dataset)
     if not FLAGS.data_dir:
-        sys.exit(f"Error: --dataset {FLAGS.dataset} needs --data_dir DIR")
+        errors.fail(f"--dataset {FLAGS.dataset} needs --data_dir DIR")
+    if FLAGS.input:
+        errors.fail("--input and --dataset both name the frames to evaluate; drop one of them")
     kw = {"joints": FLAGS.pw3d_joints} if FLAGS.dataset == "3dpw" else {}
-    try:
-        ev = datasets.load(FLAGS.dataset, FLAGS.data_dir, FLAGS.keypoints, **kw)
-        init, per_frame = (datasets.load_init_poses(FLAGS.init_poses, ev)
-                           if FLAGS.init_poses else (None, False))
-    except (ValueError, FileNotFoundError) as e:
-        sys.exit(f"Error: {e}")
+    ev = datasets.load(FLAGS.dataset, FLAGS.data_dir, FLAGS.keypoints, **kw)
+    init, per_frame = (datasets.load_init_poses(FLAGS.init_poses, ev)
+                       if FLAGS.init_poses else (None, False))
     if FLAGS.limit is not None:
         ev = ev.subset(slice(0, FLAGS.limit))
         init = init[:FLAGS.limit] if per_frame else init
@@ -166,11 +166,8 @@ def _evaluate_dataset():
         FLAGS.preset = proto.preset
     cfg = common.zedo_config(default_schedule="faithful")   # the paper's protocol
     prior = common.load_prior()
-    try:
-        out = lifting.lift(prior, ev.keypoints, ev.K, hypotheses=FLAGS.hypotheses,
-                           init_poses=init, config=cfg, chunk_size=FLAGS.chunk_size)
-    except ValueError as e:
-        sys.exit(f"Error: {e}")
+    out = lifting.lift(prior, ev.keypoints, ev.K, hypotheses=FLAGS.hypotheses,
+                       init_poses=init, config=cfg, chunk_size=FLAGS.chunk_size)
     if not distributed.is_primary():
         return
     S = out["poses"].shape[1]
@@ -191,13 +188,18 @@ def _evaluate_dataset():
                          for k, v in dataclasses.asdict(cfg).items()}}
     if per_frame:
         result["initial_poses_metrics_mm"] = base["metrics"]
-    if FLAGS.json:
-        with open(FLAGS.json, "w") as f:
-            json.dump(result, f, indent=2)
-        print(f"Wrote {FLAGS.json}")
+    _write_json(result)
     if FLAGS.save_poses:
         np.savez(FLAGS.save_poses, poses=out["poses"], seq=ev.seq, frame=ev.frame,
                  poses3d=ev.poses3d)
+
+
+def _write_json(result: dict):
+    if FLAGS.json:
+        os.makedirs(os.path.dirname(os.path.abspath(FLAGS.json)), exist_ok=True)
+        with open(FLAGS.json, "w") as f:
+            json.dump(result, f, indent=2)
+        print(f"Wrote {FLAGS.json}")
 
 
 def _short(summary: dict) -> dict:
@@ -205,4 +207,4 @@ def _short(summary: dict) -> dict:
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(errors.guard(main))

@@ -6,6 +6,8 @@ the package ship: no optimiser state), copying its cluster files.
 """
 from absl import app, flags, logging
 
+from launch import errors
+
 from zedo_jax import prior as prior_lib
 from zedo_jax.utils import echo
 
@@ -26,4 +28,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(errors.guard(main))

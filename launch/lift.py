@@ -34,21 +34,20 @@ import time
 _T_START = time.perf_counter()           # before the heavy imports: their time is reported
 
 import os  # noqa: E402
-import sys  # noqa: E402
 
 import numpy as np  # noqa: E402
 
 from absl import app, flags, logging  # noqa: E402
 
-from launch import common  # noqa: E402
-from zedo_jax import distributed, lifting, metrics, prior as prior_lib, viz
+from launch import common, errors  # noqa: E402
+from zedo_jax import distributed, lifting, metrics, prior as prior_lib, quality, viz  # noqa: E402
 
 _T_IMPORTS = time.perf_counter() - _T_START
 FLAGS = flags.FLAGS
 common.define_lift_flags()
 common.define_distributed_flags()
 common.define_temporal_flags()
-flags.DEFINE_string("output", "zedo_lift.npz", "Output .npz.")
+flags.DEFINE_string("output", "zedo_lift.npz", "Output .npz (.npz is appended when missing).")
 flags.DEFINE_string("figure", None, "Summary figure PNG (2D input beside the 3D result for a "
                     "few frames). Default: the output path with .png.")
 flags.DEFINE_bool("nofigure", False, "Do not write the summary figure.")
@@ -68,15 +67,29 @@ def main(argv):
     logging.set_verbosity(logging.WARNING)
     common.init_distributed()
     print_ = print if distributed.is_primary() else (lambda *a, **k: None)
-    path = FLAGS.input or DEMO
-    try:
-        inp = common.load_input(path)
-    except (ValueError, FileNotFoundError) as e:
-        sys.exit(f"Error: {e}")                 # the message names the file, frame and field
+    # Everything checkable is checked before the prior is loaded or anything compiles.
+    common.check_lift_flags()
+    if FLAGS.figure and FLAGS.nofigure:
+        errors.fail("--figure and --nofigure contradict each other; drop one of them")
+    if FLAGS.figure_frames < 1:
+        errors.fail(f"--figure_frames must be >= 1; got {FLAGS.figure_frames}")
     if FLAGS.plot and FLAGS.plot_every < 1:
-        sys.exit(f"Error: --plot_every must be >= 1, got {FLAGS.plot_every}")
+        errors.fail(f"--plot_every must be >= 1, got {FLAGS.plot_every}")
+    if FLAGS.plot and not FLAGS.gif_fps > 0:
+        errors.fail(f"--gif_fps must be positive; got {FLAGS.gif_fps}")
     if FLAGS.plot and not viz.available():
-        sys.exit(f"Error: --plot: {viz.MISSING_MATPLOTLIB}")
+        errors.fail(f"--plot: {viz.MISSING_MATPLOTLIB}")
+    if FLAGS.plot and os.path.exists(FLAGS.plot) and not os.path.isdir(FLAGS.plot):
+        errors.fail(f"--plot {FLAGS.plot} is a file; give a folder for the frame plots")
+    output = FLAGS.output if FLAGS.output.endswith(".npz") else FLAGS.output + ".npz"
+    errors.check_writable(output, "--output")
+    fig_path = None
+    if not FLAGS.nofigure:
+        fig_path = FLAGS.figure or os.path.splitext(output)[0] + ".png"
+        errors.check_writable(fig_path, "--figure")
+    path = FLAGS.input or DEMO
+    inp = common.load_input(path)
+    init = common.init_poses(len(inp))
     t_prior = time.perf_counter()
     prior = common.load_prior()
     t_prior = time.perf_counter() - t_prior
@@ -88,25 +101,29 @@ def main(argv):
     for w in inp.info.get("warnings", []):
         print_(f"Warning: {w}")
     out = lifting.lift(prior, inp.keypoints, inp.K, confidence=inp.confidence,
-                       hypotheses=FLAGS.hypotheses, init_poses=common.init_poses(), config=cfg,
+                       hypotheses=FLAGS.hypotheses, init_poses=init, config=cfg,
                        chunk_size=FLAGS.chunk_size, seq=inp.seq, frame=inp.frame,
                        temporal=common.temporal_config())
     if not distributed.is_primary():          # every process holds the results; one writes
         return
-    lifting.save_result(FLAGS.output, out, inp)
+    q = quality.assess(out.poses, out.translation, out.reprojection_error_px, inp.keypoints,
+                       inp.confidence, prior.stats)
+    lifting.save_result(output, out, inp, extra=q)
     S = out["poses"].shape[1]
-    print(f"Wrote {FLAGS.output}: poses {list(out['poses'].shape)}, mean reprojection error "
+    print(f"Wrote {output}: poses {list(out['poses'].shape)}, mean reprojection error "
           f"{out['reprojection_error_px'].mean():.2f} px, {out.timings.seconds:.1f}s")
     print(f"Time: imports {_T_IMPORTS:.1f}s, prior loading {t_prior:.1f}s, compilation "
           f"{out.timings.compile_seconds:.1f}s (0 when cached), lifting "
           f"{out.timings.seconds - out.timings.compile_seconds:.1f}s")
+    if q["suspect"].any():
+        print(f"Warning: {int(q['suspect'].sum())} of {q['suspect'].size} frame-hypotheses look "
+              f"implausible (see the 'suspect' field and the quality fields in {output})")
     if inp.poses3d is not None:
         res = metrics.evaluate(out["poses"], inp.poses3d, common.eval_config())
         label = f"ZeDO S={S}" + (" (min over hypotheses)" if S > 1 else "")
         print(common.format_table([(label, res["summary"])]))
         common.print_temporal_metrics(out["poses"], inp, np.argmin(res["mpjpe_all"], axis=1))
-    if not FLAGS.nofigure:
-        fig_path = FLAGS.figure or os.path.splitext(FLAGS.output)[0] + ".png"
+    if fig_path:
         if viz.available():
             viz.save_summary(fig_path, inp, out, max_frames=FLAGS.figure_frames)
             print(f"Wrote {fig_path} (summary figure)")
@@ -127,4 +144,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(errors.guard(main))

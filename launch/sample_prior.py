@@ -8,6 +8,8 @@ import jax
 import numpy as np
 from absl import app, flags, logging
 
+from launch import errors
+
 from zedo_jax import prior as prior_lib, sampling
 
 FLAGS = flags.FLAGS
@@ -42,4 +44,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(errors.guard(main))

@@ -16,9 +16,12 @@ global batch; process 0 logs and writes the metrics, all take part in checkpoint
 (no extra flags under SLURM's srun, mpirun or on a TPU pod; see README "Scaling out").
 All work is done by ``zedo_jax.train.fit``.
 """
+import os
+import sys
+
 from absl import app, flags, logging
 
-from launch import common, config_flags
+from launch import common, config_flags, errors
 from zedo_jax import data as data_lib
 from zedo_jax import losses, model, prior as prior_lib, sde as sde_lib, train
 
@@ -76,7 +79,22 @@ def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)  # keep Orbax's per-save INFO lines out of the log
     common.init_distributed()
+    for name in ("steps", "batch_size", "log_every", "checkpoint_every", "keep"):
+        if getattr(FLAGS, name) < 1:
+            errors.fail(f"--{name} must be >= 1; got {getattr(FLAGS, name)}")
+    for name in ("lr", "ema_rate"):
+        if not 0 < getattr(FLAGS, name) < (1 if name == "ema_rate" else float("inf")):
+            errors.fail(f"--{name} must be positive{' and below 1' * (name == 'ema_rate')}; "
+                        f"got {getattr(FLAGS, name)}")
+    if not 0 <= FLAGS.dropout < 1:
+        errors.fail(f"--dropout must lie in [0, 1); got {FLAGS.dropout}")
+    if os.path.exists(FLAGS.workdir) and not os.path.isdir(FLAGS.workdir):
+        errors.fail(f"--workdir {FLAGS.workdir} is a file; give a folder")
+    if FLAGS.init_from and not os.path.exists(FLAGS.init_from):
+        errors.fail(f"--init_from {FLAGS.init_from}: no such prior directory or workdir")
     poses = data_lib.load_poses(FLAGS.data, split=FLAGS.split, frame=FLAGS.frame)
+    for w in data_lib.check_training_poses(poses):
+        print(f"Warning: {w}", file=sys.stderr)
     cfg = config_flags.build(
         train.TrainConfig, TRAIN_FLAGS,
         model=config_flags.build(model.ScoreNetConfig, MODEL_FLAGS),
@@ -95,4 +113,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(errors.guard(main))

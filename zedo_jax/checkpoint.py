@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 from typing import Callable
 
 import jax
@@ -24,6 +25,7 @@ import orbax.checkpoint as ocp
 from . import model as model_lib
 from . import sde as sde_lib
 from .prior import on_default_device
+from .utils import echo
 
 TRAIN_FORMAT = "zedo_jax.train/1"
 
@@ -54,6 +56,10 @@ def _config_mismatch(saved: dict, wanted: dict) -> list[str]:
 def _state_dict(state) -> dict:
     return {"step": state.step, "params": state.params, "ema_params": state.ema_params,
             "opt_state": state.opt_state}
+
+
+class _MismatchError(ValueError):
+    """The workdir holds a run of another network or SDE."""
 
 
 class TrainCheckpoints:
@@ -87,24 +93,58 @@ class TrainCheckpoints:
             force=force)
         self._mngr.wait_until_finished()
 
-    def restore_latest(self, make_state: Callable, meta: dict, sharding):
-        """The latest state, or ``None`` if the workdir has no checkpoint.
+    def restore_latest(self, make_state: Callable, meta: dict, sharding,
+                       log: Callable[[str], None] = echo):
+        """The newest state that restores, or ``None`` if the workdir has no checkpoint.
+
+        A checkpoint whose files are damaged is moved to ``WORKDIR/damaged_checkpoints/`` (so a
+        new save of that step does not collide with it) with a warning naming it (through
+        ``log``), and the next older one is tried.
 
         Args:
           make_state: ``() -> TrainState`` of the requested run (only traced with
             ``jax.eval_shape`` for the shapes and the optimiser-state structure).
           meta: :func:`run_metadata` of the requested run.
           sharding: where the restored arrays go.
-        Raises ``ValueError`` if the checkpoint's network or SDE differ from ``meta``.
+        Raises ``ValueError`` if the checkpoint's network or SDE differ from ``meta``, or if
+        no checkpoint restores.
         """
-        step = self._mngr.latest_step()
-        if step is None:
+        steps = sorted(self._mngr.all_steps(), reverse=True)
+        damaged = []
+        for i, step in enumerate(steps):
+            try:
+                state = self._restore(step, make_state, meta, sharding)
+            except _MismatchError:
+                raise
+            except Exception as e:    # Orbax / TensorStore / JSON errors of damaged files
+                nxt = f"; trying step {steps[i + 1]}" if i + 1 < len(steps) else ""
+                log(f"Warning: checkpoint {os.path.join(self.directory, str(step))} is damaged "
+                    f"and cannot be restored ({type(e).__name__}){nxt}")
+                damaged.append(step)
+                continue
+            for bad in damaged:           # out of the way of new saves of the same steps
+                aside = os.path.join(os.path.dirname(self.directory), "damaged_checkpoints",
+                                     str(bad))
+                if os.path.exists(aside):
+                    shutil.rmtree(aside)
+                os.makedirs(os.path.dirname(aside), exist_ok=True)
+                shutil.move(os.path.join(self.directory, str(bad)), aside)
+                log(f"Warning: moved the damaged checkpoint of step {bad} to {aside}")
+            if damaged:
+                self._mngr.reload()
+            return state
+        if not steps:
             return None
+        raise ValueError(f"no checkpoint in {self.directory} can be restored (steps "
+                         f"{sorted(steps)} are all damaged); remove them or choose a new "
+                         f"--workdir")
+
+    def _restore(self, step: int, make_state: Callable, meta: dict, sharding):
         saved = self.read_meta(step)
         problems = _config_mismatch(saved.get("model", {}), meta["model"])
         problems += ["sde " + p for p in _config_mismatch(saved.get("sde", {}), meta["sde"])]
         if problems:
-            raise ValueError(
+            raise _MismatchError(
                 f"{os.path.dirname(self.directory)} holds a checkpoint (step {step}) of a different "
                 f"network/SDE than requested:\n  " + "\n  ".join(problems) +
                 "\nUse the same network flags to resume it, or choose a new --workdir.")

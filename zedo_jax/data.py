@@ -19,6 +19,8 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import pickle
+import zipfile
 
 import jax
 import jax.numpy as jnp
@@ -89,6 +91,42 @@ def _select_split(split_of_frame, split: str, path: str):
 
 
 def load_poses(path: str, split: str = "train", frame: str = "auto") -> PoseSet:
+    """Load training poses from ``path`` (see :func:`_load_poses`); an unreadable file (e.g. a
+    truncated ``.npz``) is a ``ValueError`` naming it."""
+    try:
+        return _load_poses(path, split, frame)
+    except (zipfile.BadZipFile, EOFError, pickle.UnpicklingError, OSError) as e:
+        if isinstance(e, FileNotFoundError):
+            raise
+        raise ValueError(f"{path}: not a readable .npz/.npy pose file ({type(e).__name__}: "
+                         f"{e}); is it truncated? write it again") from None
+
+
+def check_training_poses(poses: PoseSet, min_poses: int = 1000) -> list[str]:
+    """Refuse training data no prior can be learnt from; return warnings for data that is
+    usable but too small.
+
+    Raises ``ValueError`` for fewer than 2 poses, all-zero poses, or identical poses.
+    Returns warnings (one line each) for fewer than ``min_poses`` poses.
+    """
+    x = np.asarray(poses.poses, np.float64)
+    n = len(x)
+    if n < 2:
+        raise ValueError(f"{poses.source}: only {n} pose{'s' if n != 1 else ''}; a prior needs "
+                         f"many different poses (thousands)")
+    if np.abs(x).max() < 1e-6:
+        raise ValueError(f"{poses.source}: all {n} poses are zero (every joint at the pelvis); "
+                         f"check the file's units and keys")
+    if np.abs(x - x[:1]).max() < 1e-6:
+        raise ValueError(f"{poses.source}: all {n} poses are identical; a prior needs many "
+                         f"different poses (thousands)")
+    if n < min_poses:
+        return [f"{poses.source}: only {n} poses; the prior will learn little more than these "
+                f"poses (the shipped prior saw about 54,000)"]
+    return []
+
+
+def _load_poses(path: str, split: str = "train", frame: str = "auto") -> PoseSet:
     """Load training poses from ``path`` (see the module docstring for the formats).
 
     Args:

@@ -135,8 +135,12 @@ def _stored(a):
     return a.astype(np.float32) if np.issubdtype(a.dtype, np.floating) else a
 
 
-def save_result(path: str, result, inp: LiftInput | None = None) -> str:
+def save_result(path: str, result, inp: LiftInput | None = None,
+                extra: dict | None = None) -> str:
     """Write a lifting result to ``path`` (``.npz``); returns ``path``.
+
+    ``extra``: further per-frame arrays to store, e.g. the quality fields of
+    :func:`zedo_jax.quality.assess` (``suspect [N, S]`` etc.).
 
     The file holds ``poses [N, S, 17, 3]`` root-relative metres in camera axes, ``translation
     [N, S, 3]`` metres, ``reprojection_error_px [N, S, 17]``, ``ipo_poses [N, S, 17, 3]``,
@@ -164,6 +168,7 @@ def save_result(path: str, result, inp: LiftInput | None = None) -> str:
             arrays["frame_ids"] = inp.frame_ids
         if inp.image_size is not None:
             arrays["image_size"] = inp.image_size
+    arrays.update({k: np.asarray(v) for k, v in (extra or {}).items()})
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     np.savez(path, **arrays)
     return path
@@ -261,6 +266,11 @@ def lift(prior: Prior, keypoints, K, *, confidence=None, hypotheses: int = 1, in
     uv, conf = validate_keypoints(keypoints, confidence)
     n = uv.shape[0]
     Ks = validate_intrinsics(K, n)
+    if chunk_size is not None and (int(chunk_size) != chunk_size or chunk_size < 1):
+        raise ValueError(f"chunk_size must be a positive number of frames; got {chunk_size}")
+    if init_poses is not None and hypotheses != 1:
+        raise ValueError(f"init_poses are the initial poses, so hypotheses={hypotheses} would be "
+                         f"ignored; pass one of them")
     if init_poses is None:
         init = np.broadcast_to(prior.hypotheses(hypotheses)[None], (n, hypotheses, 17, 3))
     else:

@@ -199,9 +199,15 @@ def load_prior(path: str | None = None, weights: str | None = None) -> Prior:
     path = DEFAULT_PRIOR if path is None else os.path.abspath(path)
     if os.path.exists(os.path.join(path, "prior.json")):
         import orbax.checkpoint as ocp
-        with open(os.path.join(path, "prior.json")) as f:
-            meta = json.load(f)
-        if meta.get("format") != PRIOR_FORMAT:
+        meta_path = os.path.join(path, "prior.json")
+        try:
+            with open(meta_path) as f:
+                meta = json.load(f)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{meta_path}: not valid JSON ({e.msg} at line {e.lineno}); "
+                             f"export or convert the prior again") from None
+        if not isinstance(meta, dict) or meta.get("format") != PRIOR_FORMAT:
+            meta = meta if isinstance(meta, dict) else {}
             raise ValueError(f"{path}/prior.json has format {meta.get('format')!r}, "
                              f"expected {PRIOR_FORMAT!r}")
         default = meta.get("weights", "raw")
@@ -211,8 +217,13 @@ def load_prior(path: str | None = None, weights: str | None = None) -> Prior:
             raise ValueError(f"the prior at {path} holds only its {sorted(sets)} weights, not "
                              f"{label!r}; export or convert it again with --weights {label}")
         cfg = model_lib.ScoreNetConfig.from_dict(meta["model"])
-        params = ocp.StandardCheckpointer().restore(
-            os.path.join(path, sets[label]), on_default_device(model_lib.param_shapes(cfg)))
+        try:
+            params = ocp.StandardCheckpointer().restore(
+                os.path.join(path, sets[label]), on_default_device(model_lib.param_shapes(cfg)))
+        except Exception as e:   # Orbax / TensorStore errors of damaged or foreign files
+            raise ValueError(f"{os.path.join(path, sets[label])}: the {label} weights cannot be "
+                             f"read ({type(e).__name__}); the prior directory is damaged or "
+                             f"incomplete: export or convert it again") from None
         meta = {**meta, "weights": label}
         return Prior(config=cfg, sde=sde_lib.sde_from_dict(meta["sde"]), params=params,
                      clusters=load_clusters(path), path=path, info=meta,
@@ -220,7 +231,15 @@ def load_prior(path: str | None = None, weights: str | None = None) -> Prior:
     if os.path.isdir(os.path.join(path, "checkpoints")):
         from .checkpoint import TrainCheckpoints
         mngr = TrainCheckpoints(path)
-        meta, params = mngr.restore_params(weights=weights or "raw")
+        try:
+            meta, params = mngr.restore_params(weights=weights or "raw")
+        except FileNotFoundError:
+            raise
+        except Exception as e:   # damaged files of the latest step
+            raise ValueError(f"{mngr.directory}: the latest checkpoint cannot be read "
+                             f"({type(e).__name__}); resume training once (it falls back to the "
+                             f"newest checkpoint that restores) or export an older --step") \
+                from None
         meta = {**meta, "weights": weights or "raw"}
         mngr.close()
         return Prior(config=model_lib.ScoreNetConfig.from_dict(meta["model"]),

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import camera
+from .. import camera, quality
 from . import layouts
 from .types import InputOptions, LiftInput
 from .validation import (check_not_normalized, image_sizes, validate_fps, validate_frames,
@@ -98,6 +98,7 @@ def make_input(keypoints, K=None, *, confidence=None, poses3d=None, seq=None, fr
     else:
         info.setdefault("camera", "intrinsics K from the input")
     Ks = _prefixed(source, validate_intrinsics, K, n, name="K")
+    warnings += quality.input_warnings(uv, conf, Ks, source)
     gt = None if poses3d is None else _prefixed(source, validate_poses3d, poses3d, n)
     for name, arr in (("seq", seq), ("frame_ids", frame_ids), ("images", images),
                       ("frame", frame)):

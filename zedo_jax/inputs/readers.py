@@ -68,7 +68,8 @@ give ``image_size`` (``--image_size W,H``) or ``K``. A COCO **annotation** file 
 "annotations"}``) works too: the annotated person with the most labelled keypoints per image,
 image sizes and file names from ``"images"``; visibility flags 0/1/2 become confidence 0/1/1.
 
-**OpenPose**: one ``*_keypoints.json`` file (``{"people": [{"pose_keypoints_2d": [...]}]}``)
+**OpenPose**: one ``*_keypoints.json`` file (``{"people": [{"pose_keypoints_2d": [...]}]}``;
+the older key ``pose_keypoints`` works too)
 or a directory of them (one frame per file, in natural name order - ``f_2`` before ``f_10`` -
 the file name as frame id). Per
 frame the person with the largest sum of keypoint confidences is lifted; files without people
@@ -93,6 +94,7 @@ import json
 import math
 import os
 import re
+import zipfile
 
 import numpy as np
 
@@ -100,7 +102,7 @@ from .. import camera
 from . import layouts
 from .assemble import assemble, make_input
 from .types import InputOptions, LiftInput
-from .validation import check_joint_count
+from .validation import check_joint_count, check_not_normalized
 
 
 def load_npz(path: str, format: str | None = None, options: InputOptions | None = None,
@@ -113,21 +115,38 @@ def load_npz(path: str, format: str | None = None, options: InputOptions | None 
     o = InputOptions.make(options, **overrides)
     if not os.path.exists(path):
         raise FileNotFoundError(f"input file not found: {path}")
-    with np.load(path, allow_pickle=False) as f:
-        if "positions_2d" in f.files and "keypoints" not in f.files:
-            return load_videopose3d_custom(path, format=format, options=o)
-        if "keypoints" not in f.files:
-            raise ValueError(f"{path}: missing field 'keypoints' [N, 17, 2|3] (fields found: "
-                             f"{sorted(f.files)})")
-        get = lambda k: f[k] if k in f.files else None
-        return make_input(f["keypoints"], get("K") if o.K is None else o.K,
-                          confidence=get("confidence"), poses3d=get("poses3d"), seq=get("seq"),
-                          frame_ids=get("frame_ids"),
-                          image_size=get("image_size") if o.image_size is None else o.image_size,
-                          source=path, format=format, fov_deg=o.fov_deg, focal=o.focal,
-                          normalized=bool(o.normalized), min_confidence=o.min_confidence,
-                          confidence_mode=o.confidence_mode, frame=get("frame"),
-                          fps=get("fps"))
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            if not hasattr(f, "files"):
+                raise ValueError(f"{path}: a bare array, not an .npz with a 'keypoints' field")
+            if "positions_2d" in f.files and "keypoints" not in f.files:
+                videopose3d = True
+            else:
+                videopose3d = False
+                arrays = {k: f[k] for k in f.files}
+    except (zipfile.BadZipFile, EOFError, OSError) as e:
+        raise ValueError(f"{path}: not a readable .npz file ({type(e).__name__}: {e}); is it "
+                         f"truncated? write it again") from None
+    if videopose3d:
+        return load_videopose3d_custom(path, format=format, options=o)
+    if "keypoints" not in arrays:
+        raise ValueError(f"{path}: missing field 'keypoints' [N, 17, 2|3] (fields found: "
+                         f"{sorted(arrays)})")
+    get = arrays.get
+    K = get("K") if o.K is None else o.K
+    warnings = []
+    if o.focal is not None and K is not None:
+        warnings.append("--focal / focal is ignored: the input has K")
+    if not o.normalized and np.ndim(arrays["keypoints"]) == 3:
+        check_not_normalized(np.asarray(arrays["keypoints"], np.float64), path)
+    return make_input(arrays["keypoints"], K,
+                      confidence=get("confidence"), poses3d=get("poses3d"), seq=get("seq"),
+                      frame_ids=get("frame_ids"),
+                      image_size=get("image_size") if o.image_size is None else o.image_size,
+                      source=path, format=format, fov_deg=o.fov_deg, focal=o.focal,
+                      normalized=bool(o.normalized), min_confidence=o.min_confidence,
+                      confidence_mode=o.confidence_mode, info={"warnings": warnings},
+                      frame=get("frame"), fps=get("fps"))
 
 
 def load_input(path: str, format: str | None = None, options: InputOptions | None = None,
@@ -495,11 +514,15 @@ def _openpose_frames(docs, path, fmt, o: InputOptions) -> LiftInput:
             raise ValueError(f"{where(i, fid, 'people')} must be a list")
         cands = []
         for p, person in enumerate(people):
-            if not isinstance(person, dict) or "pose_keypoints_2d" not in person:
-                raise ValueError(f"{where(i, fid, 'people')}[{p}] has no 'pose_keypoints_2d'")
-            kp = _keypoint_rows(person["pose_keypoints_2d"],
-                                where(i, fid, f"people[{p}].pose_keypoints_2d"), 3)
-            check_joint_count(kp, fmt, where(i, fid, f"people[{p}].pose_keypoints_2d"))
+            # OpenPose before 1.2 wrote 'pose_keypoints' (same layout), still common in
+            # published data.
+            key = next((k for k in ("pose_keypoints_2d", "pose_keypoints")
+                        if isinstance(person, dict) and k in person), None)
+            if key is None:
+                raise ValueError(f"{where(i, fid, 'people')}[{p}] has no 'pose_keypoints_2d' "
+                                 f"(or the older 'pose_keypoints')")
+            kp = _keypoint_rows(person[key], where(i, fid, f"people[{p}].{key}"), 3)
+            check_joint_count(kp, fmt, where(i, fid, f"people[{p}].{key}"))
             cands.append((float(np.nansum(kp[:, 2])), -p, kp))
         if not cands:
             skipped.append(str(fid))

@@ -1,0 +1,58 @@
+"""User mistakes end in one line on stderr and a non-zero exit; ``--verbose`` shows the
+traceback. Import this module in a launcher and run ``app.run(errors.guard(main))``."""
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+import zipfile
+
+from absl import flags
+
+FLAGS = flags.FLAGS
+flags.DEFINE_bool("verbose", False, "Show Python tracebacks of errors (for bug reports).")
+
+#: Exceptions that mean bad input, flags or files, not a bug.
+USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, IsADirectoryError,
+               PermissionError, zipfile.BadZipFile, EOFError, json.JSONDecodeError, ImportError)
+
+
+class UsageError(ValueError):
+    """A bad flag or flag combination (raised by the launchers' checks)."""
+
+
+def fail(message: str):
+    raise UsageError(message)
+
+
+def guard(main):
+    """``main`` with user errors turned into ``Error: <one line>`` and exit status 2."""
+    @functools.wraps(main)
+    def wrapped(argv):
+        try:
+            return main(argv)
+        except USER_ERRORS as e:
+            if FLAGS.verbose:
+                raise
+            msg = " ".join(str(e).split()) or type(e).__name__
+            print(f"Error: {msg}", file=sys.stderr)
+            sys.exit(2)
+    return wrapped
+
+
+def check_writable(path: str, flag: str) -> str:
+    """Refuse an output path that cannot be written (before any work): an existing directory,
+    a parent that is a file, or a read-only place. Missing parent folders are fine (they are
+    created when writing). Returns ``path``."""
+    if os.path.isdir(path):
+        fail(f"{flag} {path} is a directory; give a file name")
+    parent = os.path.dirname(os.path.abspath(path))
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        fail(f"{flag} {path}: {parent} is a file, not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK) or \
+            (os.path.exists(path) and not os.access(path, os.W_OK)):
+        fail(f"{flag} {path}: no permission to write there")
+    return path
