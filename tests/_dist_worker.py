@@ -44,7 +44,7 @@ def run(mode: str, out: str):
         long = mode == "train_long"
         cfg = train_config(long)
         work = os.path.join(out, "work")
-        if mode == "train":   # stop at step 2 and resume from its checkpoint (every process restores)
+        if mode == "train":   # stop at step 2, resume from its checkpoint (all processes restore)
             train.fit(dataclasses.replace(cfg, steps=2), poses, work, log_every=1, log=print)
         state = train.fit(cfg, poses, work, log_every=1, checkpoint_every=5 if long else 2,
                           log=print)

@@ -196,13 +196,17 @@ def put_sharded(tree, sharding: NamedSharding):
 
 
 def gather(tree):
-    """A pytree of (global) JAX arrays as numpy arrays on every process."""
+    """A pytree of (global) JAX arrays as numpy arrays on every process (arrays spread over
+    several processes are all-gathered, a collective: every process must call it)."""
     if not is_multiprocess():
         return jax.device_get(tree)
     from jax.experimental import multihost_utils
-    return jax.tree_util.tree_map(
-        lambda x: np.asarray(x) if getattr(x, "is_fully_replicated", True)
-        else np.asarray(multihost_utils.process_allgather(x, tiled=True)), tree)
+
+    def get(x):
+        if not isinstance(x, jax.Array) or x.is_fully_addressable or x.is_fully_replicated:
+            return np.asarray(x)
+        return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+    return jax.tree_util.tree_map(get, tree)
 
 
 def any_process(flag: bool) -> bool:

@@ -118,7 +118,7 @@ class TemporalConfig:
 #: The default schedule of temporal mode: a fifth of the release's 1000 loop iterations, each
 #: with a 5x larger Euler step (0.005 = 5/N for the shipped N = 1000), so the loop integrates
 #: over the same total time as the release's 1000 x 1/N. (Per-frame lifting with this schedule
-#: matches the faithful 1000-step loop; BUILD_NOTES §11.)
+#: matches the faithful 1000-step loop; BUILD_NOTES §12.)
 SCHEDULE = ZeDOConfig(oil_steps=200, euler_dt=0.005)
 
 

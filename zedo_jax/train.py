@@ -252,7 +252,7 @@ def fit(cfg: TrainConfig, poses: data_lib.PoseSet, workdir: str, *, log_every: i
         for sig in (signal.SIGINT, signal.SIGTERM):
             handlers[sig] = signal.signal(sig, on_signal)
 
-    multi = distributed.is_multiprocess()
+    multi, agreed = distributed.is_multiprocess(), []
     t_last, s_last, losses_acc = time.perf_counter(), start, []
     t_compile = None
     step = start
@@ -291,10 +291,13 @@ def fit(cfg: TrainConfig, poses: data_lib.PoseSet, workdir: str, *, log_every: i
             if multi and (step % log_every == 0 or step % checkpoint_every == 0) and \
                     distributed.any_process(bool(interrupted)):
                 # Processes stop together: a signal seen by one is agreed on at a boundary.
+                agreed.append(step)
                 raise KeyboardInterrupt(interrupted[0] if interrupted else "peer")
             if step % checkpoint_every == 0 or step == cfg.steps:
                 manager.save(step, state, meta)
     except KeyboardInterrupt:
+        if multi and not agreed:   # a second Ctrl-C: saving needs every process, so just exit
+            raise
         step = int(state.step)
         log(f"[train] interrupted at step {step}; saving a checkpoint before exiting")
         manager.save(step, state, meta, force=True)
