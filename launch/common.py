@@ -274,10 +274,13 @@ def lift_config() -> zedo.ZeDOConfig:
 
 
 def print_temporal_metrics(pred, inp, best=None) -> dict | None:
-    """Velocity / acceleration errors of sequence inputs (``inp.seq`` or ``inp.frame`` set, or
-    ``--temporal``); ``pred`` ``[N, S, 17, 3]``, ``best`` ``[N]`` the hypothesis per frame.
+    """Velocity / acceleration errors of sequence inputs (``inp.frame`` or an fps set, or
+    ``--temporal``; a ``seq`` alone only groups frames, e.g. views of unrelated frames);
+    ``pred`` ``[N, S, 17, 3]``, ``best`` ``[N]`` the hypothesis per frame.
     Prints one line and returns the numbers (``None`` when not a sequence input)."""
-    if inp.poses3d is None or (inp.seq is None and inp.frame is None and not FLAGS.temporal):
+    is_sequence = (inp.frame is not None or inp.info.get("fps") is not None
+                   or FLAGS.temporal)
+    if inp.poses3d is None or not is_sequence:
         return None
     pred = np.asarray(pred)
     chosen = pred[np.arange(len(pred)), 0 if best is None else np.asarray(best)]
