@@ -16,6 +16,7 @@ global batch; process 0 logs and writes the metrics, all take part in checkpoint
 (no extra flags under SLURM's srun, mpirun or on a TPU pod; see README "Scaling out").
 All work is done by ``zedo_jax.train.fit``.
 """
+import dataclasses
 import os
 import sys
 
@@ -23,6 +24,7 @@ from absl import app, flags, logging
 
 from launch import common, config_flags, errors
 from zedo_jax import data as data_lib
+from zedo_jax import generalisation as gen
 from zedo_jax import losses, model, prior as prior_lib, sde as sde_lib, train
 
 FLAGS = flags.FLAGS
@@ -46,6 +48,7 @@ AUGMENT_FLAGS = {
     "bone_scale_range": "Skeleton variation: per bone group (left and right alike) scale "
                         "exp(U(-r, r)).",
     "body_scale_range": "Skeleton variation: body size exp(U(-r, r)).",
+    "keep_size": "Skeleton variation keeps the sum of bone lengths (proportions vary, size not).",
     "joint_slide": "Spine, thorax, neck/nose slide along their segments by up to this fraction.",
     "posture_prob": "Fraction of samples whose posture (hips, knees, shoulders, elbows, trunk) "
                     "is re-drawn within ranges of motion.",
@@ -66,6 +69,9 @@ config_flags.define(losses.LossConfig, LOSS_FLAGS)
 config_flags.define(data_lib.AugmentConfig, AUGMENT_FLAGS)
 config_flags.define(train.TrainConfig, TRAIN_FLAGS)
 flags.DEFINE_enum("sde", "subvp", sorted(sde_lib.SDES), "Diffusion SDE.")
+flags.DEFINE_enum("recipe", None, sorted(gen.RECIPES), "Named augmentation recipe "
+                  "(zedo_jax.generalisation.RECIPES; 'all' is the shipped prior's); explicit "
+                  "augmentation flags override its values.")
 flags.DEFINE_string("init_from", None, "Prior directory or training workdir whose weights "
                     "start a new run (fine-tuning); ignored when resuming.")
 flags.DEFINE_integer("log_every", 100, "Steps between log lines.")
@@ -73,6 +79,15 @@ flags.DEFINE_integer("checkpoint_every", 1000, "Steps between checkpoints.")
 flags.DEFINE_integer("keep", 3, "Checkpoints to keep.")
 flags.mark_flags_as_required(["data", "workdir"])
 common.define_distributed_flags()
+
+
+def augment_config() -> data_lib.AugmentConfig:
+    """The augmentation flags, on top of ``--recipe`` when given."""
+    aug = config_flags.build(data_lib.AugmentConfig, AUGMENT_FLAGS)
+    if not FLAGS.recipe:
+        return aug
+    explicit = {k: getattr(aug, k) for k in AUGMENT_FLAGS if FLAGS[k].present}
+    return dataclasses.replace(gen.recipe(FLAGS.recipe), **explicit)
 
 
 def main(argv):
@@ -100,7 +115,7 @@ def main(argv):
         model=config_flags.build(model.ScoreNetConfig, MODEL_FLAGS),
         sde=sde_lib.make_sde(FLAGS.sde),
         loss=config_flags.build(losses.LossConfig, LOSS_FLAGS),
-        augment=config_flags.build(data_lib.AugmentConfig, AUGMENT_FLAGS))
+        augment=augment_config())
     init = None
     if FLAGS.init_from:
         init = (prior_lib.load_prior(FLAGS.init_from, weights="raw").params,

@@ -64,6 +64,23 @@ def test_skeleton_variation_keeps_symmetry_and_ranges(poses):
     assert 0.08 < np.std(np.log(ratio[:, 1])) < 0.16
 
 
+def test_keep_size_varies_proportions_not_size(poses):
+    x = poses.poses[:1000]
+    y = _run(data.AugmentConfig(bone_scale_range=0.15, keep_size=True), x, "camera")
+    lx, ly = skeleton.bone_lengths(x), skeleton.bone_lengths(y)
+    # The sum of the bone lengths is each pose's own; the proportions are not.
+    np.testing.assert_allclose(ly.sum(-1), lx.sum(-1), rtol=1e-5)
+    ratio = ly / lx
+    np.testing.assert_allclose(ratio[:, LEFT], ratio[:, RIGHT], rtol=1e-4)
+    assert np.std(np.log(ratio[:, 1])) > 0.05
+    # With a body factor on top, the size varies by that factor only.
+    z = _run(data.AugmentConfig(bone_scale_range=0.15, keep_size=True, body_scale_range=0.1),
+             x, "camera")
+    size = skeleton.bone_lengths(z).sum(-1) / lx.sum(-1)
+    assert np.exp(-0.1) - 1e-4 <= size.min() and size.max() <= np.exp(0.1) + 1e-4
+    assert size.std() > 0.03
+
+
 def test_joint_slide_moves_only_the_ambiguous_joints(poses):
     x = poses.poses[:500]
     y = _run(data.AugmentConfig(joint_slide=0.1), x, "camera")

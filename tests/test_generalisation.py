@@ -33,6 +33,7 @@ def test_subsets_are_disjoint_and_named(cmu_poses_path):
         gen.subset_poses(cmu_poses_path, ["walking"], "train")
     assert gen.recipe("none") == data.AugmentConfig()
     assert gen.recipe("all").posture_prob > 0 and gen.recipe("all").bone_scale_range > 0
+    assert gen.recipe("all").keep_size and gen.recipe("all").body_scale_range == 0
     with pytest.raises(ValueError, match="unknown recipe"):
         gen.recipe("everything")
 

@@ -161,12 +161,15 @@ def scale_bones(pose, factors):
     return jnp.asarray(_ANCESTORS, pose.dtype) @ V
 
 
-def vary_skeleton(key, pose, bone_range: float, body_range: float, slide: float):
+def vary_skeleton(key, pose, bone_range: float, body_range: float, slide: float,
+                  keep_size: bool = False):
     """One random skeleton for ``pose [17, 3]`` (root-relative).
 
     Args:
       bone_range: each bone group's factor is ``exp(U(-r, r))`` (left and right alike).
       body_range: a common factor ``exp(U(-r, r))`` on every bone (body size).
+      keep_size: rescale the varied bones so that their sum equals the original skeleton's
+        before the body factor: proportions vary, size does not (unless ``body_range``).
       slide: spine, thorax and neck/nose slide along their segments by ``U(-slide, slide)``
         times the segment length (pelvis-thorax, spine-neck, thorax-head top); nothing else
         moves.
@@ -174,7 +177,12 @@ def vary_skeleton(key, pose, bone_range: float, body_range: float, slide: float)
     k_bone, k_body, k_slide = jax.random.split(key, 3)
     g = jax.random.uniform(k_bone, (len(BONE_GROUPS),), pose.dtype, -bone_range, bone_range)
     b = jax.random.uniform(k_body, (), pose.dtype, -body_range, body_range)
-    pose = scale_bones(pose, jnp.exp(g[_GROUP_OF_BONE] + b))
+    f = jnp.exp(g[_GROUP_OF_BONE])
+    if keep_size:
+        parents = np.asarray(skeleton.PARENTS[1:])
+        lengths = jnp.linalg.norm(pose[1:] - pose[parents], axis=-1)
+        f = f * jnp.sum(lengths) / jnp.maximum(jnp.sum(lengths * f), 1e-9)
+    pose = scale_bones(pose, f * jnp.exp(b))
     d = jax.random.uniform(k_slide, (3,), pose.dtype, -slide, slide)
     spine = pose[7] + d[0] * (pose[8] - pose[0])
     thorax = pose[8] + d[1] * (pose[9] - pose[7])

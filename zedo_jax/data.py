@@ -211,6 +211,9 @@ class AugmentConfig:
     :mod:`zedo_jax.augment` and BUILD_NOTES for the ranges):
       bone_scale_range: each bone group (left and right alike) scaled by ``exp(U(-r, r))``.
       body_scale_range: every bone scaled by a common ``exp(U(-r, r))`` (body size).
+      keep_size: after the per-group factors, rescale the skeleton to its original sum of
+        bone lengths, so proportions vary but the size stays tied to the training subject
+        (a prior that sees free sizes lets ZeDO's loop inflate the pose; BUILD_NOTES §7).
       joint_slide: spine, thorax and neck/nose slide along their segments by up to this
         fraction of the segment (the joints each dataset defines differently).
       posture_prob: fraction of samples whose posture is re-drawn; in those, each of the 15
@@ -232,6 +235,7 @@ class AugmentConfig:
     flip_prob: float = 0.0
     bone_scale_range: float = 0.0
     body_scale_range: float = 0.0
+    keep_size: bool = False
     joint_slide: float = 0.0
     posture_prob: float = 0.0
     posture_dof_prob: float = 0.5
@@ -269,7 +273,8 @@ def augment(key, poses, frame: str, cfg: AugmentConfig):
     k_cam, k_flip, k_skel, k_post, k_gate = jax.random.split(key, 5)
     if cfg.bone_scale_range > 0 or cfg.body_scale_range > 0 or cfg.joint_slide > 0:
         poses = augment_lib.batched(augment_lib.vary_skeleton)(
-            k_skel, poses, cfg.bone_scale_range, cfg.body_scale_range, cfg.joint_slide)
+            k_skel, poses, cfg.bone_scale_range, cfg.body_scale_range, cfg.joint_slide,
+            cfg.keep_size)
     if cfg.posture_prob > 0:
         varied = augment_lib.batched(augment_lib.vary_posture)(k_post, poses,
                                                                cfg.posture_dof_prob)

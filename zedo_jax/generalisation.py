@@ -26,14 +26,18 @@ from . import prior as prior_lib
 from .utils import echo, silent
 
 #: Augmentation recipes (``AugmentConfig`` overrides). ``none`` is the release's training
-#: (virtual cameras only); ``all`` is the recipe of the shipped prior.
+#: (virtual cameras only); ``all`` is the recipe of the shipped prior (skeleton proportions at
+#: a kept size, joint slides, postures, rebalancing). ``all_free_size`` adds a free body size
+#: (``body_scale_range``, no ``keep_size``): measured to inflate lifted poses (BUILD_NOTES §7).
+_SKELETON = {"bone_scale_range": 0.12, "keep_size": True, "joint_slide": 0.08}
 RECIPES = {
     "none": {},
-    "skeleton": {"bone_scale_range": 0.12, "body_scale_range": 0.08, "joint_slide": 0.08},
+    "skeleton": _SKELETON,
     "posture": {"posture_prob": 0.4},
     "rebalance": {"rebalance_power": 0.5},
-    "all": {"bone_scale_range": 0.12, "body_scale_range": 0.08, "joint_slide": 0.08,
-            "posture_prob": 0.4, "rebalance_power": 0.5},
+    "all": {**_SKELETON, "posture_prob": 0.4, "rebalance_power": 0.5},
+    "all_free_size": {"bone_scale_range": 0.12, "body_scale_range": 0.08, "joint_slide": 0.08,
+                      "posture_prob": 0.4, "rebalance_power": 0.5},
 }
 
 
