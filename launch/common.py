@@ -70,6 +70,8 @@ def define_lift_flags(input_required: bool = False):
                          "schedule).")
     flags.DEFINE_string("euler_dt", None, "'1/N' (release), 'grid', or a number.")
     flags.DEFINE_float("drift_factor", None, "Factor on g^2*score (1.0 release, 0.5 PF-ODE).")
+    flags.DEFINE_float("linear_drift", None, "Factor on the SDE's linear drift -beta x/2 in "
+                       "the loop (1.0 release; 0 leaves the pose's size to the prior's score).")
     flags.DEFINE_enum("translation_solver", None, ["lstsq", "normal"], "Least-squares solver.")
     flags.DEFINE_bool("mask_zero_confidence", None, "Treat confidence-0 joints as missing.")
     flags.DEFINE_integer("limit", None, "Only the first N frames.")
@@ -104,7 +106,7 @@ def zedo_config(default_schedule: str = "fast") -> zedo.ZeDOConfig:
     """The :class:`zedo_jax.zedo.ZeDOConfig` of the flags: ``--preset``, ``--schedule`` (or
     ``default_schedule``), ``--anatomy``, then the single-field flags."""
     overrides = {k: getattr(FLAGS, k) for k in ("ipo_steps", "oil_steps", "drift_factor",
-                                                "translation_solver", "mask_zero_confidence")
+                                                "linear_drift", "translation_solver", "mask_zero_confidence")
                  if getattr(FLAGS, k) is not None}
     if FLAGS.euler_dt is not None:
         overrides["euler_dt"] = _euler_dt(FLAGS.euler_dt)
@@ -270,6 +272,8 @@ def lift_config() -> zedo.ZeDOConfig:
         cfg = dataclasses.replace(cfg, oil_steps=temporal.SCHEDULE.oil_steps)
         if FLAGS.euler_dt is None:
             cfg = dataclasses.replace(cfg, euler_dt=temporal.SCHEDULE.euler_dt)
+        if FLAGS.linear_drift is None:
+            cfg = dataclasses.replace(cfg, linear_drift=temporal.SCHEDULE.linear_drift)
     return cfg
 
 

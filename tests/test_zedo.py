@@ -280,3 +280,20 @@ def test_lift_sharded_over_four_devices_matches_one(cmu_views, tmp_path):
         res[n] = json.loads(proc.stdout.strip().splitlines()[-1])
     assert (res[1]["devices"], res[4]["devices"]) == (1, 4)
     np.testing.assert_allclose(res[4]["poses"], res[1]["poses"], atol=1e-4)
+
+
+def test_linear_drift_switch_removes_only_the_rescaling(tiny_prior):
+    """``linear_drift`` scales the SDE's drift ``-beta x / 2`` in the loop's step: 1 is the
+    release's Euler step, 0 the score term alone; the difference is a pure rescaling of x."""
+    pr = tiny_prior
+    x = jnp.asarray(random_pose(np.random.default_rng(3), 0.3))
+    t = jnp.float32(0.05)
+    make = lambda ld: zedo.make_score_step(pr.params, net_config=pr.config, sde=pr.sde,
+                                           cfg=zedo.ZeDOConfig(linear_drift=ld))
+    full, none, half = make(1.0)(x, t), make(0.0)(x, t), make(0.5)(x, t)
+    dt = zedo.ZeDOConfig().dt(pr.sde)
+    beta = float(pr.sde.beta(t))
+    np.testing.assert_allclose(full - none, 0.5 * beta * dt * x, atol=1e-6)
+    np.testing.assert_allclose(half, (full + none) / 2, atol=1e-6)
+    ref = sde_lib.euler_step(pr.sde, x, t, jnp.zeros_like(x), dt)   # the drift term alone
+    np.testing.assert_allclose(ref - x, 0.5 * beta * dt * x, atol=1e-7)

@@ -277,8 +277,9 @@ def lift(prior: Prior, keypoints, K, *, confidence=None, hypotheses: int = 1, in
         init = validate_init_poses(init_poses, n)
     if temporal is not None:
         from .temporal import SCHEDULE, lift_temporal
+        config = with_reference_bones(SCHEDULE if config is None else config, prior)
         return lift_temporal(prior, uv, conf, Ks, np.ascontiguousarray(init, np.float32),
-                             seq=seq, frame=frame, config=SCHEDULE if config is None else config,
+                             seq=seq, frame=frame, config=config,
                              temporal=temporal, windows_per_chunk=chunk_size, devices=devices,
                              log=log)
     config = with_reference_bones(make_config() if config is None else config, prior)

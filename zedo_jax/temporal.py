@@ -47,8 +47,8 @@ from . import anatomy as anatomy_lib, camera, distributed, model as model_lib, s
 from .prior import Prior
 from .score import score_fn
 from .utils import echo, enable_compilation_cache
-from .zedo import (ZeDOConfig, _frame_geometry, ipo, make_score_step, ray_step,
-                   solve_translation)
+from .zedo import (ANATOMY, ZeDOConfig, _frame_geometry, final_bone_steps, ipo,
+                   make_score_step, ray_step, solve_translation)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,8 +118,11 @@ class TemporalConfig:
 #: The default schedule of temporal mode: a fifth of the release's 1000 loop iterations, each
 #: with a 5x larger Euler step (0.005 = 5/N for the shipped N = 1000), so the loop integrates
 #: over the same total time as the release's 1000 x 1/N. (Per-frame lifting with this schedule
-#: matches the faithful 1000-step loop; BUILD_NOTES §12.)
-SCHEDULE = ZeDOConfig(oil_steps=200, euler_dt=0.005)
+#: matches the faithful 1000-step loop; BUILD_NOTES §12.) With the anatomy steps of the
+#: per-frame default on the final trajectories. Unlike ``fast`` it keeps the SDE's linear drift
+#: (``linear_drift = 1``): the smoothed translation trajectory already holds the size, and
+#: dropping the drift measured 0.5 mm worse here (BUILD_NOTES §12).
+SCHEDULE = ZeDOConfig(oil_steps=200, euler_dt=0.005, **ANATOMY)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -260,7 +263,10 @@ def temporal_batch(params, init_poses, uv, conf, K, valid, *, net_config: model_
     """
     score_step = make_score_step(params, net_config=net_config, sde=sde, cfg=cfg)
     prior_score = score_fn(params, net_config, sde)
-    solver = cfg.translation_solver
+    # The 3 x 3 normal equations whatever ``cfg.translation_solver`` says (same solution): in
+    # this program jaxlib's batched SVD kernel behind ``lstsq`` can deadlock on the CPU (two
+    # SVD calls waiting on each other's work in the intra-op thread pool; BUILD_NOTES §12).
+    solver = "normal"
     dtype = init_poses.dtype
     T_len = init_poses.shape[1]
     keys = key_frames(T_len, tcfg.key_stride)
@@ -332,6 +338,14 @@ def temporal_batch(params, init_poses, uv, conf, K, valid, *, net_config: model_
             x, smooth_T = coupled_loop(x, geo, valid, pos, ts2, 0)
             x_ipo = jnp.tensordot(interp, x_ipo, axes=(1, 0))
             T_ipo = jnp.tensordot(interp, T_ipo, axes=(1, 0))
+        if cfg.anatomy_final:
+            # The per-frame anatomy steps (symmetric, proportioned limbs; bone directions
+            # kept) before the post-filter, which smooths what they change.
+            rays_n, unit, mask, w = geo
+            bones = per_fh(lambda p, tt, r, u, m, ww: final_bone_steps(p, tt, r, u, m, ww, m,
+                                                                        cfg)[0],
+                           0, 0, None, None, None, None)
+            x = bones(x, smooth_T(solve(x, rays_n, w)), rays_n, unit, mask, w)
         if tcfg.post_filter == "savgol":
             M = savgol_matrix(valid, tcfg.savgol_window, tcfg.savgol_order)
             x = jnp.tensordot(M, x, axes=(1, 0))

@@ -40,6 +40,12 @@ class ZeDOConfig:
       euler_dt: '1/N' (the release: 1e-3 whatever the time grid), 'grid' (the grid spacing),
         or a number.
       drift_factor: factor on ``g^2 * score`` (1.0 as the release; 0.5 = the true probability-flow ODE).
+      linear_drift: factor on the SDE's own drift ``f(x, t)`` in the loop's step (1.0 as the
+        release). For the VP and sub-VP SDEs ``f = -beta(t) x / 2`` only rescales the
+        root-relative pose: each step enlarges it by ``beta dt / 2``, which the prior's score
+        must undo. A prior that knows the size does; one trained on varied skeletons pushes
+        back weakly and the pose grows to the largest size it finds plausible. ``0`` leaves
+        the size to the score alone (BUILD_NOTES §7).
       ls_weight_power: least-squares row weight ``c^power`` (2 as the release).
       conf_min: confidences are clamped to [conf_min, 1] for the least squares (1e-4).
       translation_solver: 'lstsq' (``jnp.linalg.lstsq`` on the 2J x 3 system) or 'normal'
@@ -83,6 +89,7 @@ class ZeDOConfig:
     fixed_translation_steps: int | None = None
     euler_dt: Any = "1/N"
     drift_factor: float = 1.0
+    linear_drift: float = 1.0
     ls_weight_power: float = 2.0
     conf_min: float = 1e-4
     translation_solver: str = "lstsq"
@@ -141,13 +148,15 @@ PRESETS = {
 }
 
 
-#: Named schedules: how many IPO and loop iterations, and the loop's Euler step. ``faithful``
-#: is the release's (500 IPO steps, 1000 loop iterations, dt = 1e-3 on t in [0.1, 0.01]);
-#: ``fast`` reaches the same accuracy with a tenth of the network evaluations (BUILD_NOTES,
-#: issue 11): the same t range in 100 iterations of dt = 0.01.
+#: Named schedules: how many IPO and loop iterations, the loop's Euler step, and how the step
+#: treats the pose's size. ``faithful`` is the release's (500 IPO steps, 1000 loop iterations,
+#: dt = 1e-3 on t in [0.1, 0.01], the full SDE drift); ``fast`` reaches the same or better
+#: accuracy with a tenth of the network evaluations (BUILD_NOTES, issue 11): the same t range
+#: in 100 iterations of dt = 0.01, and without the linear drift that inflates the pose
+#: (``linear_drift = 0``, BUILD_NOTES §7.3).
 SCHEDULES = {
     "faithful": {},
-    "fast": {"ipo_steps": 100, "oil_steps": 100, "euler_dt": 0.01},
+    "fast": {"ipo_steps": 100, "oil_steps": 100, "euler_dt": 0.01, "linear_drift": 0.0},
 }
 
 #: The anatomy switches of the default lift (BUILD_NOTES, issue 17): two bone steps after
@@ -288,6 +297,27 @@ def _frame_geometry(uv, conf, K, cfg: ZeDOConfig):
     return rays_n, unit, mask, w
 
 
+def _bone_step(x, T, unit, mask, strength, cfg: ZeDOConfig):
+    return anatomy_lib.bone_step(x, T, unit, mask, reference=cfg.reference_bones,
+                                 prior_weight=cfg.anatomy_prior_weight,
+                                 ratio_tol=cfg.anatomy_ratio_tol,
+                                 size_weight=cfg.anatomy_size_weight, strength=strength,
+                                 on_rays=cfg.anatomy_on_rays)
+
+
+def final_bone_steps(x, T, rays_n, unit, mask, w, step, cfg: ZeDOConfig):
+    """The anatomy steps after the loop (``cfg.anatomy_final``) for one pose ``x [17, 3]``
+    with translation ``T [3]``: ``cfg.anatomy_final_iters`` bone steps with a ray step between
+    two, ending on a bone step; the translation is re-solved after each. Returns ``(x, T)``."""
+    for i in range(cfg.anatomy_final_iters):
+        if i:
+            x = ray_step(x, T, unit, step)
+            T = solve_translation(x, rays_n, w, cfg.translation_solver)
+        x = _bone_step(x, T, unit, mask, 1.0, cfg)
+        T = solve_translation(x, rays_n, w, cfg.translation_solver)
+    return x, T
+
+
 def zedo_batch(params, init_poses, uv, conf, K, *, net_config: model_lib.ScoreNetConfig,
                sde, cfg: ZeDOConfig):
     """IPO + optimization loop for a batch of frames and hypotheses, as one program.
@@ -315,11 +345,7 @@ def zedo_batch(params, init_poses, uv, conf, K, *, net_config: model_lib.ScoreNe
     score_step = make_score_step(params, net_config=net_config, sde=sde, cfg=cfg)
 
     def bone_step(x, T, unit, mask, strength):
-        return anatomy_lib.bone_step(x, T, unit, mask, reference=cfg.reference_bones,
-                                     prior_weight=cfg.anatomy_prior_weight,
-                                     ratio_tol=cfg.anatomy_ratio_tol,
-                                     size_weight=cfg.anatomy_size_weight, strength=strength,
-                                     on_rays=cfg.anatomy_on_rays)
+        return _bone_step(x, T, unit, mask, strength, cfg)
 
     def one(init_pose, uv, conf, K):
         rays_n, unit, mask, w = _frame_geometry(uv, conf, K, cfg)
@@ -346,13 +372,7 @@ def zedo_batch(params, init_poses, uv, conf, K, *, net_config: model_lib.ScoreNe
         T = solve_translation(x, rays_n, w, cfg.translation_solver)
         loop_asymmetry = anatomy_lib.limb_asymmetry(x)
         if cfg.anatomy_final:
-            # Alternate bone steps with ray steps, ending on a bone step.
-            for i in range(cfg.anatomy_final_iters):
-                if i:
-                    x = ray_step(x, T, unit, step)
-                    T = solve_translation(x, rays_n, w, cfg.translation_solver)
-                x = bone_step(x, T, unit, mask, 1.0)
-                T = solve_translation(x, rays_n, w, cfg.translation_solver)
+            x, T = final_bone_steps(x, T, rays_n, unit, mask, w, step, cfg)
         err = camera.reprojection_error(x + T, uv, K)
         # How far the prior finds the final pose from its training poses: the RMS of the
         # network's noise estimate at the last time of the grid (one more evaluation).
@@ -375,6 +395,10 @@ def make_score_step(params, *, net_config: model_lib.ScoreNetConfig, sde, cfg: Z
     dt = cfg.dt(sde)
 
     def score_step(x, t):
-        return sde_lib.euler_step(sde, x, t, score(x, t), dt, cfg.drift_factor)
+        x_new = sde_lib.euler_step(sde, x, t, score(x, t), dt, cfg.drift_factor)
+        if cfg.linear_drift != 1.0:
+            # euler_step moved x by -f(x, t) dt; keep only `linear_drift` of that move.
+            x_new = x_new + (1.0 - cfg.linear_drift) * sde.drift(x, t) * dt
+        return x_new
 
     return score_step
