@@ -122,3 +122,29 @@ def test_anatomy_switch_makes_lifted_poses_plausible_and_keeps_the_2d():
     before = metrics.evaluate(plain["poses"], gt)["summary"]["pa_mpjpe_mm"]
     after = metrics.evaluate(fixed["poses"], gt)["summary"]["pa_mpjpe_mm"]
     assert after < before + 2.0, (before, after)
+
+
+def test_missing_bones_take_observed_mirror_or_reference():
+    """A bone ending at a missing joint gets its detected mirror's length, or the reference
+    length at the person's size (from the observed bones) when both sides are missing."""
+    ref = np.linspace(0.1, 0.5, 16).astype(np.float32)
+    L = (1.1 * ref).copy()
+    L[1] = 0.9            # right thigh, detected
+    L[4] = 0.2            # left thigh, its knee missing: unconstrained
+    L[2], L[5] = 3.0, 0.05  # both shins missing
+    observed = np.ones(16, np.float32)
+    observed[[4, 2, 5]] = 0
+    out = np.asarray(anatomy.target_lengths(jnp.asarray(L), ref, ratio_tol=10.0,
+                                            observed=jnp.asarray(observed)))
+    np.testing.assert_allclose(out[4], L[1], rtol=1e-5)
+    np.testing.assert_allclose(out[1], L[1], rtol=1e-5)
+    mirror = list(anatomy.MIRROR_BONE)
+    sym = 0.5 * (L + L[mirror])
+    sym[[1, 4]] = L[1]
+    s = np.sum(np.delete(sym * ref, [2, 5])) / np.sum(np.delete(ref * ref, [2, 5]))
+    np.testing.assert_allclose(out[[2, 5]], s * ref[[2, 5]], rtol=1e-4)
+    # Everything observed: the plain symmetric average, as before.
+    full = np.asarray(anatomy.target_lengths(jnp.asarray(L), ref, ratio_tol=10.0,
+                                             observed=jnp.ones(16)))
+    np.testing.assert_allclose(full, np.asarray(anatomy.target_lengths(jnp.asarray(L), ref,
+                                                                       ratio_tol=10.0)), rtol=1e-6)

@@ -37,7 +37,7 @@ def _bone_of_child(c: int) -> int:
 
 
 def target_lengths(lengths, reference=None, prior_weight: float = 0.0, ratio_tol: float = 0.2,
-                   size_weight: float = 0.0):
+                   size_weight: float = 0.0, observed=None):
     """Bone lengths to enforce for one person ``[16]``.
 
     Args:
@@ -52,14 +52,30 @@ def target_lengths(lengths, reference=None, prior_weight: float = 0.0, ratio_tol
         pulling the person's size toward the training mean (1: exactly the mean size). A
         root-relative pose and its translation scaled together project to the same pixels, so
         the size is the one thing the 2D cannot tell.
+      observed: optional ``[16]`` 1 for bones whose two joints were detected. A bone whose
+        joint is missing has no evidence for its length: it takes its mirror bone's length
+        when that one is observed, else the reference length at the person's size (measured
+        on the observed bones). ``None``: every bone observed.
     Returns:
       ``[16]`` symmetric target lengths.
     """
-    sym = 0.5 * (lengths + lengths[jnp.asarray(MIRROR_BONE)])
+    mirror = jnp.asarray(MIRROR_BONE)
+    if observed is None:
+        sym = 0.5 * (lengths + lengths[mirror])
+    else:
+        o = jnp.asarray(observed, lengths.dtype)
+        n = o + o[mirror]
+        sym = jnp.where(n > 0, (o * lengths + o[mirror] * lengths[mirror]) / jnp.maximum(n, 1.0),
+                        0.5 * (lengths + lengths[mirror]))
     if reference is None:
         return sym
     ref = jnp.asarray(reference, lengths.dtype)
-    s = jnp.sum(sym * ref) / jnp.sum(ref * ref)
+    if observed is None:
+        s = jnp.sum(sym * ref) / jnp.sum(ref * ref)
+    else:
+        w = jnp.where(jnp.sum(n > 0) > 0, (n > 0).astype(lengths.dtype), 1.0)
+        s = jnp.sum(w * sym * ref) / jnp.maximum(jnp.sum(w * ref * ref), 1e-12)
+        sym = jnp.where(n > 0, sym, s * ref)           # neither side seen: the reference
     out = (1.0 - prior_weight) * sym + prior_weight * s * ref
     # Keep the lower/upper segment ratio of each limb within ratio_tol of the reference's,
     # at the limb's current total length.
@@ -107,14 +123,17 @@ def rebuild(Y, lengths, unit_rays, mask, on_rays: bool = True):
 
 def bone_step(x, T, unit_rays, mask, *, reference=None, prior_weight: float = 0.0,
               ratio_tol: float = 0.2, size_weight: float = 0.0, strength: float = 1.0,
-              on_rays: bool = True):
+              on_rays: bool = True, missing_from_observed: bool = False):
     """One anatomy step on a root-relative pose ``x [17, 3]`` with translation ``T [3]``.
 
     Returns the root-relative pose moved a fraction ``strength`` of the way to the skeleton with
-    :func:`target_lengths` rebuilt by :func:`rebuild`.
+    :func:`target_lengths` rebuilt by :func:`rebuild`. With ``missing_from_observed``, bones
+    ending at a missing joint (``mask`` 0) take their lengths from the observed mirror bone or
+    the reference (``observed`` of :func:`target_lengths`).
     """
+    observed = mask[1:] if missing_from_observed else None   # bone k ends at joint k + 1
     target = target_lengths(skeleton.bone_lengths(x), reference, prior_weight, ratio_tol,
-                            size_weight)
+                            size_weight, observed)
     Y = x + T
     new = rebuild(Y, target, unit_rays, mask, on_rays) - T
     return x + strength * (new - x)

@@ -72,6 +72,9 @@ class ZeDOConfig:
       anatomy_final: apply full bone steps to the returned pose: ``anatomy_final_iters`` of
         them, with a ray step between two.
       anatomy_from: fraction of the loop's iterations after which the bone step runs (0: all).
+      anatomy_missing_from_observed: a bone ending at a missing joint (confidence 0) takes
+        the length of its detected mirror bone, or the reference length at the person's size
+        when both are missing, instead of the length the prior gave it.
       reference_bones: ``[16]`` training-mean bone lengths (metres); ``None`` = filled in by
         :func:`zedo_jax.lifting.lift` from the prior's training statistics.
     """
@@ -105,6 +108,7 @@ class ZeDOConfig:
     anatomy_final: bool = False
     anatomy_from: float = 0.0
     anatomy_final_iters: int = 1
+    anatomy_missing_from_observed: bool = False
     reference_bones: tuple | None = None
 
     def __post_init__(self):
@@ -162,7 +166,8 @@ SCHEDULES = {
 #: The anatomy switches of the default lift (BUILD_NOTES, issue 17): two bone steps after
 #: the loop (symmetric lengths, limb ratios near the training means, bone directions kept),
 #: with a ray step between them.
-ANATOMY = {"anatomy_final": True, "anatomy_on_rays": False, "anatomy_final_iters": 2}
+ANATOMY = {"anatomy_final": True, "anatomy_on_rays": False, "anatomy_final_iters": 2,
+           "anatomy_missing_from_observed": True}
 
 
 def make_config(preset: str = "h36m", schedule: str = "fast", anatomy: bool | None = None,
@@ -302,7 +307,8 @@ def _bone_step(x, T, unit, mask, strength, cfg: ZeDOConfig):
                                  prior_weight=cfg.anatomy_prior_weight,
                                  ratio_tol=cfg.anatomy_ratio_tol,
                                  size_weight=cfg.anatomy_size_weight, strength=strength,
-                                 on_rays=cfg.anatomy_on_rays)
+                                 on_rays=cfg.anatomy_on_rays,
+                                 missing_from_observed=cfg.anatomy_missing_from_observed)
 
 
 def final_bone_steps(x, T, rays_n, unit, mask, w, step, cfg: ZeDOConfig):
