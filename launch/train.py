@@ -70,7 +70,7 @@ config_flags.define(data_lib.AugmentConfig, AUGMENT_FLAGS)
 config_flags.define(train.TrainConfig, TRAIN_FLAGS)
 flags.DEFINE_enum("sde", "subvp", sorted(sde_lib.SDES), "Diffusion SDE.")
 flags.DEFINE_enum("recipe", None, sorted(gen.RECIPES), "Named augmentation recipe "
-                  "(zedo_jax.generalisation.RECIPES; 'all' is the shipped prior's); explicit "
+                  "(zedo_jax.generalisation.RECIPES; 'none' is the shipped prior's); explicit "
                   "augmentation flags override its values.")
 flags.DEFINE_string("init_from", None, "Prior directory or training workdir whose weights "
                     "start a new run (fine-tuning); ignored when resuming.")

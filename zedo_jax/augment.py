@@ -179,8 +179,7 @@ def vary_skeleton(key, pose, bone_range: float, body_range: float, slide: float,
     b = jax.random.uniform(k_body, (), pose.dtype, -body_range, body_range)
     f = jnp.exp(g[_GROUP_OF_BONE])
     if keep_size:
-        parents = np.asarray(skeleton.PARENTS[1:])
-        lengths = jnp.linalg.norm(pose[1:] - pose[parents], axis=-1)
+        lengths = skeleton.bone_lengths(pose)
         f = f * jnp.sum(lengths) / jnp.maximum(jnp.sum(lengths * f), 1e-9)
     pose = scale_bones(pose, f * jnp.exp(b))
     d = jax.random.uniform(k_slide, (3,), pose.dtype, -slide, slide)

@@ -26,8 +26,9 @@ from . import prior as prior_lib
 from .utils import echo, silent
 
 #: Augmentation recipes (``AugmentConfig`` overrides). ``none`` is the release's training
-#: (virtual cameras only); ``all`` is the recipe of the shipped prior (skeleton proportions at
-#: a kept size, joint slides, postures, rebalancing). ``all_free_size`` adds a free body size
+#: (virtual cameras only) and the shipped prior's; ``all`` combines the augmentations
+#: (skeleton proportions at a kept size, joint slides, postures, rebalancing; measured in
+#: BUILD_NOTES §7.2, not shipped). ``all_free_size`` adds a free body size
 #: (``body_scale_range``, no ``keep_size``): measured to inflate lifted poses (BUILD_NOTES §7).
 _SKELETON = {"bone_scale_range": 0.12, "keep_size": True, "joint_slide": 0.08}
 RECIPES = {
