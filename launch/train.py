@@ -49,6 +49,7 @@ AUGMENT_FLAGS = {
                         "exp(U(-r, r)).",
     "body_scale_range": "Skeleton variation: body size exp(U(-r, r)).",
     "keep_size": "Skeleton variation keeps the sum of bone lengths (proportions vary, size not).",
+    "size_total_m": "If > 0, every training pose is scaled to this sum of bone lengths (metres).",
     "joint_slide": "Spine, thorax, neck/nose slide along their segments by up to this fraction.",
     "posture_prob": "Fraction of samples whose posture (hips, knees, shoulders, elbows, trunk) "
                     "is re-drawn within ranges of motion.",

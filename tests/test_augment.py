@@ -81,6 +81,17 @@ def test_keep_size_varies_proportions_not_size(poses):
     assert size.std() > 0.03
 
 
+def test_size_total_scales_every_pose_to_one_size(poses):
+    x = poses.poses[:500]
+    y = _run(data.AugmentConfig(size_total_m=4.2, bone_scale_range=0.1), x, "camera")
+    np.testing.assert_allclose(skeleton.bone_lengths(y).sum(-1), 4.2, rtol=1e-5)
+    np.testing.assert_allclose(y[:, 0], 0.0, atol=1e-6)
+    # A uniform scale: bone directions are those of the varied skeleton.
+    z = _run(data.AugmentConfig(size_total_m=4.2), x, "camera")
+    scale = 4.2 / skeleton.bone_lengths(x).sum(-1)
+    np.testing.assert_allclose(z, x * scale[:, None, None], rtol=1e-5, atol=1e-6)
+
+
 def test_joint_slide_moves_only_the_ambiguous_joints(poses):
     x = poses.poses[:500]
     y = _run(data.AugmentConfig(joint_slide=0.1), x, "camera")

@@ -214,6 +214,9 @@ class AugmentConfig:
       keep_size: after the per-group factors, rescale the skeleton to its original sum of
         bone lengths, so proportions vary but the size stays tied to the training subject
         (a prior that sees free sizes lets ZeDO's loop inflate the pose; BUILD_NOTES §7).
+      size_total_m: if > 0, every pose is scaled (after the skeleton variation) so that its 16
+        bone lengths sum to this many metres: one size for all subjects, so the prior's score
+        holds every lifted pose at that size (BUILD_NOTES §7.2).
       joint_slide: spine, thorax and neck/nose slide along their segments by up to this
         fraction of the segment (the joints each dataset defines differently).
       posture_prob: fraction of samples whose posture is re-drawn; in those, each of the 15
@@ -236,6 +239,7 @@ class AugmentConfig:
     bone_scale_range: float = 0.0
     body_scale_range: float = 0.0
     keep_size: bool = False
+    size_total_m: float = 0.0
     joint_slide: float = 0.0
     posture_prob: float = 0.0
     posture_dof_prob: float = 0.5
@@ -275,6 +279,9 @@ def augment(key, poses, frame: str, cfg: AugmentConfig):
         poses = augment_lib.batched(augment_lib.vary_skeleton)(
             k_skel, poses, cfg.bone_scale_range, cfg.body_scale_range, cfg.joint_slide,
             cfg.keep_size)
+    if cfg.size_total_m > 0:
+        total = jnp.sum(skeleton.bone_lengths(poses), axis=-1)[:, None, None]
+        poses = poses * (cfg.size_total_m / jnp.maximum(total, 1e-9))
     if cfg.posture_prob > 0:
         varied = augment_lib.batched(augment_lib.vary_posture)(k_post, poses,
                                                                cfg.posture_dof_prob)
