@@ -175,10 +175,12 @@ def save_result(path: str, result, inp: LiftInput | None = None,
 
 
 def default_chunk(n: int, S: int, n_dev: int, target_poses: int = 4096) -> int:
-    """Frames per compiled chunk: about ``target_poses`` frame-hypotheses, a multiple of the
-    device count, no more than needed for ``n`` frames."""
+    """Frames per compiled chunk: at most about ``target_poses`` frame-hypotheses, a multiple of
+    the device count, and equal chunks for ``n`` frames (4,800 frames at S = 1 are two chunks of
+    2,400, not two of 4,096 with the second mostly padding)."""
     c = max(1, target_poses // max(S, 1))
     c = min(c, n)
+    c = int(math.ceil(n / math.ceil(n / c)))         # equal chunks: little padding
     return max(n_dev, int(math.ceil(c / n_dev)) * n_dev)
 
 
