@@ -60,22 +60,17 @@ def target_lengths(lengths, reference=None, prior_weight: float = 0.0, ratio_tol
       ``[16]`` symmetric target lengths.
     """
     mirror = jnp.asarray(MIRROR_BONE)
-    if observed is None:
-        sym = 0.5 * (lengths + lengths[mirror])
-    else:
-        o = jnp.asarray(observed, lengths.dtype)
-        n = o + o[mirror]
-        sym = jnp.where(n > 0, (o * lengths + o[mirror] * lengths[mirror]) / jnp.maximum(n, 1.0),
-                        0.5 * (lengths + lengths[mirror]))
+    o = jnp.ones_like(lengths) if observed is None else jnp.asarray(observed, lengths.dtype)
+    n = o + o[mirror]                                  # observed bones in each mirror pair
+    sym = jnp.where(n > 0, (o * lengths + o[mirror] * lengths[mirror]) / jnp.maximum(n, 1.0),
+                    0.5 * (lengths + lengths[mirror]))
     if reference is None:
         return sym
     ref = jnp.asarray(reference, lengths.dtype)
-    if observed is None:
-        s = jnp.sum(sym * ref) / jnp.sum(ref * ref)
-    else:
-        w = jnp.where(jnp.sum(n > 0) > 0, (n > 0).astype(lengths.dtype), 1.0)
-        s = jnp.sum(w * sym * ref) / jnp.maximum(jnp.sum(w * ref * ref), 1e-12)
-        sym = jnp.where(n > 0, sym, s * ref)           # neither side seen: the reference
+    # The person's size relative to the reference, from the observed pairs (all, if none).
+    w = jnp.where(jnp.any(n > 0), (n > 0).astype(lengths.dtype), 1.0)
+    s = jnp.sum(w * sym * ref) / jnp.maximum(jnp.sum(w * ref * ref), 1e-12)
+    sym = jnp.where(n > 0, sym, s * ref)               # neither side seen: the reference
     out = (1.0 - prior_weight) * sym + prior_weight * s * ref
     # Keep the lower/upper segment ratio of each limb within ratio_tol of the reference's,
     # at the limb's current total length.

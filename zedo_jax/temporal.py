@@ -263,10 +263,12 @@ def temporal_batch(params, init_poses, uv, conf, K, valid, *, net_config: model_
     """
     score_step = make_score_step(params, net_config=net_config, sde=sde, cfg=cfg)
     prior_score = score_fn(params, net_config, sde)
-    # The 3 x 3 normal equations whatever ``cfg.translation_solver`` says (same solution): in
-    # this program jaxlib's batched SVD kernel behind ``lstsq`` can deadlock on the CPU (two
-    # SVD calls waiting on each other's work in the intra-op thread pool; BUILD_NOTES §12).
-    solver = "normal"
+    # The 3 x 3 normal equations whatever ``cfg.translation_solver`` says (same solution), for
+    # every solve of this program including the anatomy steps: here jaxlib's batched SVD kernel
+    # behind ``lstsq`` can deadlock on the CPU (two SVD calls waiting on each other's work in
+    # the intra-op thread pool; BUILD_NOTES §12).
+    cfg = dataclasses.replace(cfg, translation_solver="normal")
+    solver = cfg.translation_solver
     dtype = init_poses.dtype
     T_len = init_poses.shape[1]
     keys = key_frames(T_len, tcfg.key_stride)

@@ -350,9 +350,6 @@ def zedo_batch(params, init_poses, uv, conf, K, *, net_config: model_lib.ScoreNe
     score = score_fn(params, net_config, sde)
     score_step = make_score_step(params, net_config=net_config, sde=sde, cfg=cfg)
 
-    def bone_step(x, T, unit, mask, strength):
-        return _bone_step(x, T, unit, mask, strength, cfg)
-
     def one(init_pose, uv, conf, K):
         rays_n, unit, mask, w = _frame_geometry(uv, conf, K, cfg)
         x, T_ipo = ipo(init_pose, uv, mask, K, unit, cfg)
@@ -365,7 +362,7 @@ def zedo_batch(params, init_poses, uv, conf, K, *, net_config: model_lib.ScoreNe
                 T = T_ipo if fixed else solve_translation(x, rays_n, w, cfg.translation_solver)
                 x = ray_step(x, T, unit, step)
                 if anat:
-                    x = bone_step(x, T, unit, mask, cfg.anatomy_strength)
+                    x = _bone_step(x, T, unit, mask, cfg.anatomy_strength, cfg)
                 return score_step(x, t), None
             return f
 
