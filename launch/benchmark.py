@@ -27,7 +27,8 @@ flags.DEFINE_integer("train_batch", 1024, "Training batch size.")
 flags.DEFINE_integer("train_steps", 20, "Timed training steps.")
 flags.DEFINE_integer("hidden_dim", 1024, "Network width.")
 flags.DEFINE_integer("embed_dim", 512, "Time-embedding size.")
-flags.DEFINE_enum("translation_solver", "lstsq", ["lstsq", "normal"], "Least-squares solver.")
+flags.DEFINE_enum("translation_solver", None, ["lstsq", "normal", "closed"],
+                  "Least-squares solver (default: the schedule's; lstsq without one).")
 
 
 def main(argv):

@@ -72,7 +72,8 @@ def define_lift_flags(input_required: bool = False):
     flags.DEFINE_float("drift_factor", None, "Factor on g^2*score (1.0 release, 0.5 PF-ODE).")
     flags.DEFINE_float("linear_drift", None, "Factor on the SDE's linear drift -beta x/2 in "
                        "the loop (1.0 release; 0 leaves the pose's size to the prior's score).")
-    flags.DEFINE_enum("translation_solver", None, ["lstsq", "normal"], "Least-squares solver.")
+    flags.DEFINE_enum("translation_solver", None, ["lstsq", "normal", "closed"],
+                      "Least-squares solver (zedo.ZeDOConfig.translation_solver).")
     flags.DEFINE_bool("mask_zero_confidence", None, "Treat confidence-0 joints as missing.")
     flags.DEFINE_integer("limit", None, "Only the first N frames.")
     flags.DEFINE_integer("chunk_size", None, "Frames per compiled chunk.")

@@ -70,6 +70,17 @@ def test_time_branch_split_matches_full_call_and_groupnorm_eps():
     biases = net.apply(params, jnp.float32(42.0), method=model.ScoreNet.time_biases)
     split = net.apply(params, x, biases, method=model.ScoreNet.trunk)
     np.testing.assert_allclose(full, split, atol=1e-5)
+    # The plain-function trunk the lifting loop uses is the module's trunk (128 wide: groups
+    # of 4 features; with groups of 2 float32 rounding is amplified to ~2e-5).
+    cfg = model.ScoreNetConfig(hidden_dim=128, embed_dim=64)
+    net, params = model.ScoreNet(cfg), model.init_params(cfg, jax.random.PRNGKey(4))
+    biases = net.apply(params, jnp.float32(42.0), method=model.ScoreNet.time_biases)
+    split = net.apply(params, x, biases, method=model.ScoreNet.trunk)
+    np.testing.assert_allclose(model.trunk_apply(params, cfg, x, biases), split, atol=1e-5)
+    x4 = x.reshape(5, 1, 17, 3)                                 # any leading shape
+    np.testing.assert_allclose(model.trunk_apply(params, cfg, x4, biases)[:, 0], split, atol=1e-5)
+    net = model.ScoreNet(model.ScoreNetConfig(hidden_dim=64, embed_dim=32))
+    params = model.init_params(net.config, jax.random.PRNGKey(0))
     # GroupNorm epsilon is PyTorch's 1e-5 (Flax's default is 1e-6).
     assert net.bind(params).pre_gnorm.epsilon == 1e-5
     # Dropout is active only in training and needs an rng.

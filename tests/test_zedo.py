@@ -19,7 +19,7 @@ def random_pose(rng, scale=0.5):
 
 def test_least_squares_returns_true_translation():
     rng = np.random.default_rng(0)
-    for solver in ("lstsq", "normal"):
+    for solver in ("lstsq", "normal", "closed"):
         for _ in range(5):
             P = random_pose(rng)
             T = np.array([rng.uniform(-1, 1), rng.uniform(-1, 1), rng.uniform(3, 8)], np.float32)
@@ -27,6 +27,27 @@ def test_least_squares_returns_true_translation():
             rays = camera.normalized_coordinates(uv, jnp.asarray(K))
             T_hat = zedo.solve_translation(jnp.asarray(P), rays, jnp.ones(17), solver)
             np.testing.assert_allclose(T_hat, T, atol=2e-4 * T[2])
+
+
+def test_closed_form_solver_equals_lstsq_with_weights():
+    """The adjugate solve of the normal equations (no LAPACK) gives lstsq's translation for
+    weighted rows, including zero weights, to float32 rounding."""
+    rng = np.random.default_rng(3)
+    for _ in range(10):
+        P = random_pose(rng, 0.3)
+        T = np.array([rng.uniform(-1, 1), rng.uniform(-1, 1), rng.uniform(3, 8)], np.float32)
+        uv = np.array(camera.project(jnp.asarray(P + T), jnp.asarray(K)))
+        uv += rng.normal(0, 3.0, uv.shape)                  # inconsistent rows: a real fit
+        w = rng.uniform(0.0, 1.0, 17).astype(np.float32) ** 2
+        w[rng.integers(0, 17, 3)] = 0.0
+        rays = camera.normalized_coordinates(jnp.asarray(uv, jnp.float32), jnp.asarray(K))
+        a = zedo.solve_translation(jnp.asarray(P), rays, jnp.asarray(w), "lstsq")
+        b = zedo.solve_translation(jnp.asarray(P), rays, jnp.asarray(w), "closed")
+        np.testing.assert_allclose(b, a, atol=2e-5 * float(a[2]))
+    M = np.array([[2.0, 0.3, -0.4], [0.3, 1.5, 0.2], [-0.4, 0.2, 1.1]], np.float32)
+    v = np.array([1.0, -2.0, 0.5], np.float32)
+    np.testing.assert_allclose(zedo.solve_sym3(jnp.asarray(M), jnp.asarray(v)),
+                               np.linalg.solve(M, v), rtol=1e-5)
 
 
 def test_least_squares_sign_flip_and_zero_weights():

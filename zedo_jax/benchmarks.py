@@ -141,11 +141,12 @@ def bench_lift(net_cfg: model_lib.ScoreNetConfig, batch: int, hypotheses: int = 
 def run_all(what=("train", "lift"), batches=(1, 64, 1024), hypotheses: int = 1,
             ipo_steps: int = 50, oil_steps: int = 100, train_batch: int = 1024,
             train_steps: int = 20, hidden_dim: int = 1024, embed_dim: int = 512,
-            translation_solver: str = "lstsq", schedule: str | None = None,
+            translation_solver: str | None = None, schedule: str | None = None,
             log: Callable[[str], None] = silent) -> dict:
     """Training and lifting throughput against the matmul peak of this process. With
     ``schedule`` (``'fast'``, ``'faithful'``), the lifting runs that named configuration
-    (iterations and anatomy steps) instead of ``ipo_steps`` / ``oil_steps``."""
+    (iterations and anatomy steps) instead of ``ipo_steps`` / ``oil_steps``;
+    ``translation_solver`` overrides the configuration's."""
     net_cfg = model_lib.ScoreNetConfig(hidden_dim=hidden_dim, embed_dim=embed_dim)
     res = {"machine": machine(), "network": {**net_cfg.to_dict(),
                                              "parameters": model_lib.num_parameters(net_cfg)}}
@@ -156,9 +157,9 @@ def run_all(what=("train", "lift"), batches=(1, 64, 1024), hypotheses: int = 1,
         log(f"[bench] training, batch {train_batch}")
         res["train"] = bench_train(net_cfg, train_batch, train_steps, peak)
     if "lift" in what:
-        cfg = (zedo.make_config(schedule=schedule, translation_solver=translation_solver)
-               if schedule else zedo.ZeDOConfig(ipo_steps=ipo_steps, oil_steps=oil_steps,
-                                                translation_solver=translation_solver))
+        solver = {} if translation_solver is None else {"translation_solver": translation_solver}
+        cfg = (zedo.make_config(schedule=schedule, **solver) if schedule
+               else zedo.ZeDOConfig(ipo_steps=ipo_steps, oil_steps=oil_steps, **solver))
         res["lift"] = []
         for b in batches:
             log(f"[bench] lifting, batch {b} x {hypotheses} hypotheses")

@@ -19,7 +19,7 @@ def score_fn(params, net_config: model_lib.ScoreNetConfig, sde: SDE) -> Callable
     def score(x, t):
         biases = net.apply(params, sde.time_label(t), method=model_lib.ScoreNet.time_biases)
         flat = x.reshape((-1,) + x.shape[-2:])
-        out = net.apply(params, flat, biases, method=model_lib.ScoreNet.trunk).reshape(x.shape)
+        out = model_lib.trunk_apply(params, net_config, flat, biases).reshape(x.shape)
         return sde.output_to_score(out, t)
 
     return score

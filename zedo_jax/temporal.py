@@ -263,11 +263,11 @@ def temporal_batch(params, init_poses, uv, conf, K, valid, *, net_config: model_
     """
     score_step = make_score_step(params, net_config=net_config, sde=sde, cfg=cfg)
     prior_score = score_fn(params, net_config, sde)
-    # The 3 x 3 normal equations whatever ``cfg.translation_solver`` says (same solution), for
-    # every solve of this program including the anatomy steps: here jaxlib's batched SVD kernel
-    # behind ``lstsq`` can deadlock on the CPU (two SVD calls waiting on each other's work in
-    # the intra-op thread pool; BUILD_NOTES §12).
-    cfg = dataclasses.replace(cfg, translation_solver="normal")
+    # The 3 x 3 normal equations in closed form whatever ``cfg.translation_solver`` says (same
+    # solution), for every solve of this program including the anatomy steps: here jaxlib's
+    # batched SVD kernel behind ``lstsq`` can deadlock on the CPU (two SVD calls waiting on
+    # each other's work in the intra-op thread pool; BUILD_NOTES §12).
+    cfg = dataclasses.replace(cfg, translation_solver="closed")
     solver = cfg.translation_solver
     dtype = init_poses.dtype
     T_len = init_poses.shape[1]
@@ -502,7 +502,8 @@ def lift_temporal(prior: Prior, uv, conf, Ks, init, *, seq=None, frame=None,
         args = distributed.put_sharded((init[idx], uv[idx], conf[idx], Ks[idx],
                                         plan.valid[rows].astype(np.float32)), batch)
         if c == 0:
-            exe, compile_s = _executable(fn, (params, *args))
+            exe, compile_s = _executable(
+                fn, (params, *args), key=("temporal", prior.config, prior.sde, config, temporal))
         res = distributed.gather(exe(params, *args))
         for k in OUTPUT_KEYS:
             outs[k].append(np.asarray(res[k][: hi - lo]))

@@ -52,3 +52,200 @@ def enable_compilation_cache() -> str | None:
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
     _cache_state["dir"] = path
     return path
+
+
+_source_digest: list = []
+
+
+def _package_digest() -> str:
+    """Hash of this package's Python sources: a cached executable built by other code is never
+    reused (edits during development invalidate it)."""
+    if not _source_digest:
+        import hashlib
+        import os
+        h = hashlib.sha256()
+        root = os.path.dirname(os.path.abspath(__file__))
+        for dirpath, dirnames, files in os.walk(root):
+            dirnames.sort()
+            for name in sorted(files):
+                if name.endswith(".py"):
+                    with open(os.path.join(dirpath, name), "rb") as f:
+                        h.update(name.encode() + f.read())
+        _source_digest.append(h.hexdigest())
+    return _source_digest[0]
+
+
+def _host_cpu() -> str:
+    """The host's CPU model and instruction-set flags: CPU executables are compiled for them,
+    and a cache directory may be shared by machines of different kinds."""
+    import platform
+    try:
+        with open("/proc/cpuinfo") as f:
+            lines = [ln for ln in f if ln.startswith(("model name", "flags"))][:2]
+    except OSError:
+        lines = []
+    return platform.machine() + platform.processor() + "".join(sorted(lines))
+
+
+def _executable_path(key, args) -> str | None:
+    """File of the serialized executable for ``key`` and the shapes, dtypes and shardings of
+    ``args`` under the compilation cache directory; ``None`` when caching is off or the
+    program spans several processes (each would need its own slice)."""
+    import hashlib
+    import os
+    import jax
+    import jaxlib
+    cache = enable_compilation_cache()
+    if cache is None or jax.process_count() > 1:
+        return None
+    leaves, tree = jax.tree_util.tree_flatten(args)
+    desc = repr((key, str(tree), [(a.shape, str(a.dtype), str(getattr(a, "sharding", None)))
+                                  for a in leaves], jax.__version__, jaxlib.__version__,
+                 [(d.platform, d.device_kind, d.id) for d in jax.devices()],
+                 _host_cpu(), _package_digest()))
+    return os.path.join(cache, "executables", hashlib.sha256(desc.encode()).hexdigest() + ".bin")
+
+
+def load_or_compile(fn, args, key):
+    """``fn.lower(*args).compile()``, kept on disk between processes.
+
+    JAX's persistent cache skips XLA compilation but not tracing and lowering, which cost
+    about a second for the lifting program on a 2-core CPU. The compiled executable itself is
+    therefore serialized (``jax.experimental.serialize_executable``) under
+    ``<compilation cache>/executables``, keyed by ``key`` (a description of everything that
+    changes the program besides the arguments' shapes: configs, SDE, network), the
+    arguments' shapes, dtypes and shardings, the JAX version, the devices and a hash of this
+    package's sources. Any failure to read or write the file falls back to compiling.
+    Returns ``(compiled, seconds spent, from_disk)``.
+    """
+    import os
+    import pickle
+    import time
+    t0 = time.perf_counter()
+    path = _executable_path(key, args)
+    if path is not None and os.path.exists(path) and not _crashed_before(path):
+        try:
+            with open(path, "rb") as f:
+                payload, in_tree, out_tree = pickle.load(f)
+            exe = _deserialize(payload, in_tree, out_tree)
+            _mark_loading(path)
+            return (_Loaded(exe, path, lambda: load_or_compile(fn, args, key)[0]),
+                    time.perf_counter() - t0, True)
+        except Exception:                         # stale or foreign file: rebuild it
+            pass
+    if path is None:
+        exe = fn.lower(*args).compile()
+    else:
+        # Bypass JAX's persistent cache: an executable it loaded serializes without its
+        # kernels (JAX 0.10 on CPU), so what is written here must be compiled afresh.
+        from jax._src import config as jax_config
+        with jax_config.enable_compilation_cache(False):
+            exe = fn.lower(*args).compile()
+        try:
+            from jax.experimental import serialize_executable
+            blob = pickle.dumps(serialize_executable.serialize(exe))
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            tmp = f"{path}.{os.getpid()}.tmp"
+            with open(tmp, "wb") as f:
+                f.write(blob)
+            os.replace(tmp, path)
+        except Exception:                         # not serializable here: compile next time
+            pass
+    return exe, time.perf_counter() - t0, False
+
+
+class _Loaded:
+    """A program loaded from disk whose first call is checked: if it fails (a file written by
+    an incompatible build), the file is deleted and the program compiled instead."""
+
+    def __init__(self, exe, path: str, rebuild):
+        self._exe, self._path, self._rebuild, self._checked = exe, path, rebuild, False
+
+    def __call__(self, *args):
+        if self._checked:
+            return self._exe(*args)
+        import os
+        import jax
+        try:
+            out = jax.block_until_ready(self._exe(*args))
+        except Exception:
+            try:
+                os.remove(self._path)
+            except OSError:
+                pass
+            self._exe = self._rebuild()
+            out = self._exe(*args)
+        self._checked = True
+        return out
+
+
+def _deserialize(payload, in_tree, out_tree):
+    """``jax.experimental.serialize_executable.deserialize_and_load`` with the two things a
+    CPU executable needs in a fresh process and that function does not supply (JAX 0.10):
+    LAPACK's kernels bound (done at lowering time, which is skipped here) and the compile
+    options (device assignment) the program was built with. Uses JAX internals; any error
+    makes the caller compile instead."""
+    import io
+    import jax
+    import numpy as np
+    from jax._src import compiler
+    from jax._src.lax import linalg
+    from jax.experimental import serialize_executable as se
+    linalg.initialize_lapack()
+    backend = jax.devices()[0].client
+
+    class _Unpickler(se._JaxPjrtUnpickler):
+        def persistent_load(self, pid):
+            if pid[0] != "exec":
+                return super().persistent_load(pid)
+            devs = list(self.execution_devices)
+            opts = compiler.get_compile_options(
+                num_replicas=1, num_partitions=len(devs),
+                device_assignment=np.asarray(devs, dtype=object).reshape(1, len(devs)),
+                backend=self.backend)
+            return self.backend.deserialize_executable(
+                pid[1], executable_devices=self.execution_devices, compile_options=opts)
+
+    unloaded, args_info, no_kwargs = _Unpickler(io.BytesIO(payload), backend, None).load()
+    return jax.stages.Compiled(unloaded.load(), [], in_tree.unflatten(args_info), out_tree,
+                               no_kwargs=no_kwargs)
+
+
+def _crashed_before(path: str) -> bool:
+    """True when a process that loaded ``path`` died without exiting normally (its
+    ``.loading.<pid>`` marker is left and the pid is gone): the file is then never used
+    again (it is deleted and rebuilt), so a bad executable costs one crash, not every run."""
+    import glob
+    import os
+    crashed = False
+    for marker in glob.glob(path + ".loading.*"):
+        try:
+            os.kill(int(marker.rsplit(".", 1)[1]), 0)
+        except ProcessLookupError:
+            crashed = True
+            for f in (marker, path):
+                try:
+                    os.remove(f)
+                except OSError:
+                    pass
+        except (ValueError, OSError):
+            pass
+    return crashed
+
+
+def _mark_loading(path: str) -> None:
+    """Leave a marker while this process runs a loaded executable; removed at normal exit."""
+    import atexit
+    import os
+    marker = f"{path}.loading.{os.getpid()}"
+    try:
+        open(marker, "w").close()
+    except OSError:
+        return
+
+    def _remove():
+        try:
+            os.remove(marker)
+        except OSError:
+            pass
+    atexit.register(_remove)
