@@ -16,9 +16,9 @@ Without K the camera is a default one from the image size (principal point at th
 --fov_deg field of view, or --focal).
 
 Outputs: OUT.npz (poses [N,S,17,3] root-relative metres in camera axes, translation [N,S,3],
-reprojection_error_px [N,S,17]); a summary figure OUT.png (2D input beside the 3D result for a
-few frames; --figure PATH, --nofigure); with --plot DIR one PNG per frame and an animated GIF
-(and an MP4 when ffmpeg is installed).
+reprojection_error_px [N,S,17]); with --figure PATH a summary figure (2D input beside the 3D
+result for a few frames; the demo writes OUT.png unless --nofigure); with --plot DIR one PNG per
+frame and an animated GIF (and an MP4 when ffmpeg is installed).
 
 Several processes/hosts split every chunk of frames (--coordinator_address HOST:PORT
 --num_processes N --process_id I, or nothing extra under srun / mpirun / on a TPU pod); every
@@ -48,9 +48,10 @@ common.define_lift_flags()
 common.define_distributed_flags()
 common.define_temporal_flags()
 flags.DEFINE_string("output", "zedo_lift.npz", "Output .npz (.npz is appended when missing).")
-flags.DEFINE_string("figure", None, "Summary figure PNG (2D input beside the 3D result for a "
-                    "few frames). Default: the output path with .png.")
-flags.DEFINE_bool("nofigure", False, "Do not write the summary figure.")
+flags.DEFINE_string("figure", None, "Write a summary figure PNG here (2D input beside the 3D "
+                    "result for a few frames). Written by default (the output path with .png) "
+                    "only for the bundled demo: matplotlib costs a second and a half.")
+flags.DEFINE_bool("nofigure", False, "Do not write the demo's summary figure.")
 flags.DEFINE_integer("figure_frames", 4, "Frames shown in the summary figure.")
 flags.DEFINE_string("plot", None, "Directory for one PNG per frame (see --plot_every) and, for "
                     "more than one frame, an animation (animation.gif; also animation.mp4 when "
@@ -84,7 +85,7 @@ def main(argv):
     output = FLAGS.output if FLAGS.output.endswith(".npz") else FLAGS.output + ".npz"
     errors.check_writable(output, "--output")
     fig_path = None
-    if not FLAGS.nofigure:
+    if FLAGS.figure or not (FLAGS.nofigure or FLAGS.input):      # asked for, or the demo
         fig_path = FLAGS.figure or os.path.splitext(output)[0] + ".png"
         errors.check_writable(fig_path, "--figure")
     path = FLAGS.input or DEMO

@@ -38,8 +38,8 @@ def coco_run(tmp_path_factory):
     path.write_text(json.dumps(doc))
     out = tmp / "lifted.npz"
     plots = ["--plot", str(tmp / "plots"), "--plot_every", "2"] if viz.available() else []
-    log = run_lift(["--input", str(path), "--format", "coco17", "--output", str(out), *plots],
-                   cwd=tmp)
+    log = run_lift(["--input", str(path), "--format", "coco17", "--output", str(out),
+                    "--figure", str(tmp / "lifted.png"), *plots], cwd=tmp)
     with np.load(out) as f:
         res = {k: f[k] for k in f.files}
     return {"dir": tmp, "log": log, "out": res, "npz": out}
@@ -67,7 +67,7 @@ def test_coco_json_without_intrinsics_lifts_plausible_people(coco_run):
 def test_cli_writes_summary_figure_frame_plots_and_gif(coco_run):
     pytest.importorskip("matplotlib")
     d = coco_run["dir"]
-    summary = str(coco_run["npz"]).replace(".npz", ".png")        # default: next to the output
+    summary = str(coco_run["npz"]).replace(".npz", ".png")        # --figure
     assert os.path.getsize(summary) > 20_000
     shutil.copy(summary, EXAMPLE_PNG)
     frames = sorted(os.listdir(d / "plots"))

@@ -90,6 +90,17 @@ def test_time_branch_split_matches_full_call_and_groupnorm_eps():
     np.testing.assert_array_equal(net.apply(params, x, 42.0), net.apply(params, x, 42.0))
 
 
+@pytest.mark.parametrize("cfg", [model.ScoreNetConfig(), model.ScoreNetConfig(
+    hidden_dim=64, embed_dim=32, n_blocks=3, embedding="fourier")])
+def test_param_shapes_match_init(cfg):
+    traced = jax.eval_shape(lambda k: model.init_params(cfg, k), jax.random.PRNGKey(0))
+    assert jax.tree_util.tree_structure(model.param_shapes(cfg)) == \
+        jax.tree_util.tree_structure(traced)
+    for a, b in zip(jax.tree_util.tree_leaves(model.param_shapes(cfg)),
+                    jax.tree_util.tree_leaves(traced)):
+        assert (a.shape, a.dtype) == (b.shape, b.dtype)
+
+
 def test_perfect_eps_predictor_has_zero_loss():
     sde = sde_lib.SubVPSDE()
     x0 = jax.random.normal(jax.random.PRNGKey(0), (1, 17, 3)) * 0.3

@@ -1,12 +1,12 @@
 """Official PyTorch checkpoints -> zedo_jax (zedo_jax.torch_port, launch/convert_checkpoint.py).
 
-The PyTorch side is written here from the documented algorithm (network, IPO, loop), so
-the tests prove numerical parity of the converted Flax network and of a full ZeDO lift. Tests
-that need PyTorch skip without it; the error-path tests run on numpy state dicts either way.
+The PyTorch side (zedo_jax.torch_reference) is written from the documented algorithm
+(network, IPO, loop), so the tests prove numerical parity of the converted Flax network and of
+a full ZeDO lift. Tests that need PyTorch skip without it; the error-path tests run on numpy
+state dicts either way.
 """
 from __future__ import annotations
 
-import math
 import os
 import subprocess
 import sys
@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from zedo_jax import model as model_lib, prior as prior_lib, torch_port
+from zedo_jax.torch_reference import torch_reference_net, torch_zedo
 
 REPO = Path(__file__).resolve().parents[1]
 # 128 wide: GroupNorm(32) then has 4 features per group (at 64 wide, groups of 2 are so badly
@@ -24,57 +25,8 @@ SMALL = dict(hidden=128, embed=64)
 
 
 # ----------------------------------------------------------------------------------------------
-# PyTorch reference of the official ZeDO network, built lazily so torch stays optional
+# PyTorch reference of the official ZeDO network (zedo_jax.torch_reference; torch stays optional)
 # ----------------------------------------------------------------------------------------------
-
-def torch_reference_net(hidden=1024, embed=512, n_blocks=2, n_joints=17):
-    """ZeDO's unconditional ``ScoreModelFC_Adv`` with the official parameter names/order."""
-    torch = pytest.importorskip("torch")
-    nn = torch.nn
-
-    def timestep_embedding(labels, dim):           # on the float label 999 t
-        half = dim // 2
-        freqs = torch.exp(-math.log(10000.0) / (half - 1)
-                          * torch.arange(half, dtype=torch.float32))
-        args = labels.float()[:, None] * freqs[None]
-        return torch.cat([torch.sin(args), torch.cos(args)], dim=1)
-
-    class ScoreModelFC_Adv(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.n_joints, self.embed_dim, self.n_blocks = n_joints, embed, n_blocks
-            self.act = nn.SiLU()
-            self.pre_dense = nn.Linear(n_joints * 3, hidden)
-            self.pre_dense_t = nn.Linear(embed, hidden)
-            self.pre_gnorm = nn.GroupNorm(32, hidden)
-            self.dropout = nn.Dropout(p=0.25)
-            self.shared_time_embed = nn.Sequential(nn.Linear(embed, embed), self.act)
-            self.register_buffer("sigmas", torch.tensor(
-                np.exp(np.linspace(np.log(50.0), np.log(0.01), 1000))))     # float64
-            for k in range(1, n_blocks + 1):
-                for j in (1, 2):
-                    setattr(self, f"b{k}_dense{j}", nn.Linear(hidden, hidden))
-                    setattr(self, f"b{k}_dense{j}_t", nn.Linear(embed, hidden))
-                    setattr(self, f"b{k}_gnorm{j}", nn.GroupNorm(32, hidden))
-            self.post_dense = nn.Linear(hidden, n_joints * 3)
-
-        def forward(self, x, t_label):
-            bs = x.shape[0]
-            _ = self.sigmas[t_label.long()]                   # indexed, then unused
-            temb = self.shared_time_embed(
-                timestep_embedding(t_label, self.embed_dim).to(x.dtype))
-            h = self.pre_dense(x.reshape(bs, -1)) + self.pre_dense_t(temb)
-            h = self.dropout(self.act(self.pre_gnorm(h)))
-            for k in range(1, self.n_blocks + 1):
-                a = getattr(self, f"b{k}_dense1")(h) + getattr(self, f"b{k}_dense1_t")(temb)
-                a = self.dropout(self.act(getattr(self, f"b{k}_gnorm1")(a)))
-                b = getattr(self, f"b{k}_dense2")(a) + getattr(self, f"b{k}_dense2_t")(temb)
-                b = self.dropout(self.act(getattr(self, f"b{k}_gnorm2")(b)))
-                h = h + b
-            return self.post_dense(h).reshape(bs, self.n_joints, 3)
-
-    return ScoreModelFC_Adv()
-
 
 def make_official_checkpoint(path, hidden=1024, embed=512, seed=0):
     """Random ZeDO network saved like the release; returns ``(raw_net, ema_net)`` in eval mode."""
@@ -200,89 +152,8 @@ def test_bare_and_unprefixed_state_dicts(small_ckpt):
 
 # ----------------------------------------------------------------------------------------------
 # full lift parity (IPO + optimization loop) against a straightforward PyTorch implementation
+# (zedo_jax.torch_reference.torch_zedo)
 # ----------------------------------------------------------------------------------------------
-
-def torch_zedo(net, init_poses, keypoints, K, ipo_steps, oil_steps, ipo_keypoints=(0, 1, 4),
-               ipo_distance=3.0, min_scale=0.5, max_scale=2.0):
-    """IPO + optimization loop of the release, in float32 PyTorch.
-
-    ``init_poses [S, 17, 3]``, ``keypoints [B, 17, 3]`` (u, v, conf), ``K [B, 3, 3]`` ->
-    ``[B, S, 17, 3]``. Frames are optimised jointly; the IPO loss is the per-frame mean summed
-    over frames (the release takes one batch mean; equal up to Adam's eps).
-    """
-    torch = pytest.importorskip("torch")
-    N, beta_min, beta_max = 1000, 0.1, 20.0
-    kp = torch.as_tensor(keypoints, dtype=torch.float32)
-    K = torch.as_tensor(K, dtype=torch.float32)
-    B = kp.shape[0]
-    uv = kp[..., :2]
-    conf = kp[..., 2].clamp(1e-4, 1.0)
-    d = torch.einsum("bij,bnj->bni", torch.linalg.inv(K),
-                     torch.cat([uv, torch.ones_like(uv[..., :1])], -1))   # z-normalised rays
-    r = d / d.norm(dim=-1, keepdim=True)
-    T0 = ipo_distance * r[:, :1]                                           # [B, 1, 3]
-    sel = list(ipo_keypoints)
-
-    def rot(w, qz):                                    # quaternion (w, 0, 0, q_z), s = 2/|q|^2
-        s = 2.0 / (w * w + qz * qz)
-        o, z = torch.ones_like(w), torch.zeros_like(w)
-        return torch.stack([torch.stack([1 - s * qz * qz, -s * qz * w, z], -1),
-                            torch.stack([s * qz * w, 1 - s * qz * qz, z], -1),
-                            torch.stack([z, z, o], -1)], -2)               # [B, 3, 3]
-
-    def project(X):
-        p = torch.einsum("bij,bnj->bni", K, X)
-        return p[..., :2] / p[..., 2:]
-
-    def solve_T(x):                                     # weighted LS, rows x c^2, sign flip
-        xn, yn = d[..., 0], d[..., 1]
-        w = conf ** 2
-        one, zero = torch.ones_like(xn), torch.zeros_like(xn)
-        A = torch.cat([torch.stack([-one, zero, xn], -1),
-                       torch.stack([zero, -one, yn], -1)], 1) * torch.cat([w, w], 1)[..., None]
-        b = torch.cat([x[..., 0] - x[..., 2] * xn, x[..., 1] - x[..., 2] * yn], 1) \
-            * torch.cat([w, w], 1)
-        At = A.transpose(1, 2)
-        T = torch.linalg.solve(At @ A, (At @ b[..., None]))[..., 0]
-        T = torch.where(T[:, 2:3] < 0, -T, T)
-        return T[:, None]                                                  # [B, 1, 3]
-
-    def sde_coeffs(t):
-        beta = beta_min + t * (beta_max - beta_min)
-        Bint = beta_min * t + 0.5 * (beta_max - beta_min) * t * t
-        sigma = 1.0 - torch.exp(-Bint)
-        g2 = beta * (1.0 - torch.exp(-2.0 * Bint))
-        return beta, sigma, g2
-
-    out = []
-    for C in torch.as_tensor(init_poses, dtype=torch.float32):
-        C = (C - C[:1]).expand(B, 17, 3)
-        w = torch.ones(B, requires_grad=True)
-        qz = torch.zeros(B, requires_grad=True)
-        s = torch.ones(B, 1, 1, requires_grad=True)
-        opt = torch.optim.Adam([w, qz, s], lr=0.1)
-        for _ in range(ipo_steps):
-            X = C @ rot(w, qz).transpose(1, 2) + s.clamp(min_scale, max_scale) * T0
-            loss = (project(X)[:, sel] - uv[:, sel]).abs().mean(dim=(1, 2)).sum()
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        with torch.no_grad():
-            x = C @ rot(w, qz).transpose(1, 2)
-            T = s.clamp(min_scale, max_scale) * T0
-            ts = torch.linspace(0.1, 0.01, oil_steps)
-            for i in range(oil_steps):
-                if i >= oil_steps // 5:
-                    T = solve_T(x)
-                Y = x + T
-                x = x + (Y * r).sum(-1, keepdim=True) * r - Y               # ray step
-                t = ts[i]
-                eps = net(x, (999.0 * t).expand(B))
-                beta, sigma, g2 = sde_coeffs(t)
-                x = x * (1.0 + beta / (2 * N)) - (g2 / (N * sigma)) * eps
-        out.append(x.numpy())
-    return np.stack(out, 1)
-
 
 def test_convert_cli_and_lift_parity(full_ckpt, tmp_path, cmu_views):
     """Official-format .pth -> launch.convert_checkpoint -> load_prior -> lifting.lift equals

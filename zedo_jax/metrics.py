@@ -100,7 +100,6 @@ class EvalConfig:
     pck_threshold: float = 0.15
 
 
-@functools.partial(jax.jit, static_argnums=(2, 3, 4))
 def _per_hypothesis(pred, gt, recenter: bool, allow_reflection: bool, pck_threshold: float):
     g = gt[:, None]
     out = {"mpjpe": mpjpe(pred, g, recenter),
@@ -110,6 +109,26 @@ def _per_hypothesis(pred, gt, recenter: bool, allow_reflection: bool, pck_thresh
     chosen = jnp.take_along_axis(pred, best[:, None, None, None], axis=1)[:, 0]
     return out, {"pck": pck(chosen, gt, pck_threshold, recenter),
                  "auc": auc(chosen, gt, pck_threshold, recenter=recenter)}
+
+
+_EVALUATORS: dict = {}
+
+
+def _evaluator(cfg: EvalConfig, pred, gt):
+    """The compiled per-hypothesis metrics for these shapes, kept in the process and on disk
+    between processes like the lifting program (:func:`zedo_jax.utils.load_or_compile`): a
+    short ``launch.lift`` run would otherwise spend a third of a second compiling them."""
+    from .utils import load_or_compile
+    key = ("metrics", cfg)
+    mem = (key, pred.shape, gt.shape)
+    if mem not in _EVALUATORS:
+        fn = jax.jit(functools.partial(_per_hypothesis, recenter=cfg.recenter,
+                                       allow_reflection=cfg.allow_reflection,
+                                       pck_threshold=cfg.pck_threshold))
+        if len(_EVALUATORS) >= 32:
+            _EVALUATORS.clear()
+        _EVALUATORS[mem] = load_or_compile(fn, (pred, gt), key)[0]
+    return _EVALUATORS[mem]
 
 
 def evaluate(pred, gt, cfg: EvalConfig = EvalConfig(), groups=None) -> dict:
@@ -133,8 +152,7 @@ def evaluate(pred, gt, cfg: EvalConfig = EvalConfig(), groups=None) -> dict:
             pred.shape[2:] != gt.shape[1:]:
         raise ValueError(f"pred must be [N, S, J, 3] and gt [N, J, 3] with matching N and J; "
                          f"got {list(pred.shape)} and {list(gt.shape)}")
-    per, best = _per_hypothesis(pred, gt, cfg.recenter, cfg.allow_reflection,
-                                cfg.pck_threshold)
+    per, best = _evaluator(cfg, pred, gt)(pred, gt)
     out = {}
     for k, v in per.items():
         v = np.asarray(v)

@@ -254,6 +254,25 @@ def count_params(params) -> int:
 
 
 def param_shapes(config: ScoreNetConfig) -> dict:
-    """Abstract parameter tree (``jax.ShapeDtypeStruct`` leaves) without allocating weights."""
-    return jax.eval_shape(lambda k: init_params(config, k), jax.random.PRNGKey(0))
+    """Abstract parameter tree (``jax.ShapeDtypeStruct`` leaves) without allocating weights.
+
+    Written out from the architecture rather than by ``jax.eval_shape`` of :func:`init_params`
+    (which traces the module: a third of a second of every ``launch.lift`` start); a test keeps
+    the two equal."""
+    c, f32 = config, jnp.float32
+    H, E, D = c.hidden_dim, c.embed_dim, c.pose_dim
+
+    def dense(n_in, n_out):
+        return {"kernel": jax.ShapeDtypeStruct((n_in, n_out), f32),
+                "bias": jax.ShapeDtypeStruct((n_out,), f32)}
+
+    def norm():
+        return {"scale": jax.ShapeDtypeStruct((H,), f32), "bias": jax.ShapeDtypeStruct((H,), f32)}
+
+    p = {"pre_dense": dense(D, H), "pre_dense_t": dense(E, H), "pre_gnorm": norm(),
+         "shared_time_embed": dense(E, E), "post_dense": dense(H, D)}
+    for k in range(c.n_blocks):
+        p[f"blocks_{k}"] = {"dense1": dense(H, H), "dense1_t": dense(E, H), "gnorm1": norm(),
+                            "dense2": dense(H, H), "dense2_t": dense(E, H), "gnorm2": norm()}
+    return {"params": p}
 

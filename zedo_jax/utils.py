@@ -126,8 +126,9 @@ def load_or_compile(fn, args, key):
     if path is not None and os.path.exists(path) and not _crashed_before(path):
         try:
             with open(path, "rb") as f:
-                payload, in_tree, out_tree = pickle.load(f)
-            exe = _deserialize(payload, in_tree, out_tree)
+                payload, in_tree, out_tree, lapack = pickle.load(f)
+            exe = _deserialize(payload, in_tree, out_tree, lapack)
+            os.utime(path)                        # recently used: kept by _prune
             _mark_loading(path)
             return (_Loaded(exe, path, lambda: load_or_compile(fn, args, key)[0]),
                     time.perf_counter() - t0, True)
@@ -143,12 +144,14 @@ def load_or_compile(fn, args, key):
             exe = fn.lower(*args).compile()
         try:
             from jax.experimental import serialize_executable
-            blob = pickle.dumps(serialize_executable.serialize(exe))
+            lapack = "lapack" in exe.as_text()
+            blob = pickle.dumps((*serialize_executable.serialize(exe), lapack))
             os.makedirs(os.path.dirname(path), exist_ok=True)
             tmp = f"{path}.{os.getpid()}.tmp"
             with open(tmp, "wb") as f:
                 f.write(blob)
             os.replace(tmp, path)
+            _prune(os.path.dirname(path))
         except Exception:                         # not serializable here: compile next time
             pass
     return exe, time.perf_counter() - t0, False
@@ -179,7 +182,20 @@ class _Loaded:
         return out
 
 
-def _deserialize(payload, in_tree, out_tree):
+def _prune(directory: str, keep: int = 64) -> None:
+    """Keep the ``keep`` most recently used executables of ``directory`` (each is about 1 MB;
+    every new input size or configuration adds one)."""
+    import glob
+    import os
+    files = sorted(glob.glob(os.path.join(directory, "*.bin")), key=os.path.getmtime)
+    for f in files[:-keep]:
+        try:
+            os.remove(f)
+        except OSError:
+            pass
+
+
+def _deserialize(payload, in_tree, out_tree, lapack: bool = True):
     """``jax.experimental.serialize_executable.deserialize_and_load`` with the two things a
     CPU executable needs in a fresh process and that function does not supply (JAX 0.10):
     LAPACK's kernels bound (done at lowering time, which is skipped here) and the compile
@@ -191,7 +207,8 @@ def _deserialize(payload, in_tree, out_tree):
     from jax._src import compiler
     from jax._src.lax import linalg
     from jax.experimental import serialize_executable as se
-    linalg.initialize_lapack()
+    if lapack:                                    # binds scipy's LAPACK: 0.25 s, when needed
+        linalg.initialize_lapack()
     backend = jax.devices()[0].client
 
     class _Unpickler(se._JaxPjrtUnpickler):

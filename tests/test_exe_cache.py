@@ -1,0 +1,80 @@
+"""Compiled programs kept on disk between processes (zedo_jax.utils.load_or_compile)."""
+import glob
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from zedo_jax import utils
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setattr(utils, "enable_compilation_cache", lambda: str(tmp_path))
+    return tmp_path
+
+
+def _program():
+    # an SVD (LAPACK) and a scan, like the metrics and the lifting loop
+    def f(a, b):
+        s = jnp.linalg.svd(a, compute_uv=False)
+        return {"s": s, "x": jax.lax.scan(lambda c, _: (jnp.tanh(c @ b), None), a, None, 5)[0]}
+    return jax.jit(f)
+
+
+def test_second_use_loads_from_disk_with_same_result(cache):
+    args = (jnp.asarray(np.random.default_rng(0).normal(size=(4, 3, 3)), jnp.float32),
+            jnp.eye(3, dtype=jnp.float32) * 0.5)
+    exe1, _, loaded1 = utils.load_or_compile(_program(), args, ("test", 1))
+    exe2, _, loaded2 = utils.load_or_compile(_program(), args, ("test", 1))
+    assert (loaded1, loaded2) == (False, True)
+    assert len(glob.glob(str(cache / "executables" / "*.bin"))) == 1
+    a, b = exe1(*args), exe2(*args)
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k])
+    # another key or other shapes: another program
+    utils.load_or_compile(_program(), args, ("test", 2))
+    utils.load_or_compile(_program(), (args[0][:2], args[1]), ("test", 1))
+    assert len(glob.glob(str(cache / "executables" / "*.bin"))) == 3
+
+
+def test_damaged_file_or_failing_program_falls_back_to_compiling(cache):
+    args = (jnp.ones((2, 3, 3), jnp.float32), jnp.eye(3, dtype=jnp.float32))
+    utils.load_or_compile(_program(), args, ("test", 3))
+    (path,) = glob.glob(str(cache / "executables" / "*.bin"))
+    with open(path, "wb") as f:
+        f.write(b"not a program")
+    exe, _, loaded = utils.load_or_compile(_program(), args, ("test", 3))
+    assert not loaded and np.isfinite(exe(*args)["s"]).all()
+    # A program that loads but fails when run is deleted and compiled again.
+    calls = []
+
+    def broken(*a):
+        raise RuntimeError("Function not found")
+
+    def rebuild():
+        calls.append(1)
+        return _program().lower(*args).compile()
+    wrapped = utils._Loaded(broken, path, rebuild)
+    np.testing.assert_allclose(wrapped(*args)["s"], np.tile([3.0, 0.0, 0.0], (2, 1)), atol=1e-5)
+    assert calls == [1] and not os.path.exists(path)
+
+
+def test_a_crashed_load_disables_the_file(cache):
+    args = (jnp.ones((2, 3, 3), jnp.float32), jnp.eye(3, dtype=jnp.float32))
+    utils.load_or_compile(_program(), args, ("test", 4))
+    (path,) = glob.glob(str(cache / "executables" / "*.bin"))
+    dead = 2 ** 22 + 12345                                   # no such process
+    open(f"{path}.loading.{dead}", "w").close()
+    _, _, loaded = utils.load_or_compile(_program(), args, ("test", 4))
+    assert not loaded and not os.path.exists(f"{path}.loading.{dead}")
+    assert os.path.exists(path)                              # written again
+
+
+def test_cache_off_compiles_in_process(monkeypatch):
+    monkeypatch.setattr(utils, "enable_compilation_cache", lambda: None)
+    args = (jnp.ones((2, 3, 3), jnp.float32), jnp.eye(3, dtype=jnp.float32))
+    _, _, loaded = utils.load_or_compile(_program(), args, ("test", 5))
+    assert not loaded
