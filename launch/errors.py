@@ -56,3 +56,25 @@ def check_writable(path: str, flag: str) -> str:
             (os.path.exists(path) and not os.access(path, os.W_OK)):
         fail(f"{flag} {path}: no permission to write there")
     return path
+
+
+def run_and_exit(main) -> None:
+    """``app.run(guard(main))``, then a quick exit: the ``atexit`` handlers run and the
+    output streams are flushed as usual, but the interpreter's teardown (freeing every module
+    and JAX's runtime, about half a second on a 2-core CPU) is skipped with ``os._exit``."""
+    from absl import app
+    code = 0
+    try:
+        app.run(guard(main))
+    except SystemExit as e:
+        code = e.code
+    import atexit
+    if not hasattr(atexit, "_run_exitfuncs"):          # not CPython: leave normally
+        sys.exit(code)
+    if code is not None and not isinstance(code, int):
+        print(code, file=sys.stderr)
+        code = 1
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code or 0)

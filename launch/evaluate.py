@@ -207,4 +207,4 @@ def _short(summary: dict) -> dict:
 
 
 if __name__ == "__main__":
-    app.run(errors.guard(main))
+    errors.run_and_exit(main)

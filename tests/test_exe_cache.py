@@ -78,3 +78,18 @@ def test_cache_off_compiles_in_process(monkeypatch):
     args = (jnp.ones((2, 3, 3), jnp.float32), jnp.eye(3, dtype=jnp.float32))
     _, _, loaded = utils.load_or_compile(_program(), args, ("test", 5))
     assert not loaded
+
+
+@pytest.mark.parametrize("setting", ["dir", "0"])
+def test_import_configures_the_cache_without_importing_jax(tmp_path, setting):
+    import subprocess
+    import sys
+    value = str(tmp_path / "cache") if setting == "dir" else "0"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JAX_COMPILATION_CACHE")}
+    env.update(ZEDO_JAX_CACHE=value, JAX_PLATFORMS="cpu")
+    code = ("import sys, zedo_jax; assert 'jax' not in sys.modules; import jax; "
+            "print(jax.config.jax_compilation_cache_dir)")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == (value if setting == "dir" else "None")

@@ -8,7 +8,6 @@ go; the geometric parts (least squares, ray step) and GroupNorm are overhead in 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import os
 import platform
 import time
@@ -73,7 +72,11 @@ def bench_train(net_cfg: model_lib.ScoreNetConfig, batch: int = 1024, steps: int
     rep = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
     poses = jax.device_put(jax.random.normal(jax.random.PRNGKey(0), (8192, 17, 3)) * 0.3, rep)
     step = train.make_train_step(cfg, "camera", mesh)
-    step = functools.partial(step, weights=jax.device_put(jnp.full((8192,), 1 / 8192), rep))
+    weights = jax.device_put(jnp.full((8192,), 1 / 8192), rep)
+    train_step = step
+
+    def step(state, poses):           # positional: jit with in_shardings takes no kwargs
+        return train_step(state, poses, weights)
     state = jax.device_put(train.create_state(cfg), rep)
     t0 = time.perf_counter()
     state, m = step(state, poses)

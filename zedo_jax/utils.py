@@ -40,16 +40,23 @@ def enable_compilation_cache() -> str | None:
     if "dir" in _cache_state:
         return _cache_state["dir"]
     import os
-    import jax
     path = compilation_cache_dir()
     if path is not None:
         try:
             os.makedirs(path, exist_ok=True)
         except OSError:
             path = None
-    if path is not None and jax.config.jax_compilation_cache_dir is None:
-        jax.config.update("jax_compilation_cache_dir", path)
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+    if path is not None:
+        if "jax" not in sys.modules:
+            # Before JAX is imported its settings come from the environment: set them there,
+            # so that ``import zedo_jax`` (and the PyTorch baseline) does not import JAX.
+            os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", path)
+            os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
+        else:
+            import jax
+            if jax.config.jax_compilation_cache_dir is None:
+                jax.config.update("jax_compilation_cache_dir", path)
+                jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
     _cache_state["dir"] = path
     return path
 
@@ -102,7 +109,7 @@ def _executable_path(key, args) -> str | None:
     desc = repr((key, str(tree), [(a.shape, str(a.dtype), str(getattr(a, "sharding", None)))
                                   for a in leaves], jax.__version__, jaxlib.__version__,
                  [(d.platform, d.device_kind, d.id) for d in jax.devices()],
-                 _host_cpu(), _package_digest()))
+                 os.environ.get("XLA_FLAGS", ""), _host_cpu(), _package_digest()))
     return os.path.join(cache, "executables", hashlib.sha256(desc.encode()).hexdigest() + ".bin")
 
 
@@ -266,3 +273,31 @@ def _mark_loading(path: str) -> None:
         except OSError:
             pass
     atexit.register(_remove)
+
+
+#: XLA flags the command-line tools set (``launch/__init__.py``) when the user has not: with
+#: jaxlib 0.10 on the CPU, XLA's YNNPACK fusions make the first run of a program about a
+#: second slower (per-operation set-up) and the IPO's small operations 8x slower, for no
+#: steady-state gain in the loop (BUILD_NOTES §11). ``ZEDO_JAX_XLA_DEFAULTS=0`` turns this off.
+CPU_XLA_DEFAULTS = ("--xla_cpu_experimental_ynn_fusion_type=",)
+
+
+def apply_xla_defaults() -> list[str]:
+    """Append :data:`CPU_XLA_DEFAULTS` to ``$XLA_FLAGS`` (before JAX starts its backend),
+    except flags the user already set, when ``$ZEDO_JAX_XLA_DEFAULTS`` is ``0`` or the jaxlib
+    is not one they were measured with (an unknown XLA flag is a fatal error). Returns the
+    flags added."""
+    import os
+    if os.environ.get("ZEDO_JAX_XLA_DEFAULTS", "1").strip().lower() in ("0", "off", "false"):
+        return []
+    try:
+        from importlib.metadata import version
+        if not version("jaxlib").startswith("0.10."):
+            return []
+    except Exception:
+        return []
+    current = os.environ.get("XLA_FLAGS", "")
+    added = [f for f in CPU_XLA_DEFAULTS if f.split("=")[0] not in current]
+    if added:
+        os.environ["XLA_FLAGS"] = " ".join([current, *added]).strip()
+    return added

@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import optax
 
 from . import anatomy as anatomy_lib, camera, model as model_lib, rotation, sde as sde_lib
-from .score import score_fn
+from .score import score_fn, time_biases_fn
 
 
 @dataclasses.dataclass(frozen=True)
@@ -369,6 +369,9 @@ def zedo_batch(params, init_poses, uv, conf, K, *, net_config: model_lib.ScoreNe
     # hypotheses, while the time branch (independent of the pose) runs once per iteration.
     score = score_fn(params, net_config, sde)
     score_step = make_score_step(params, net_config=net_config, sde=sde, cfg=cfg)
+    # The time branch for the whole grid at once, before the loop: [steps, hidden] arrays
+    # that each iteration slices, instead of a few one-row matmuls per iteration.
+    grid_biases = jax.vmap(time_biases_fn(params, net_config, sde))(ts)
 
     def one(init_pose, uv, conf, K):
         rays_n, unit, mask, w = _frame_geometry(uv, conf, K, cfg)
@@ -378,12 +381,13 @@ def zedo_batch(params, init_poses, uv, conf, K, *, net_config: model_lib.ScoreNe
             step = mask * cfg.ray_step_size * jnp.clip(conf, cfg.conf_min, 1.0) ** cfg.ray_conf_power
 
         def body(fixed: bool, anat: bool):
-            def f(x, t):
+            def f(x, t_biases):
+                t, biases = t_biases
                 T = T_ipo if fixed else solve_translation(x, rays_n, w, cfg.translation_solver)
                 x = ray_step(x, T, unit, step)
                 if anat:
                     x = _bone_step(x, T, unit, mask, cfg.anatomy_strength, cfg)
-                return score_step(x, t), None
+                return score_step(x, t, biases), None
             return f
 
         x_ipo = x
@@ -391,7 +395,8 @@ def zedo_batch(params, init_poses, uv, conf, K, *, net_config: model_lib.ScoreNe
         # n_fix iterations, least squares afterwards; the bone step from n_anat on.
         cuts = sorted({0, n_fix, n_anat, cfg.oil_steps})
         for lo, hi in zip(cuts[:-1], cuts[1:]):
-            x, _ = jax.lax.scan(body(lo < n_fix, cfg.anatomy and lo >= n_anat), x, ts[lo:hi])
+            x, _ = jax.lax.scan(body(lo < n_fix, cfg.anatomy and lo >= n_anat), x,
+                                (ts[lo:hi], tuple(b[lo:hi] for b in grid_biases)))
         T = solve_translation(x, rays_n, w, cfg.translation_solver)
         loop_asymmetry = anatomy_lib.limb_asymmetry(x)
         if cfg.anatomy_final:
@@ -410,15 +415,15 @@ def zedo_batch(params, init_poses, uv, conf, K, *, net_config: model_lib.ScoreNe
 
 
 def make_score_step(params, *, net_config: model_lib.ScoreNetConfig, sde, cfg: ZeDOConfig):
-    """The loop's score step, ``(x [..., 17, 3], t) -> x``: one Euler step of
+    """The loop's score step, ``(x [..., 17, 3], t, biases=None) -> x``: one Euler step of
     :func:`zedo_jax.score.score_fn` (spec §7.1). Used by :func:`zedo_batch` and by other
     programs built from these blocks (:mod:`zedo_jax.temporal`); under ``vmap`` over poses the
     time branch stays computed once per ``t``."""
     score = score_fn(params, net_config, sde)
     dt = cfg.dt(sde)
 
-    def score_step(x, t):
-        x_new = sde_lib.euler_step(sde, x, t, score(x, t), dt, cfg.drift_factor)
+    def score_step(x, t, biases=None):
+        x_new = sde_lib.euler_step(sde, x, t, score(x, t, biases), dt, cfg.drift_factor)
         if cfg.linear_drift != 1.0:
             # euler_step moved x by -f(x, t) dt; keep only `linear_drift` of that move.
             x_new = x_new + (1.0 - cfg.linear_drift) * sde.drift(x, t) * dt
