@@ -72,6 +72,9 @@ def define_lift_flags(input_required: bool = False):
     flags.DEFINE_float("drift_factor", None, "Factor on g^2*score (1.0 release, 0.5 PF-ODE).")
     flags.DEFINE_float("linear_drift", None, "Factor on the SDE's linear drift -beta x/2 in "
                        "the loop (1.0 release; 0 leaves the pose's size to the prior's score).")
+    flags.DEFINE_float("final_denoise_t", None, "One Tweedie denoising step of the result at "
+                       "this diffusion time (0 = off; 0.02-0.03 for detector keypoints with a "
+                       "few pixels of noise; per-frame lifting only).")
     flags.DEFINE_enum("translation_solver", None, ["lstsq", "normal", "closed"],
                       "Least-squares solver (zedo.ZeDOConfig.translation_solver).")
     flags.DEFINE_bool("mask_zero_confidence", None, "Treat confidence-0 joints as missing.")
@@ -107,7 +110,8 @@ def zedo_config(default_schedule: str = "fast") -> zedo.ZeDOConfig:
     """The :class:`zedo_jax.zedo.ZeDOConfig` of the flags: ``--preset``, ``--schedule`` (or
     ``default_schedule``), ``--anatomy``, then the single-field flags."""
     overrides = {k: getattr(FLAGS, k) for k in ("ipo_steps", "oil_steps", "drift_factor",
-                                                "linear_drift", "translation_solver", "mask_zero_confidence")
+                                                "linear_drift", "translation_solver", "mask_zero_confidence",
+                                                "final_denoise_t")
                  if getattr(FLAGS, k) is not None}
     if FLAGS.euler_dt is not None:
         overrides["euler_dt"] = _euler_dt(FLAGS.euler_dt)

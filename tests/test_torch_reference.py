@@ -159,3 +159,78 @@ def test_torch_lift_cli(tmp_path, cmu_views):
         [sys.executable, "-m", "launch.torch_lift", "--input", str(tmp_path / "missing.npz")],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "Error: --input" in proc.stderr, proc.stderr[-2000:]
+
+
+def test_torch_lift_export_and_pth(tmp_path, cmu_views):
+    """--export writes the shipped prior as an official .pth + initial pose; --pth lifts with
+    them (without importing JAX) exactly as the default mode does with the prior; the
+    checkpoint converter reads the .pth back to the prior's parameters."""
+    pytest.importorskip("torch")
+    import jax
+    from zedo_jax import prior as prior_lib
+    frames = [10, 700]
+    inp = tmp_path / "two.npz"
+    np.savez(inp, keypoints=cmu_views["keypoints"][frames], K=cmu_views["K"][frames],
+             poses3d=cmu_views["poses3d"][frames])
+    env = dict(os.environ, JAX_PLATFORMS="cpu")
+
+    def run(*args, python_flags=()):
+        proc = subprocess.run([sys.executable, *python_flags, "-m", "launch.torch_lift", *args],
+                              cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        return proc
+
+    prefix = tmp_path / "export" / "zedo"
+    proc = run("--export", str(prefix))
+    pth, hyp = tmp_path / "export" / "zedo.pth", tmp_path / "export" / "zedo_hypothesis.npy"
+    assert f"Wrote {pth}" in proc.stdout and f"Wrote {hyp}" in proc.stdout, proc.stdout
+    prior = prior_lib.load_prior()
+    init = np.load(hyp)
+    assert init.dtype == np.float32
+    np.testing.assert_array_equal(init, prior.hypotheses(1))
+
+    # the official format: model_state_dict with the DataParallel prefix (and the sigmas buffer)
+    import torch
+    ckpt = torch.load(pth, map_location="cpu", weights_only=True)
+    assert list(ckpt) == ["model_state_dict"]
+    names = torch_port.official_parameter_names(prior.config.n_blocks)
+    assert list(ckpt["model_state_dict"]) == ["module.sigmas"] + [f"module.{n}" for n in names]
+    # ... which launch.convert_checkpoint's reader turns back into the prior's parameters
+    config, variables = torch_port.convert_official_checkpoint(str(pth))
+    assert config == prior.config
+    a, b = (jax.tree_util.tree_flatten_with_path(t)[0] for t in (variables, prior.params))
+    assert [p for p, _ in a] == [p for p, _ in b]
+    for (_, x), (_, y) in zip(a, b):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+    flags = ["--input", str(inp), "--schedule", "fast", "--ipo_steps", "5", "--oil_steps", "5",
+             "--threads", "1"]
+    proc = run(*flags, "--pth", str(pth), "--output", str(tmp_path / "pth.npz"),
+               python_flags=("-X", "importtime"))
+    imported = [line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines()
+                if line.startswith("import time:")]
+    assert "torch" in imported                                # the import log is there
+    assert not [m for m in imported if m.split(".")[0] in ("jax", "flax", "orbax")
+                or (m.startswith("zedo_jax.") and m not in ("zedo_jax.torch_reference",
+                                                            "zedo_jax.utils"))], imported
+    pth_out = proc.stdout
+    proc = run(*flags, "--output", str(tmp_path / "prior.npz"))
+    with np.load(tmp_path / "pth.npz") as f, np.load(tmp_path / "prior.npz") as g:
+        got, want = f["poses"], g["poses"]
+    assert got.shape == want.shape == (2, 1, 17, 3)
+    np.testing.assert_allclose(got, want, atol=1e-4)
+
+    # the numpy metrics of --pth mode are zedo_jax.metrics' (printed to 0.1 mm)
+    def metrics_line(out):
+        line = [x for x in out.splitlines() if x.startswith("MPJPE ")]
+        assert len(line) == 1, out
+        return [float(v) for v in line[0].replace(",", " ").split() if v[0].isdigit()][:2]
+    for x, y in zip(metrics_line(pth_out), metrics_line(proc.stdout)):
+        assert abs(x - y) <= 0.15, (pth_out, proc.stdout)
+
+    # a .pth without its initial pose is one line on stderr
+    (tmp_path / "alone.pth").write_bytes(pth.read_bytes())
+    proc = subprocess.run(
+        [sys.executable, "-m", "launch.torch_lift", *flags, "--pth", str(tmp_path / "alone.pth")],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "alone_hypothesis.npy" in proc.stderr, proc.stderr[-2000:]

@@ -318,3 +318,22 @@ def test_linear_drift_switch_removes_only_the_rescaling(tiny_prior):
     np.testing.assert_allclose(half, (full + none) / 2, atol=1e-6)
     ref = sde_lib.euler_step(pr.sde, x, t, jnp.zeros_like(x), dt)   # the drift term alone
     np.testing.assert_allclose(ref - x, 0.5 * beta * dt * x, atol=1e-7)
+
+
+def test_final_denoise_is_one_tweedie_step(cmu_views):
+    """``final_denoise_t`` adds ``std(t)^2 score(x, t)`` to the otherwise identical result and
+    re-solves the translation."""
+    from zedo_jax import lifting, prior as prior_lib, score as score_lib, utils
+    pr = prior_lib.load_prior()
+    kp, Kf = cmu_views["keypoints"][:3], cmu_views["K"][:3]
+    base = zedo.make_config(ipo_steps=10, oil_steps=10, euler_dt=0.1)
+    a = lifting.lift(pr, kp, Kf, config=base, log=utils.silent)
+    b = lifting.lift(pr, kp, Kf, config=dataclasses.replace(base, final_denoise_t=0.02),
+                     log=utils.silent)
+    score = score_lib.score_fn(pr.params, pr.config, pr.sde)
+    t = jnp.float32(0.02)
+    want = a["poses"] + float(pr.sde.marginal(t)[1]) ** 2 * np.asarray(score(a["poses"], t))
+    np.testing.assert_allclose(b["poses"], want, atol=2e-6)
+    moved = np.linalg.norm(b["poses"] - a["poses"], axis=-1)
+    assert 1e-4 < moved.mean() < 0.02                          # a denoising-sized move
+    assert np.abs(b["translation"] - a["translation"]).max() > 0

@@ -205,3 +205,39 @@ def format_report(res: dict) -> str:
                      f"of peak ({100 * r['fraction_of_network_shape_peak']:.0f}%) | IPO {r['ipo_s']:.2f}s + loop {r['loop_s']:.2f}s "
                      f"({r['ipo_steps']}/{r['oil_steps']} steps), compile {r['compile_s']:.1f}s")
     return "\n".join(lines)
+
+
+def accuracy_vs_cost(prior, files: dict, steps=(10, 25, 50, 100, 200, 500, 1000),
+                     frames: int = 500, log: Callable[[str], None] = silent) -> list[dict]:
+    """S = 1 accuracy of shorter and longer loops, for the README's accuracy-cost figure.
+
+    Args:
+      prior: a :class:`zedo_jax.prior.Prior`.
+      files: ``{name: (keypoints [N,17,2|3], K [N,3,3], poses3d [N,17,3])}``.
+      steps: loop lengths M; each runs the release's t range (0.1 -> 0.01) with Euler step
+        ``1 / M`` (so M = 1000 is the release's schedule; M = 100 the ``fast`` one) and 100
+        IPO steps (500 for M = 1000).
+      frames: evenly spaced frames per file.
+    Returns:
+      records ``{variant, oil_steps, evals_per_frame, file, mpjpe_mm, pa_mpjpe_mm, frames}``
+      for two variants: ``release`` (the release's loop: linear drift, no anatomy steps) and
+      ``default`` (this library's default: no linear drift, closed-form translation, anatomy
+      steps).
+    """
+    from . import lifting, metrics
+    out = []
+    for variant in ("release", "default"):
+        for M in steps:
+            kw = dict(oil_steps=M, euler_dt="1/N" if M == 1000 else 1.0 / M,
+                      ipo_steps=500 if M == 1000 else 100)
+            cfg = zedo.make_config(schedule="faithful" if variant == "release" else "fast", **kw)
+            for name, (kp, K, gt) in files.items():
+                idx = np.linspace(0, len(kp) - 1, min(frames, len(kp))).round().astype(int)
+                res = lifting.lift(prior, kp[idx], K[idx], config=cfg, log=None)
+                s = metrics.evaluate(res["poses"], gt[idx])["summary"]
+                out.append({"variant": variant, "oil_steps": M, "evals_per_frame": M,
+                            "file": name, "mpjpe_mm": s["mpjpe_mm"],
+                            "pa_mpjpe_mm": s["pa_mpjpe_mm"], "frames": len(idx)})
+                log(f"[schedules] {variant:8s} M={M:5d} {name}: MPJPE {s['mpjpe_mm']:.1f} "
+                    f"PA-MPJPE {s['pa_mpjpe_mm']:.1f} mm")
+    return out

@@ -8,7 +8,9 @@ This is the baseline zedo_jax is checked and timed against:
   the documented algorithm, run as the release runs them: a Python loop with one iteration per
   step (and, by default, a copy of the current poses to the host every iteration);
 * :func:`torch_net_from_prior` / :func:`flax_to_state_dict`: a zedo_jax prior's Flax weights
-  in that network (the inverse of :func:`zedo_jax.torch_port.state_dict_to_flax`).
+  in that network (the inverse of :func:`zedo_jax.torch_port.state_dict_to_flax`);
+* :func:`torch_net_from_state_dict`: that network from an official state dict (e.g. the
+  ``model_state_dict`` of a release ``.pth``), its size inferred from the tensor shapes.
 
     from zedo_jax import prior as prior_lib, torch_reference
     prior = prior_lib.load_prior()
@@ -18,16 +20,20 @@ This is the baseline zedo_jax is checked and timed against:
 
 ``python -m launch.torch_lift`` lifts an .npz with it. Only :func:`flax_to_state_dict` works
 without PyTorch (the optional extra ``zedo_jax[torch]``); everything else imports it lazily.
+Importing this module imports neither PyTorch nor JAX/Flax: :func:`torch_reference_net`,
+:func:`torch_net_from_state_dict` and :func:`torch_zedo` need only PyTorch and numpy; the
+functions that take a zedo_jax prior or Flax config import zedo_jax's JAX modules when called.
 """
 from __future__ import annotations
 
 import math
-from typing import Any
+import re
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 
-from . import model as model_lib
-from . import torch_port
+if TYPE_CHECKING:                    # JAX/Flax: imported by the functions that need them
+    from . import model as model_lib
 
 TORCH_MISSING = ("the PyTorch reference of ZeDO needs PyTorch: pip install 'zedo_jax[torch]' "
                  "(from a checkout: pip install \".[torch]\")")
@@ -77,8 +83,7 @@ def torch_reference_net(hidden=1024, embed=512, n_blocks=2, n_joints=17):
             self.pre_gnorm = nn.GroupNorm(32, hidden)
             self.dropout = nn.Dropout(p=0.25)
             self.shared_time_embed = nn.Sequential(nn.Linear(embed, embed), self.act)
-            self.register_buffer("sigmas", torch.tensor(
-                np.exp(np.linspace(np.log(50.0), np.log(0.01), 1000))))     # float64
+            self.register_buffer("sigmas", _sigmas(torch))            # float64
             for k in range(1, n_blocks + 1):
                 for j in (1, 2):
                     setattr(self, f"b{k}_dense{j}", nn.Linear(hidden, hidden))
@@ -129,6 +134,7 @@ def flax_to_state_dict(variables, config: model_lib.ScoreNetConfig) -> dict:
     ``{name: float32 numpy array}`` without the ``sigmas`` buffer and without a ``module.``
     prefix, in ``model.parameters()`` order. Needs no PyTorch.
     """
+    from . import torch_port                      # zedo_jax's JAX side (not needed at import)
     _check_convertible(config)
     params = variables["params"] if "params" in variables else variables
     sd = {}
@@ -170,6 +176,75 @@ def torch_net_from_prior(prior, device=None):
     if device is not None:
         net = net.to(device)
     return net.eval()
+
+
+_BLOCK_DENSE1 = re.compile(r"^b(\d+)_dense1\.weight$")
+
+
+def torch_net_from_state_dict(state_dict: Mapping[str, Any], device=None):
+    """The PyTorch reference network holding an official state dict's weights, in eval mode.
+
+    Needs only PyTorch and numpy (no zedo_jax prior, no JAX). A leading ``module.``
+    (DataParallel) is stripped from the keys; the size is inferred from the tensor shapes:
+    ``hidden`` and the joints from ``pre_dense.weight [hidden, 3 J]``, ``embed`` from
+    ``pre_dense_t.weight [hidden, embed]``, the number of blocks from the ``b<k>_dense1.weight``
+    keys. The ``sigmas`` buffer is taken from the state dict when it has one.
+
+    Args:
+      state_dict: ``{name: tensor or array}`` (e.g. a release checkpoint's
+        ``model_state_dict``).
+      device: torch device to put the network on (default: the CPU).
+    Raises:
+      ValueError: a key is missing or unknown, or a shape does not fit the inferred size.
+    """
+    torch = _import_torch()
+    sd = {}
+    for k, v in state_dict.items():
+        name = k[len("module."):] if k.startswith("module.") else k
+        if name in sd:
+            raise ValueError(f"duplicate key {name!r} (with and without the 'module.' prefix)")
+        sd[name] = v if torch.is_tensor(v) else torch.as_tensor(np.asarray(v))
+    for name in ("pre_dense.weight", "pre_dense_t.weight"):
+        if name not in sd or sd[name].ndim != 2:
+            raise ValueError(f"cannot infer the network size: the state dict has no 2-D {name} "
+                             f"(keys: {sorted(sd)[:40]})")
+    hidden, pose_dim = sd["pre_dense.weight"].shape
+    embed = sd["pre_dense_t.weight"].shape[1]
+    n_blocks = sum(1 for k in sd if _BLOCK_DENSE1.match(k))
+    if pose_dim % 3 or hidden % 32:
+        raise ValueError(f"pre_dense.weight has shape {[hidden, pose_dim]}: expected [hidden, "
+                         f"3 x joints] with hidden divisible by the 32 GroupNorm groups")
+    net = torch_reference_net(hidden, embed, n_blocks, pose_dim // 3)
+    sd.setdefault("sigmas", net.sigmas)
+    try:
+        net.load_state_dict(sd, strict=True)
+    except RuntimeError as e:                         # missing / unknown keys, wrong shapes
+        raise ValueError(f"the state dict does not fit a ScoreModelFC_Adv with hidden {hidden}, "
+                         f"embed {embed}, {n_blocks} blocks: {e}") from e
+    if device is not None:
+        net = net.to(device)
+    return net.eval()
+
+
+def release_checkpoint(variables, config: model_lib.ScoreNetConfig) -> dict:
+    """A zedo_jax network's Flax variables as an official release checkpoint dict.
+
+    ``{"model_state_dict": {"module.<name>": float32 tensor, ..., "module.sigmas": float64}}``:
+    the state dict of :func:`flax_to_state_dict` with the ``nn.DataParallel`` prefix and the
+    ``sigmas`` buffer, as the release saves it (``torch.save`` it to a ``.pth``; the release's
+    optimizer and EMA entries are not written). :func:`zedo_jax.torch_port.split_checkpoint`
+    and :func:`torch_net_from_state_dict` read it back.
+    """
+    torch = _import_torch()
+    sd = flax_to_state_dict(variables, config)
+    out = {"module.sigmas": _sigmas(torch)}          # first, as in the release's state_dict()
+    out.update({f"module.{k}": torch.from_numpy(np.array(v, np.float32)) for k, v in sd.items()})
+    return {"model_state_dict": out}
+
+
+def _sigmas(torch):
+    """The release's float64 ``sigmas`` buffer (indexed by the label, then unused)."""
+    return torch.tensor(np.exp(np.linspace(np.log(50.0), np.log(0.01), 1000)))
 
 
 # ----------------------------------------------------------------------------------------------

@@ -465,3 +465,37 @@ def save_animation(path: str, inp, out, *, every: int = 1, fps: float | None = N
                 writer.grab_frame()
         written.append(target)
     return written
+
+
+def save_accuracy_cost(path: str, records: list[dict], marks: dict | None = None) -> str:
+    """Accuracy against cost (:func:`zedo_jax.benchmarks.accuracy_vs_cost` records): one
+    panel per file, PA-MPJPE (solid) and MPJPE (dashed) in mm against network evaluations
+    per frame (log scale), one colour per variant; ``marks`` ``{label: evals}`` draws
+    vertical lines (the named schedules). Returns ``path``."""
+    files = list(dict.fromkeys(r["file"] for r in records))
+    variants = list(dict.fromkeys(r["variant"] for r in records))
+    colors = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd"]
+    fig = new_figure(4.2 * len(files), 3.6)
+    axes = [fig.add_subplot(1, len(files), i + 1) for i in range(len(files))]
+    for ax, f in zip(axes, files):
+        for c, v in zip(colors, variants):
+            rs = sorted((r for r in records if r["file"] == f and r["variant"] == v),
+                        key=lambda r: r["evals_per_frame"])
+            x = [r["evals_per_frame"] for r in rs]
+            ax.plot(x, [r["pa_mpjpe_mm"] for r in rs], "-o", color=c, ms=3,
+                    label=f"{v}: PA-MPJPE")
+            ax.plot(x, [r["mpjpe_mm"] for r in rs], "--o", color=c, ms=3, alpha=0.6,
+                    label=f"{v}: MPJPE")
+        for label, evals in (marks or {}).items():
+            ax.axvline(evals, color="#888888", lw=0.8, ls=":")
+            ax.text(evals, ax.get_ylim()[1], f" {label}", fontsize=7, va="top", color="#555555")
+        ax.set_xscale("log")
+        ax.set_xlabel("network evaluations per frame (S = 1)")
+        ax.set_title(f"{f} ({rs[0]['frames']} frames)" if rs else f, fontsize=9)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("error (mm)")
+    axes[-1].legend(fontsize=7, loc="upper right")
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig.savefig(path)
+    return path

@@ -79,6 +79,12 @@ class ZeDOConfig:
         when both are missing, instead of the length the prior gave it.
       reference_bones: ``[16]`` training-mean bone lengths (metres); ``None`` = filled in by
         :func:`zedo_jax.lifting.lift` from the prior's training statistics.
+    Noisy 2D:
+      final_denoise_t: after everything else, one Tweedie denoising step of the returned pose
+        at this diffusion time (``x + std(t)^2 score(x, t)``; 0 = off, the release). The
+        ray steps put every joint on its observed ray, pixel noise included; this step lets
+        the prior pull the joints off by about the noise's size: 0.02-0.03 matches 2-5 px at
+        5 m (BUILD_NOTES §10).
     """
 
     ipo_steps: int = 500
@@ -112,6 +118,7 @@ class ZeDOConfig:
     anatomy_final_iters: int = 1
     anatomy_missing_from_observed: bool = False
     reference_bones: tuple | None = None
+    final_denoise_t: float = 0.0
 
     def __post_init__(self):
         rotation.axes_indices(self.rot_axes)
@@ -401,6 +408,12 @@ def zedo_batch(params, init_poses, uv, conf, K, *, net_config: model_lib.ScoreNe
         loop_asymmetry = anatomy_lib.limb_asymmetry(x)
         if cfg.anatomy_final:
             x, T = final_bone_steps(x, T, rays_n, unit, mask, w, step, cfg)
+        if cfg.final_denoise_t > 0:
+            # Tweedie: E[x_0 | x_t = x] = x + std(t)^2 score(x, t) (the mean factor of the
+            # marginal, ~1 at small t, is left out: it would only rescale the pose).
+            td = jnp.asarray(cfg.final_denoise_t, x.dtype)
+            x = x + sde.marginal(td)[1] ** 2 * score(x, td)
+            T = solve_translation(x, rays_n, w, cfg.translation_solver)
         err = camera.reprojection_error(x + T, uv, K)
         # How far the prior finds the final pose from its training poses: the RMS of the
         # network's noise estimate at the last time of the grid (one more evaluation).
