@@ -486,11 +486,16 @@ def save_accuracy_cost(path: str, records: list[dict], marks: dict | None = None
                     label=f"{v}: PA-MPJPE")
             ax.plot(x, [r["mpjpe_mm"] for r in rs], "--o", color=c, ms=3, alpha=0.6,
                     label=f"{v}: MPJPE")
+        ax.set_xscale("log")
+        longest = [r for r in records if r["file"] == f and r["evals_per_frame"] == max(
+            q["evals_per_frame"] for q in records if q["file"] == f)]
+        if longest:             # the shortest loops are far off: keep the useful range in view
+            ax.set_ylim(0.8 * min(r["pa_mpjpe_mm"] for r in longest),
+                        1.5 * max(r["mpjpe_mm"] for r in longest))
+        ax.set_xlabel("network evaluations per frame (S = 1)")
         for label, evals in (marks or {}).items():
             ax.axvline(evals, color="#888888", lw=0.8, ls=":")
             ax.text(evals, ax.get_ylim()[1], f" {label}", fontsize=7, va="top", color="#555555")
-        ax.set_xscale("log")
-        ax.set_xlabel("network evaluations per frame (S = 1)")
         ax.set_title(f"{f} ({rs[0]['frames']} frames)" if rs else f, fontsize=9)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("error (mm)")
