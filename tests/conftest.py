@@ -64,3 +64,18 @@ def trained_small_prior(tmp_path_factory, cmu_poses_path):
     train.fit(cfg, poses, workdir, log_every=100, checkpoint_every=10 ** 6, log=silent)
     prior_lib.store_hypotheses(workdir, poses, (1, 4), iters=20, restarts=1)
     return workdir
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """PyTorch's intra-op threads fight with JAX's on small CPU machines (20x slower): one
+    PyTorch thread for the module's tests (nothing without PyTorch)."""
+    try:
+        import torch
+    except ImportError:
+        yield
+        return
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

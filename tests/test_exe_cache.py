@@ -93,3 +93,17 @@ def test_import_configures_the_cache_without_importing_jax(tmp_path, setting):
                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == (value if setting == "dir" else "None")
+
+
+def test_xla_defaults_of_the_tools(monkeypatch):
+    monkeypatch.setenv("XLA_FLAGS", "--xla_force_host_platform_device_count=4")
+    monkeypatch.setenv("ZEDO_JAX_XLA_DEFAULTS", "0")
+    assert utils.apply_xla_defaults() == []
+    monkeypatch.delenv("ZEDO_JAX_XLA_DEFAULTS")
+    added = utils.apply_xla_defaults()
+    from importlib.metadata import version
+    if version("jaxlib").startswith("0.10."):
+        assert added == list(utils.CPU_XLA_DEFAULTS)
+        assert os.environ["XLA_FLAGS"].split() == [
+            "--xla_force_host_platform_device_count=4", *utils.CPU_XLA_DEFAULTS]
+    assert utils.apply_xla_defaults() == []                  # never twice, never over the user's

@@ -66,18 +66,7 @@ def flax_eps(config, variables, x, labels):
     return np.asarray(model_lib.ScoreNet(config).apply(variables, x, labels))
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    """PyTorch's intra-op threads fight with JAX's on small CPU machines (20x slower)."""
-    try:
-        import torch
-    except ImportError:
-        yield
-        return
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")   # conftest: JAX and PyTorch share 2 cores
 
 
 @pytest.fixture(scope="module")

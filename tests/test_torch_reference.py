@@ -20,18 +20,7 @@ from zedo_jax import model as model_lib, torch_port, torch_reference, zedo
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    """PyTorch's intra-op threads fight with JAX's on small CPU machines."""
-    try:
-        import torch
-    except ImportError:
-        yield
-        return
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")   # conftest: JAX and PyTorch share 2 cores
 
 
 @pytest.fixture(scope="module")

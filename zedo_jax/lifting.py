@@ -1,7 +1,8 @@
 """Lifting any number of frames: fixed-size chunks sharded over all devices (of every process
 in a ``jax.distributed`` run: each feeds its slice of every chunk and the results are gathered
 on all), progress output, a typed result. The per-chunk work is
-:func:`zedo_jax.zedo.zedo_batch`, compiled once; inputs are checked by
+:func:`zedo_jax.zedo.zedo_batch`, compiled once per process and kept on disk between processes
+(:func:`zedo_jax.utils.load_or_compile`); inputs are checked by
 :mod:`zedo_jax.inputs.validation`.
 
     from zedo_jax import lifting, prior
@@ -45,8 +46,9 @@ class LiftTimings:
     """Wall-clock seconds of one :func:`lift` call.
 
     Attributes:
-      seconds: the whole call.  compile_seconds: ahead-of-time compilation (included in
-        ``seconds``; 0 when a previous call compiled the same shapes).
+      seconds: the whole call.  compile_seconds: ahead-of-time compilation, or loading the
+        program compiled by an earlier process (included in ``seconds``; 0 when a previous
+        call of this process compiled the same shapes).
     """
 
     seconds: float = 0.0
