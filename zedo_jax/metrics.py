@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import anatomy, skeleton
+from .utils import load_or_compile
 
 
 def _center_root(p):
@@ -118,7 +119,6 @@ def _evaluator(cfg: EvalConfig, pred, gt):
     """The compiled per-hypothesis metrics for these shapes, kept in the process and on disk
     between processes like the lifting program (:func:`zedo_jax.utils.load_or_compile`): a
     short ``launch.lift`` run would otherwise spend a third of a second compiling them."""
-    from .utils import load_or_compile
     key = ("metrics", cfg)
     mem = (key, pred.shape, gt.shape)
     if mem not in _EVALUATORS:

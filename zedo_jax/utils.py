@@ -1,6 +1,8 @@
-"""Small shared helpers (progress output)."""
+"""Small shared helpers: progress output, the compilation caches (JAX's and compiled programs on
+disk), the command-line tools' XLA defaults."""
 from __future__ import annotations
 
+import functools
 import sys
 
 
@@ -61,27 +63,24 @@ def enable_compilation_cache() -> str | None:
     return path
 
 
-_source_digest: list = []
-
-
+@functools.lru_cache(maxsize=None)
 def _package_digest() -> str:
     """Hash of this package's Python sources: a cached executable built by other code is never
     reused (edits during development invalidate it)."""
-    if not _source_digest:
-        import hashlib
-        import os
-        h = hashlib.sha256()
-        root = os.path.dirname(os.path.abspath(__file__))
-        for dirpath, dirnames, files in os.walk(root):
-            dirnames.sort()
-            for name in sorted(files):
-                if name.endswith(".py"):
-                    with open(os.path.join(dirpath, name), "rb") as f:
-                        h.update(name.encode() + f.read())
-        _source_digest.append(h.hexdigest())
-    return _source_digest[0]
+    import hashlib
+    import os
+    h = hashlib.sha256()
+    root = os.path.dirname(os.path.abspath(__file__))
+    for dirpath, dirnames, files in os.walk(root):
+        dirnames.sort()
+        for name in sorted(files):
+            if name.endswith(".py"):
+                with open(os.path.join(dirpath, name), "rb") as f:
+                    h.update(name.encode() + f.read())
+    return h.hexdigest()
 
 
+@functools.lru_cache(maxsize=None)
 def _host_cpu() -> str:
     """The host's CPU model and instruction-set flags: CPU executables are compiled for them,
     and a cache directory may be shared by machines of different kinds."""
@@ -121,8 +120,9 @@ def load_or_compile(fn, args, key):
     therefore serialized (``jax.experimental.serialize_executable``) under
     ``<compilation cache>/executables``, keyed by ``key`` (a description of everything that
     changes the program besides the arguments' shapes: configs, SDE, network), the
-    arguments' shapes, dtypes and shardings, the JAX version, the devices and a hash of this
-    package's sources. Any failure to read or write the file falls back to compiling.
+    arguments' shapes, dtypes and shardings, the JAX version, the devices, ``$XLA_FLAGS``, the
+    host CPU's model and flags, and a hash of this package's sources. Any failure to read or
+    write the file falls back to compiling (BUILD_NOTES §11.1).
     Returns ``(compiled, seconds spent, from_disk)``.
     """
     import os
