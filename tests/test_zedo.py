@@ -322,11 +322,17 @@ def test_linear_drift_switch_removes_only_the_rescaling(tiny_prior):
 
 def test_final_denoise_is_one_tweedie_step(cmu_views):
     """``final_denoise_t`` adds ``std(t)^2 score(x, t)`` to the otherwise identical result and
-    re-solves the translation."""
-    from zedo_jax import lifting, prior as prior_lib, score as score_lib, utils
+    re-solves the translation; with the anatomy steps a last bone step keeps the skeleton
+    plausible."""
+    from zedo_jax import lifting, metrics, prior as prior_lib, score as score_lib, utils
     pr = prior_lib.load_prior()
     kp, Kf = cmu_views["keypoints"][:3], cmu_views["K"][:3]
-    base = zedo.make_config(ipo_steps=10, oil_steps=10, euler_dt=0.1)
+    with_anatomy = zedo.make_config(ipo_steps=10, oil_steps=10, euler_dt=0.1,
+                                    final_denoise_t=0.03)
+    out = lifting.lift(pr, cmu_views["keypoints"][:8], cmu_views["K"][:8], config=with_anatomy,
+                       log=utils.silent)
+    assert metrics.plausibility(out["poses"])["plausible"].all()
+    base = zedo.make_config(ipo_steps=10, oil_steps=10, euler_dt=0.1, anatomy=False)
     a = lifting.lift(pr, kp, Kf, config=base, log=utils.silent)
     b = lifting.lift(pr, kp, Kf, config=dataclasses.replace(base, final_denoise_t=0.02),
                      log=utils.silent)

@@ -84,7 +84,8 @@ class ZeDOConfig:
         at this diffusion time (``x + std(t)^2 score(x, t)``; 0 = off, the release). The
         ray steps put every joint on its observed ray, pixel noise included; this step lets
         the prior pull the joints off by about the noise's size: 0.02-0.03 matches 2-5 px at
-        5 m (BUILD_NOTES §10).
+        5 m (BUILD_NOTES §10). With ``anatomy_final`` one more bone step follows (lengths
+        only, bone directions kept).
     """
 
     ipo_steps: int = 500
@@ -414,6 +415,9 @@ def zedo_batch(params, init_poses, uv, conf, K, *, net_config: model_lib.ScoreNe
             td = jnp.asarray(cfg.final_denoise_t, x.dtype)
             x = x + sde.marginal(td)[1] ** 2 * score(x, td)
             T = solve_translation(x, rays_n, w, cfg.translation_solver)
+            if cfg.anatomy_final:            # the bone lengths again, bone directions kept
+                x = _bone_step(x, T, unit, mask, 1.0, cfg)
+                T = solve_translation(x, rays_n, w, cfg.translation_solver)
         err = camera.reprojection_error(x + T, uv, K)
         # How far the prior finds the final pose from its training poses: the RMS of the
         # network's noise estimate at the last time of the grid (one more evaluation).
