@@ -107,3 +107,32 @@ def test_xla_defaults_of_the_tools(monkeypatch):
         assert os.environ["XLA_FLAGS"].split() == [
             "--xla_force_host_platform_device_count=4", *utils.CPU_XLA_DEFAULTS]
     assert utils.apply_xla_defaults() == []                  # never twice, never over the user's
+
+
+_SUBSET = """
+import sys, numpy as np, jax, jax.numpy as jnp
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+from zedo_jax import utils
+devs = [jax.devices()[2], jax.devices()[1]]             # some of the devices, out of order
+s = NamedSharding(Mesh(np.asarray(devs), ("b",)), P("b"))
+x = jax.device_put(jnp.arange(12.0).reshape(4, 3), s)
+fn = jax.jit(lambda a: jnp.tanh(a) * 2 + jnp.linalg.svd(a[:3], compute_uv=False).sum(),
+             in_shardings=s, out_shardings=s)
+exe, _, loaded = utils.load_or_compile(fn, (x,), ("subset",))
+print(int(loaded), float(np.asarray(exe(x)).sum()))
+"""
+
+
+def test_program_for_some_devices_loads_on_those(tmp_path):
+    """A program compiled for a subset of the devices, in a given order, is loaded for the
+    same devices (this crashed the process before the device order was stored)."""
+    import subprocess
+    import sys
+    env = dict(os.environ, ZEDO_JAX_CACHE=str(tmp_path), JAX_PLATFORMS="cpu",
+               XLA_FLAGS="--xla_force_host_platform_device_count=4")
+    runs = [subprocess.run([sys.executable, "-c", _SUBSET], env=env, capture_output=True,
+                           text=True, timeout=300) for _ in range(2)]
+    for r in runs:
+        assert r.returncode == 0, r.stderr[-2000:]
+    (l1, v1), (l2, v2) = (r.stdout.split() for r in runs)
+    assert (l1, l2) == ("0", "1") and v1 == v2

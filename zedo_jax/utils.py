@@ -133,8 +133,8 @@ def load_or_compile(fn, args, key):
     if path is not None and os.path.exists(path) and not _crashed_before(path):
         try:
             with open(path, "rb") as f:
-                payload, in_tree, out_tree, lapack = pickle.load(f)
-            exe = _deserialize(payload, in_tree, out_tree, lapack)
+                payload, in_tree, out_tree, lapack, device_ids = pickle.load(f)
+            exe = _deserialize(payload, in_tree, out_tree, lapack, device_ids)
             os.utime(path)                        # recently used: kept by _prune
             _mark_loading(path)
             return (_Loaded(exe, path, lambda: load_or_compile(fn, args, key)[0]),
@@ -152,7 +152,8 @@ def load_or_compile(fn, args, key):
         try:
             from jax.experimental import serialize_executable
             lapack = "lapack" in exe.as_text()
-            blob = pickle.dumps((*serialize_executable.serialize(exe), lapack))
+            device_ids = [d.id for d in exe.runtime_executable().local_devices()]  # in order
+            blob = pickle.dumps((*serialize_executable.serialize(exe), lapack, device_ids))
             os.makedirs(os.path.dirname(path), exist_ok=True)
             tmp = f"{path}.{os.getpid()}.tmp"
             with open(tmp, "wb") as f:
@@ -202,12 +203,13 @@ def _prune(directory: str, keep: int = 64) -> None:
             pass
 
 
-def _deserialize(payload, in_tree, out_tree, lapack: bool = True):
-    """``jax.experimental.serialize_executable.deserialize_and_load`` with the two things a
-    CPU executable needs in a fresh process and that function does not supply (JAX 0.10):
-    LAPACK's kernels bound (done at lowering time, which is skipped here) and the compile
-    options (device assignment) the program was built with. Uses JAX internals; any error
-    makes the caller compile instead."""
+def _deserialize(payload, in_tree, out_tree, lapack: bool, device_ids):
+    """``jax.experimental.serialize_executable.deserialize_and_load`` with what a CPU
+    executable needs in a fresh process and that function does not supply (JAX 0.10):
+    LAPACK's kernels bound (done at lowering time, which is skipped here), and the devices the
+    program was compiled for, in their order, as execution devices and in the compile options
+    (without them a program built for some of the devices crashes the process). Uses JAX
+    internals; any error makes the caller compile instead."""
     import io
     import jax
     import numpy as np
@@ -216,7 +218,9 @@ def _deserialize(payload, in_tree, out_tree, lapack: bool = True):
     from jax.experimental import serialize_executable as se
     if lapack:                                    # binds scipy's LAPACK: 0.25 s, when needed
         linalg.initialize_lapack()
-    backend = jax.devices()[0].client
+    by_id = {d.id: d for d in jax.devices()}
+    devices = [by_id[i] for i in device_ids]
+    backend = devices[0].client
 
     class _Unpickler(se._JaxPjrtUnpickler):
         def persistent_load(self, pid):
@@ -230,7 +234,7 @@ def _deserialize(payload, in_tree, out_tree, lapack: bool = True):
             return self.backend.deserialize_executable(
                 pid[1], executable_devices=self.execution_devices, compile_options=opts)
 
-    unloaded, args_info, no_kwargs = _Unpickler(io.BytesIO(payload), backend, None).load()
+    unloaded, args_info, no_kwargs = _Unpickler(io.BytesIO(payload), backend, devices).load()
     return jax.stages.Compiled(unloaded.load(), [], in_tree.unflatten(args_info), out_tree,
                                no_kwargs=no_kwargs)
 
