@@ -95,14 +95,15 @@ def _host_cpu() -> str:
 
 def _executable_path(key, args) -> str | None:
     """File of the serialized executable for ``key`` and the shapes, dtypes and shardings of
-    ``args`` under the compilation cache directory; ``None`` when caching is off or the
-    program spans several processes (each would need its own slice)."""
+    ``args`` under the compilation cache directory; ``None`` when caching is off, the
+    program spans several processes (each would need its own slice), or the backend is not
+    the CPU (the only one this was tested on; elsewhere JAX's own cache still applies)."""
     import hashlib
     import os
     import jax
     import jaxlib
     cache = enable_compilation_cache()
-    if cache is None or jax.process_count() > 1:
+    if cache is None or jax.process_count() > 1 or jax.devices()[0].platform != "cpu":
         return None
     leaves, tree = jax.tree_util.tree_flatten(args)
     desc = repr((key, str(tree), [(a.shape, str(a.dtype), str(getattr(a, "sharding", None)))
