@@ -40,15 +40,14 @@ import numpy as np
 from . import prior as prior_lib
 from . import model as model_lib
 from . import sde as sde_lib
+from .torch_reference import _fmt, network_sizes
+from .utils import import_torch
 
 TORCH_MISSING = ("reading .pth checkpoints needs PyTorch: pip install 'zedo_jax[torch]' "
                  "(or pip install torch==2.13.0)")
 
-#: Keys of GFPose's conditional network that ZeDO's unconditional prior does not have.
-_COND_KEY = re.compile(r"^(cond_embed\..*|pre_dense_cond\..*|b\d+_dense\d+_cond\..*)$")
 #: Keys present in official state dicts that carry no network weights.
 _IGNORED_KEYS = ("sigmas",)
-_BLOCK_KEY = re.compile(r"^b(\d+)_")
 
 #: Per residual block: (PyTorch layer suffix, Flax sub-module, kind).
 _BLOCK_LAYERS = (("dense1", "dense1", "linear"), ("dense1_t", "dense1_t", "linear_t"),
@@ -57,12 +56,7 @@ _BLOCK_LAYERS = (("dense1", "dense1", "linear"), ("dense1_t", "dense1_t", "linea
 
 
 def _import_torch():
-    """``import torch`` with a helpful message when the optional dependency is missing."""
-    try:
-        import torch  # noqa: F401  (optional dependency, imported lazily)
-    except ImportError as e:
-        raise ImportError(TORCH_MISSING) from e
-    return torch
+    return import_torch(TORCH_MISSING)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -202,61 +196,16 @@ def _expected_shapes(hidden: int, embed: int, pose_dim: int, n_blocks: int) -> d
     return out
 
 
-def _fmt(keys: Sequence[str], limit: int = 40) -> str:
-    keys = list(keys)
-    more = f", ... ({len(keys) - limit} more)" if len(keys) > limit else ""
-    return ", ".join(keys[:limit]) + more
-
-
 def infer_config(state_dict: Mapping[str, Any]) -> model_lib.ScoreNetConfig:
-    """The :class:`~zedo_jax.model.ScoreNetConfig` of an (un-prefixed) official state dict.
-
-    ``hidden_dim`` = rows of ``pre_dense.weight``, ``embed_dim`` = rows of
-    ``shared_time_embed.0.weight``, ``num_joints`` = columns of ``pre_dense.weight`` / 3,
-    ``n_blocks`` = the number of ``b<k>_*`` blocks. Dropout 0.25, GroupNorm(32, eps 1e-5) and
-    the positional embedding are fixed by the official code.
+    """The :class:`~zedo_jax.model.ScoreNetConfig` of an (un-prefixed) official state dict:
+    the sizes of :func:`zedo_jax.torch_reference.network_sizes` (which also refuses GFPose's
+    conditional and Fourier-embedding networks); dropout 0.25, GroupNorm(32, eps 1e-5) and the
+    positional embedding are fixed by the official code.
 
     Raises:
-      ValueError: for a conditional GFPose network, a Fourier-embedding network, or when the
-        shapes needed for the inference are missing or malformed (listing the problems).
+      ValueError: as :func:`~zedo_jax.torch_reference.network_sizes`.
     """
-    cond = sorted(k for k in state_dict if _COND_KEY.match(k))
-    if cond:
-        raise ValueError(
-            "this is a conditional GFPose network (it has the condition-branch keys "
-            f"{_fmt(cond)}); ZeDO's prior is unconditional, so these weights cannot be used. "
-            "Convert a ZeDO checkpoint (e.g. checkpoint/concatebb/checkpoint_1500.pth) instead.")
-    if "gauss_proj.W" in state_dict:
-        raise ValueError(
-            "this network uses the 'fourier' time embedding (key gauss_proj.W); the official "
-            "ZeDO checkpoints use 'positional', and zedo_jax's fourier features are its own "
-            "fixed random draw, so these weights cannot be converted")
-    problems = []
-    shapes = {}
-    for name in ("pre_dense.weight", "shared_time_embed.0.weight"):
-        if name not in state_dict:
-            problems.append(f"missing {name}")
-            continue
-        shapes[name] = tuple(np.shape(state_dict[name]))
-        if len(shapes[name]) != 2:
-            problems.append(f"{name} has shape {list(shapes[name])}, expected a 2-D [out, in]")
-    if problems:
-        raise ValueError("cannot infer the network size from the state dict: "
-                         + "; ".join(problems) + f" (keys: {_fmt(sorted(state_dict))})")
-    hidden, pose_dim = shapes["pre_dense.weight"]
-    embed = shapes["shared_time_embed.0.weight"][0]
-    if pose_dim % 3:
-        raise ValueError(f"pre_dense.weight has {pose_dim} input features; expected "
-                         f"num_joints * 3 (51 for the 17 Human3.6M joints)")
-    blocks = sorted({int(m.group(1)) for k in state_dict for m in [_BLOCK_KEY.match(k)] if m})
-    if blocks != list(range(1, len(blocks) + 1)):
-        raise ValueError(f"residual blocks must be numbered b1..bN without gaps; found "
-                         f"{['b%d' % b for b in blocks]}")
-    if hidden % 32:
-        raise ValueError(f"hidden width {hidden} (pre_dense.weight rows) is not divisible by "
-                         f"the 32 GroupNorm groups of ScoreModelFC_Adv")
-    return model_lib.ScoreNetConfig(num_joints=pose_dim // 3, joint_dim=3, hidden_dim=hidden,
-                                    embed_dim=embed, n_blocks=len(blocks), dropout=0.25,
+    return model_lib.ScoreNetConfig(**network_sizes(state_dict), joint_dim=3, dropout=0.25,
                                     gn_groups=32, gn_eps=1e-5, embedding="positional")
 
 

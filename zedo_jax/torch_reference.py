@@ -32,6 +32,8 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 
+from .utils import import_torch
+
 if TYPE_CHECKING:                    # JAX/Flax: imported by the functions that need them
     from . import model as model_lib
 
@@ -49,12 +51,7 @@ SCHEDULES = {
 
 
 def _import_torch():
-    """``import torch`` with a helpful message when the optional dependency is missing."""
-    try:
-        import torch  # noqa: F401  (optional dependency, imported lazily)
-    except ImportError as e:
-        raise ImportError(TORCH_MISSING) from e
-    return torch
+    return import_torch(TORCH_MISSING)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -178,17 +175,73 @@ def torch_net_from_prior(prior, device=None):
     return net.eval()
 
 
-_BLOCK_DENSE1 = re.compile(r"^b(\d+)_dense1\.weight$")
+#: Keys of GFPose's conditional network that ZeDO's unconditional prior does not have.
+_COND_KEY = re.compile(r"^(cond_embed\..*|pre_dense_cond\..*|b\d+_dense\d+_cond\..*)$")
+_BLOCK_KEY = re.compile(r"^b(\d+)_")
+
+
+def _fmt(keys, limit: int = 40) -> str:
+    keys = list(keys)
+    more = f", ... ({len(keys) - limit} more)" if len(keys) > limit else ""
+    return ", ".join(keys[:limit]) + more
+
+
+def network_sizes(state_dict: Mapping[str, Any]) -> dict:
+    """The sizes of the network an (un-prefixed) official state dict holds, with numpy only:
+    ``{num_joints, hidden_dim, embed_dim, n_blocks}``. ``hidden_dim`` = rows of
+    ``pre_dense.weight``, ``embed_dim`` = rows of ``shared_time_embed.0.weight``,
+    ``num_joints`` = columns of ``pre_dense.weight`` / 3, ``n_blocks`` = the number of
+    ``b<k>_*`` blocks (:func:`zedo_jax.torch_port.infer_config` makes a ScoreNetConfig of it).
+
+    Raises:
+      ValueError: for a conditional GFPose network, a Fourier-embedding network, or when the
+        shapes needed for the inference are missing or malformed (listing the problems).
+    """
+    cond = sorted(k for k in state_dict if _COND_KEY.match(k))
+    if cond:
+        raise ValueError(
+            "this is a conditional GFPose network (it has the condition-branch keys "
+            f"{_fmt(cond)}); ZeDO's prior is unconditional, so these weights cannot be used. "
+            "Convert a ZeDO checkpoint (e.g. checkpoint/concatebb/checkpoint_1500.pth) instead.")
+    if "gauss_proj.W" in state_dict:
+        raise ValueError(
+            "this network uses the 'fourier' time embedding (key gauss_proj.W); the official "
+            "ZeDO checkpoints use 'positional', and zedo_jax's fourier features are its own "
+            "fixed random draw, so these weights cannot be converted")
+    problems = []
+    shapes = {}
+    for name in ("pre_dense.weight", "shared_time_embed.0.weight"):
+        if name not in state_dict:
+            problems.append(f"missing {name}")
+            continue
+        shapes[name] = tuple(np.shape(state_dict[name]))
+        if len(shapes[name]) != 2:
+            problems.append(f"{name} has shape {list(shapes[name])}, expected a 2-D [out, in]")
+    if problems:
+        raise ValueError("cannot infer the network size from the state dict: "
+                         + "; ".join(problems) + f" (keys: {_fmt(sorted(state_dict))})")
+    hidden, pose_dim = shapes["pre_dense.weight"]
+    embed = shapes["shared_time_embed.0.weight"][0]
+    if pose_dim % 3:
+        raise ValueError(f"pre_dense.weight has {pose_dim} input features; expected "
+                         f"num_joints * 3 (51 for the 17 Human3.6M joints)")
+    blocks = sorted({int(m.group(1)) for k in state_dict for m in [_BLOCK_KEY.match(k)] if m})
+    if blocks != list(range(1, len(blocks) + 1)):
+        raise ValueError(f"residual blocks must be numbered b1..bN without gaps; found "
+                         f"{['b%d' % b for b in blocks]}")
+    if hidden % 32:
+        raise ValueError(f"hidden width {hidden} (pre_dense.weight rows) is not divisible by "
+                         f"the 32 GroupNorm groups of ScoreModelFC_Adv")
+    return {"num_joints": pose_dim // 3, "hidden_dim": hidden, "embed_dim": embed,
+            "n_blocks": len(blocks)}
 
 
 def torch_net_from_state_dict(state_dict: Mapping[str, Any], device=None):
     """The PyTorch reference network holding an official state dict's weights, in eval mode.
 
     Needs only PyTorch and numpy (no zedo_jax prior, no JAX). A leading ``module.``
-    (DataParallel) is stripped from the keys; the size is inferred from the tensor shapes:
-    ``hidden`` and the joints from ``pre_dense.weight [hidden, 3 J]``, ``embed`` from
-    ``pre_dense_t.weight [hidden, embed]``, the number of blocks from the ``b<k>_dense1.weight``
-    keys. The ``sigmas`` buffer is taken from the state dict when it has one.
+    (DataParallel) is stripped from the keys; the size is inferred from the tensor shapes
+    (:func:`network_sizes`). The ``sigmas`` buffer is taken from the state dict when it has one.
 
     Args:
       state_dict: ``{name: tensor or array}`` (e.g. a release checkpoint's
@@ -204,17 +257,10 @@ def torch_net_from_state_dict(state_dict: Mapping[str, Any], device=None):
         if name in sd:
             raise ValueError(f"duplicate key {name!r} (with and without the 'module.' prefix)")
         sd[name] = v if torch.is_tensor(v) else torch.as_tensor(np.asarray(v))
-    for name in ("pre_dense.weight", "pre_dense_t.weight"):
-        if name not in sd or sd[name].ndim != 2:
-            raise ValueError(f"cannot infer the network size: the state dict has no 2-D {name} "
-                             f"(keys: {sorted(sd)[:40]})")
-    hidden, pose_dim = sd["pre_dense.weight"].shape
-    embed = sd["pre_dense_t.weight"].shape[1]
-    n_blocks = sum(1 for k in sd if _BLOCK_DENSE1.match(k))
-    if pose_dim % 3 or hidden % 32:
-        raise ValueError(f"pre_dense.weight has shape {[hidden, pose_dim]}: expected [hidden, "
-                         f"3 x joints] with hidden divisible by the 32 GroupNorm groups")
-    net = torch_reference_net(hidden, embed, n_blocks, pose_dim // 3)
+    size = network_sizes(sd)
+    hidden, embed = size["hidden_dim"], size["embed_dim"]
+    n_blocks = size["n_blocks"]
+    net = torch_reference_net(hidden, embed, n_blocks, size["num_joints"])
     sd.setdefault("sigmas", net.sigmas)
     try:
         net.load_state_dict(sd, strict=True)

@@ -6,6 +6,16 @@ import functools
 import sys
 
 
+def import_torch(missing_message: str):
+    """``import torch`` (an optional extra, imported lazily); ``ImportError(missing_message)``
+    when PyTorch is not installed."""
+    try:
+        import torch  # noqa: F401
+    except ImportError as e:
+        raise ImportError(missing_message) from e
+    return torch
+
+
 def echo(msg: str) -> None:
     """Print a progress line to stderr, flushed (works in terminals, logs and notebooks)."""
     print(msg, file=sys.stderr, flush=True)
