@@ -136,3 +136,12 @@ def test_program_for_some_devices_loads_on_those(tmp_path):
         assert r.returncode == 0, r.stderr[-2000:]
     (l1, v1), (l2, v2) = (r.stdout.split() for r in runs)
     assert (l1, l2) == ("0", "1") and v1 == v2
+
+
+def test_compiled_program_is_kept_in_the_process(cache):
+    args = (jnp.ones((2, 3, 3), jnp.float32), jnp.eye(3, dtype=jnp.float32))
+    a, seconds_a = utils.compiled_program(_program(), args, ("test", 6))
+    b, seconds_b = utils.compiled_program(_program(), args, ("test", 6))
+    assert b is a and seconds_a > 0 and seconds_b == 0.0
+    c, _ = utils.compiled_program(_program(), (args[0][:1], args[1]), ("test", 6))
+    assert c is not a                                        # other shapes: another program

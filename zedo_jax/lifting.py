@@ -2,7 +2,7 @@
 in a ``jax.distributed`` run: each feeds its slice of every chunk and the results are gathered
 on all), progress output, a typed result. The per-chunk work is
 :func:`zedo_jax.zedo.zedo_batch`, compiled once per process and kept on disk between processes
-(:func:`zedo_jax.utils.load_or_compile`); inputs are checked by
+(:func:`zedo_jax.utils.compiled_program`); inputs are checked by
 :mod:`zedo_jax.inputs.validation`.
 
     from zedo_jax import lifting, prior
@@ -31,7 +31,7 @@ from .inputs.types import LiftInput
 from .inputs.validation import (validate_init_poses, validate_intrinsics,  # noqa: F401
                                 validate_keypoints)                        # (aliases too)
 from .prior import Prior
-from .utils import echo, enable_compilation_cache, load_or_compile
+from .utils import compiled_program, echo, enable_compilation_cache
 from .zedo import ZeDOConfig, make_config, zedo_batch
 
 #: Arrays computed by the compiled program.
@@ -196,29 +196,6 @@ def _compiled(net_config, sde, cfg: ZeDOConfig, devices: tuple):
                    out_shardings=batch), rep, batch
 
 
-_EXECUTABLES: dict = {}
-
-
-def _executable(fn, args, key=None):
-    """Ahead-of-time compiled ``fn`` for the shapes of ``args`` (cached in the process and,
-    when ``key`` describes the program, on disk: :func:`zedo_jax.utils.load_or_compile`), and
-    the seconds the compilation took (0 when cached in the process)."""
-    leaves, tree = jax.tree_util.tree_flatten(args)
-    mem_key = (fn, tree, tuple((tuple(a.shape), str(a.dtype)) for a in leaves))
-    if mem_key in _EXECUTABLES:
-        return _EXECUTABLES[mem_key], 0.0
-    if key is None:
-        t0 = time.perf_counter()
-        exe = fn.lower(*args).compile()
-        seconds = time.perf_counter() - t0
-    else:
-        exe, seconds, _ = load_or_compile(fn, args, key)
-    if len(_EXECUTABLES) >= 32:
-        _EXECUTABLES.clear()
-    _EXECUTABLES[mem_key] = exe
-    return exe, seconds
-
-
 def with_reference_bones(config: ZeDOConfig, prior: Prior) -> ZeDOConfig:
     """``config`` with ``reference_bones`` taken from the prior's training statistics when the
     anatomy step needs them and none are set (without statistics the step uses only the pose's
@@ -312,8 +289,8 @@ def lift(prior: Prior, keypoints, K, *, confidence=None, hypotheses: int = 1, in
         t0 = time.perf_counter()
         args = distributed.put_sharded((init[idx], uv[idx], conf[idx], Ks[idx]), batch)
         if c == 0:
-            exe, compile_s = _executable(fn, (params, *args),
-                                           key=("lift", prior.config, prior.sde, config))
+            exe, compile_s = compiled_program(fn, (params, *args),
+                                              key=("lift", prior.config, prior.sde, config))
         res = distributed.gather(exe(params, *args))
         times.append(time.perf_counter() - t0)
         for k in OUTPUT_KEYS:

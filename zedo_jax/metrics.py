@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import anatomy, skeleton
-from .utils import load_or_compile
+from .utils import compiled_program
 
 
 def _center_root(p):
@@ -112,23 +112,14 @@ def _per_hypothesis(pred, gt, recenter: bool, allow_reflection: bool, pck_thresh
                  "auc": auc(chosen, gt, pck_threshold, recenter=recenter)}
 
 
-_EVALUATORS: dict = {}
-
-
 def _evaluator(cfg: EvalConfig, pred, gt):
     """The compiled per-hypothesis metrics for these shapes, kept in the process and on disk
-    between processes like the lifting program (:func:`zedo_jax.utils.load_or_compile`): a
+    between processes like the lifting program (:func:`zedo_jax.utils.compiled_program`): a
     short ``launch.lift`` run would otherwise spend a third of a second compiling them."""
-    key = ("metrics", cfg)
-    mem = (key, pred.shape, gt.shape)
-    if mem not in _EVALUATORS:
-        fn = jax.jit(functools.partial(_per_hypothesis, recenter=cfg.recenter,
-                                       allow_reflection=cfg.allow_reflection,
-                                       pck_threshold=cfg.pck_threshold))
-        if len(_EVALUATORS) >= 32:
-            _EVALUATORS.clear()
-        _EVALUATORS[mem] = load_or_compile(fn, (pred, gt), key)[0]
-    return _EVALUATORS[mem]
+    fn = jax.jit(functools.partial(_per_hypothesis, recenter=cfg.recenter,
+                                   allow_reflection=cfg.allow_reflection,
+                                   pck_threshold=cfg.pck_threshold))
+    return compiled_program(fn, (pred, gt), ("metrics", cfg))[0]
 
 
 def evaluate(pred, gt, cfg: EvalConfig = EvalConfig(), groups=None) -> dict:

@@ -472,7 +472,8 @@ def lift_temporal(prior: Prior, uv, conf, Ks, init, *, seq=None, frame=None,
       window count, ``computed_frames`` (window slots, padding and overlaps included) and
       ``network_evals_per_frame``.
     """
-    from .lifting import OUTPUT_KEYS, LiftTimings, TemporalStats, _executable, make_result
+    from .lifting import OUTPUT_KEYS, LiftTimings, TemporalStats, make_result
+    from .utils import compiled_program
     n, S = init.shape[:2]
     seq = np.zeros(n, np.int64) if seq is None else np.asarray(seq)
     if seq.shape != (n,) or (frame is not None and np.shape(frame) != (n,)):
@@ -502,7 +503,7 @@ def lift_temporal(prior: Prior, uv, conf, Ks, init, *, seq=None, frame=None,
         args = distributed.put_sharded((init[idx], uv[idx], conf[idx], Ks[idx],
                                         plan.valid[rows].astype(np.float32)), batch)
         if c == 0:
-            exe, compile_s = _executable(
+            exe, compile_s = compiled_program(
                 fn, (params, *args), key=("temporal", prior.config, prior.sde, config, temporal))
         res = distributed.gather(exe(params, *args))
         for k in OUTPUT_KEYS:

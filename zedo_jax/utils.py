@@ -103,6 +103,38 @@ def _host_cpu() -> str:
     return platform.machine() + platform.processor() + "".join(sorted(lines))
 
 
+def _args_desc(args) -> tuple:
+    """What of ``args`` a compiled program depends on: the tree, and each leaf's shape, dtype,
+    sharding and the ids of its devices in order (a sharding's text names the mesh's shape,
+    not which devices)."""
+    import jax
+    leaves, tree = jax.tree_util.tree_flatten(args)
+    out = []
+    for a in leaves:
+        sharding = getattr(a, "sharding", None)
+        mesh = getattr(sharding, "mesh", None)
+        ids = (tuple(mesh.device_ids.flat) if mesh is not None else
+               tuple(sorted(d.id for d in sharding.device_set)) if sharding is not None else ())
+        out.append((tuple(a.shape), str(a.dtype), str(sharding), ids))
+    return str(tree), tuple(out)
+
+
+_PROGRAMS: dict = {}
+
+
+def compiled_program(fn, args, key):
+    """:func:`load_or_compile`, kept in the process too: ``(compiled, seconds)``, the seconds
+    being 0 when this process already has the program for ``key`` and these arguments."""
+    mem = (key, _args_desc(args))
+    if mem in _PROGRAMS:
+        return _PROGRAMS[mem], 0.0
+    exe, seconds, _ = load_or_compile(fn, args, key)
+    if len(_PROGRAMS) >= 32:
+        _PROGRAMS.clear()
+    _PROGRAMS[mem] = exe
+    return exe, seconds
+
+
 def _executable_path(key, args) -> str | None:
     """File of the serialized executable for ``key`` and the shapes, dtypes and shardings of
     ``args`` under the compilation cache directory; ``None`` when caching is off, the
@@ -115,9 +147,7 @@ def _executable_path(key, args) -> str | None:
     cache = enable_compilation_cache()
     if cache is None or jax.process_count() > 1 or jax.devices()[0].platform != "cpu":
         return None
-    leaves, tree = jax.tree_util.tree_flatten(args)
-    desc = repr((key, str(tree), [(a.shape, str(a.dtype), str(getattr(a, "sharding", None)))
-                                  for a in leaves], jax.__version__, jaxlib.__version__,
+    desc = repr((key, _args_desc(args), jax.__version__, jaxlib.__version__,
                  [(d.platform, d.device_kind, d.id) for d in jax.devices()],
                  os.environ.get("XLA_FLAGS", ""), _host_cpu(), _package_digest()))
     return os.path.join(cache, "executables", hashlib.sha256(desc.encode()).hexdigest() + ".bin")
