@@ -8,8 +8,10 @@ r"""Evaluate ZeDO lifting against ground truth.
         [--hypotheses 50] [--init_poses VIDEOPOSE3D.npz]     # the paper's protocols
 
 Prints a table per input (ZeDO; with S > 1 the oracle minimum over hypotheses and the
-hypothesis selected without ground truth; the IPO-only initial pose of the same run; the mean
-training pose) with the share of anatomically plausible skeletons, and for several inputs one
+hypothesis selected without ground truth; the same on the frames with flexed legs when the
+input has some: both thighs more than 45 degrees forward in the ground truth, as in sitting,
+crouching, kneeling; the IPO-only initial pose of the same run; the mean training pose)
+with the share of anatomically plausible skeletons, and for several inputs one
 summary table. JSON: mpjpe_mm, pa_mpjpe_mm, n_mpjpe_mm (min over hypotheses when S > 1), the
 selected hypothesis' errors, plausibility, frames, hypotheses, seconds, baselines and
 per-sequence means (several inputs: {"inputs": [...]}).
@@ -101,13 +103,20 @@ def _evaluate_input(path, inp, init, prior, cfg):
     plaus = metrics.plausibility_report(chosen[:, 0])
     main_rows = [(f"ZeDO S={S}" + (" (min, oracle)" if S > 1 else ""),
                   {**res["summary"], "plausible_pct": plaus["plausible_pct"] if S == 1 else None})]
-    selected = None
+    selected = sel_res = None
     if S > 1:
-        selected = metrics.evaluate(chosen, inp.poses3d, ecfg)["summary"]
+        sel_res = metrics.evaluate(chosen, inp.poses3d, ecfg)
+        selected = sel_res["summary"]
         main_rows.append((f"ZeDO S={S} (selected, no GT)",
                           {**selected, "plausible_pct": plaus["plausible_pct"]}))
+    flexed = metrics.flexed_legs(inp.poses3d)
+    flexed_rows = []
+    if flexed.any() and not flexed.all():
+        for label, r in [(main_rows[0][0], res)] + ([(main_rows[1][0], sel_res)]
+                                                    if S > 1 else []):
+            flexed_rows.append((f"{label}, flexed legs", metrics.subset_summary(r, flexed)))
     ipo = metrics.evaluate(out["ipo_poses"], inp.poses3d, ecfg)
-    rows = main_rows + [(f"IPO-only initial pose S={S}" + (" (min)" if S > 1 else ""),
+    rows = main_rows + flexed_rows + [(f"IPO-only initial pose S={S}" + (" (min)" if S > 1 else ""),
                          ipo["summary"])]
     baselines = {"ipo_only": _short(ipo["summary"])}
     if 1 in prior.clusters:
@@ -133,6 +142,12 @@ def _evaluate_input(path, inp, init, prior, cfg):
               "recenter": ecfg.recenter, "allow_reflection": ecfg.allow_reflection}
     if selected is not None:
         result["selected"] = _short(selected)
+    if flexed_rows:        # both thighs flexed > 45 degrees in the ground truth (sitting etc.)
+        result["flexed_legs"] = {"min_flexion_deg": metrics.FLEXED_LEGS_DEG,
+                                 "frames": int(flexed.sum()),
+                                 **_short(flexed_rows[0][1])}
+        if S > 1:
+            result["flexed_legs"]["selected"] = _short(flexed_rows[1][1])
     if tm is not None:
         result.update({"mpjve_mm": tm["mpjve_mm"], "accel_error_mm": tm["accel_error_mm"]})
     if out.temporal is not None:

@@ -55,8 +55,10 @@ def run(args, check: bool = True):
 
 def test_lift_and_evaluate_launchers(trained_small_prior, cmu_views, tmp_path):
     inp = tmp_path / "in.npz"
-    np.savez(inp, keypoints=cmu_views["keypoints"][:6], K=cmu_views["K"][:6],
-             poses3d=cmu_views["poses3d"][:6], seq=cmu_views["seq"][:6])
+    flexed = np.nonzero(metrics.flexed_legs(cmu_views["poses3d"]))[0]
+    idx = np.r_[0, 1, 2, flexed[:2], 3]          # two frames with flexed legs among 6
+    np.savez(inp, keypoints=cmu_views["keypoints"][idx], K=cmu_views["K"][idx],
+             poses3d=cmu_views["poses3d"][idx], seq=cmu_views["seq"][idx])
     out = tmp_path / "out.npz"
     common = ["--checkpoint", trained_small_prior, "--hypotheses", "4", "--ipo_steps", "50",
               "--oil_steps", "100"]
@@ -75,6 +77,9 @@ def test_lift_and_evaluate_launchers(trained_small_prior, cmu_views, tmp_path):
     assert r["frames"] == 5 and r["hypotheses"] == 4
     assert "mean_pose" in r["baselines"] and "ipo_only" in r["baselines"]
     assert "IPO-only" in proc.stdout
+    assert "flexed legs" in proc.stdout          # the sitting/crouching rows
+    assert r["flexed_legs"]["frames"] == 2 and "selected" in r["flexed_legs"]
+    assert r["flexed_legs"]["mpjpe_mm"] > 0
     # Refinement mode from a per-frame .npy.
     init = tmp_path / "init.npy"
     np.save(init, cmu_views["poses3d"][:6])

@@ -126,3 +126,25 @@ def test_prior_sampling_runs():
     res = sampling.bone_length_check(2 * truth, prior_lib.training_stats(truth))
     expect = skeleton.bone_lengths(truth).mean(0).mean() * 1000
     assert abs(res["mean_abs_diff_mm"] - expect) < 0.1
+
+
+def test_flexed_legs_marks_sitting_not_standing_or_walking():
+    from tests._people import standing_pose
+    stand = standing_pose(yaw_deg=30.0)
+    walk = standing_pose(stride_deg=25.0)      # one thigh forward, the other back
+    sit = standing_pose()
+    for hip, knee, ankle in ((1, 2, 3), (4, 5, 6)):   # thighs horizontal forward (-z), shins down
+        thigh = np.linalg.norm(sit[knee] - sit[hip])
+        shin = np.linalg.norm(sit[ankle] - sit[knee])
+        sit[knee] = sit[hip] + [0, 0, -thigh]
+        sit[ankle] = sit[knee] + [0, shin, 0]
+    R = rot("y", 1.0)                           # the camera does not matter
+    mask = metrics.flexed_legs(np.stack([stand, walk, sit, sit @ R.T]))
+    np.testing.assert_array_equal(mask, [False, False, True, True])
+    assert metrics.flexed_legs(np.zeros((0, 17, 3))).shape == (0,)
+    with pytest.raises(ValueError, match="poses3d"):
+        metrics.flexed_legs(np.zeros((3, 16, 3)))
+    res = {k: np.array([0.01, 0.02, 0.03, 0.05]) for k in ("mpjpe", "pa_mpjpe", "n_mpjpe")}
+    s = metrics.subset_summary(res, mask)
+    assert s["frames"] == 2 and abs(s["mpjpe_mm"] - 40.0) < 1e-6
+    assert metrics.subset_summary(res, np.zeros(4, bool)) is None

@@ -170,6 +170,44 @@ def evaluate(pred, gt, cfg: EvalConfig = EvalConfig(), groups=None) -> dict:
     return out
 
 
+#: Both thighs flexed beyond this (degrees, body frame) marks a frame as "flexed legs".
+FLEXED_LEGS_DEG = 45.0
+
+
+def flexed_legs(poses3d, min_flexion_deg: float = FLEXED_LEGS_DEG) -> np.ndarray:
+    """``[N]`` bool: frames whose ground truth has both thighs flexed forward beyond
+    ``min_flexion_deg`` (sitting, crouching, kneeling, squatting).
+
+    The flexion is measured in each pose's own body frame (:func:`zedo_jax.augment.
+    thigh_flexion_deg`: 0 = thigh straight down, 90 = horizontal), so the camera does not
+    matter. These postures are rare in the CMU training poses (3%) and common in everyday
+    motion (about 25%); the prior's errors on them are about 1.6x its average (BUILD_NOTES
+    §7.4), so ``launch.evaluate`` reports them as their own row.
+
+    Args:
+      poses3d: ``[N, 17, 3]`` metres, Human3.6M-17 order, any axes.
+    """
+    from . import augment          # jax-side helper; imported here to keep import order light
+    poses3d = np.asarray(poses3d, np.float32)
+    if poses3d.ndim != 3 or poses3d.shape[1:] != (17, 3):
+        raise ValueError(f"poses3d must be [N, 17, 3]; got {list(poses3d.shape)}")
+    if len(poses3d) == 0:
+        return np.zeros(0, bool)
+    return augment.thigh_flexion_deg(poses3d).min(axis=1) > min_flexion_deg
+
+
+def subset_summary(result: dict, mask) -> dict | None:
+    """Means (mm) of an :func:`evaluate` result's per-frame errors over the frames in ``mask``
+    (``[N]`` bool); ``None`` when the mask is empty."""
+    mask = np.asarray(mask, bool)
+    if not mask.any():
+        return None
+    out = {f"{k}_mm": float(np.asarray(result[k])[mask].mean() * 1000)
+           for k in ("mpjpe", "pa_mpjpe", "n_mpjpe")}
+    out["frames"] = int(mask.sum())
+    return out
+
+
 #: The rule: left/right within ``SYMMETRY_TOL`` (relative to the longer one) for thighs, shins,
 #: upper arms and forearms; shin/thigh and forearm/upper-arm ratios within these ranges. Every
 #: ground-truth frame of the shared benchmarks passes it.
