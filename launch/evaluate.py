@@ -92,7 +92,8 @@ def _evaluate_input(path, inp, init, prior, cfg):
     for w in inp.info.get("warnings", []):
         print(f"Warning: {w}")
     out = lifting.lift(prior, inp.keypoints, inp.K, confidence=inp.confidence,
-                       hypotheses=FLAGS.hypotheses, init_poses=init, config=cfg,
+                       hypotheses=FLAGS.hypotheses, init_poses=init,
+                       start_candidates=FLAGS.start_candidates, config=cfg,
                        chunk_size=FLAGS.chunk_size, seq=inp.seq, frame=inp.frame,
                        temporal=common.temporal_config())
     if not distributed.is_primary():          # every process holds the results; one reports
@@ -182,7 +183,8 @@ def _evaluate_dataset():
     cfg = common.zedo_config(default_schedule="faithful")   # the paper's protocol
     prior = common.load_prior()
     out = lifting.lift(prior, ev.keypoints, ev.K, hypotheses=FLAGS.hypotheses,
-                       init_poses=init, config=cfg, chunk_size=FLAGS.chunk_size)
+                       init_poses=init, start_candidates=FLAGS.start_candidates, config=cfg,
+                       chunk_size=FLAGS.chunk_size)
     if not distributed.is_primary():
         return
     S = out["poses"].shape[1]

@@ -104,7 +104,8 @@ def main(argv):
     for w in inp.info.get("warnings", []):
         print_(f"Warning: {w}")
     out = lifting.lift(prior, inp.keypoints, inp.K, confidence=inp.confidence,
-                       hypotheses=FLAGS.hypotheses, init_poses=init, config=cfg,
+                       hypotheses=FLAGS.hypotheses, init_poses=init,
+                       start_candidates=FLAGS.start_candidates, config=cfg,
                        chunk_size=FLAGS.chunk_size, seq=inp.seq, frame=inp.frame,
                        temporal=common.temporal_config())
     if not distributed.is_primary():          # every process holds the results; one writes

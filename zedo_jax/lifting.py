@@ -209,7 +209,7 @@ def with_reference_bones(config: ZeDOConfig, prior: Prior) -> ZeDOConfig:
 
 
 def lift(prior: Prior, keypoints, K, *, confidence=None, hypotheses: int = 1, init_poses=None,
-         config: ZeDOConfig | None = None, chunk_size: int | None = None, devices=None,
+         start_candidates: int = 1, config: ZeDOConfig | None = None, chunk_size: int | None = None, devices=None,
          log: Callable[[str], None] = echo, seq=None, frame=None, temporal=None) -> LiftResult:
     """Lift 2D keypoints to 3D with ZeDO.
 
@@ -222,6 +222,12 @@ def lift(prior: Prior, keypoints, K, *, confidence=None, hypotheses: int = 1, in
       init_poses: instead of the prior's clusters: ``[S, 17, 3]`` shared initial poses, or
         per-frame poses ``[N, 17, 3]`` / ``[N, S, 17, 3]`` from another lifter (refinement);
         see :func:`validate_init_poses`.
+      start_candidates: with ``hypotheses=1``, start each frame's loop from the one of this
+        many cluster centres (``prior.hypotheses(start_candidates)``, e.g. 50) that the IPO fits
+        best: lowest mean reprojection error over all visible joints of the IPO's pose
+        (:func:`choose_starts`). 1 (default) = the release's single mean pose. Off by default:
+        it helps flexed legs (sitting, crouching) and costs ~0.5 mm PA-MPJPE on walking-like
+        data (BUILD_NOTES §7.4).
       config: :class:`~zedo_jax.zedo.ZeDOConfig`; default :func:`zedo_jax.zedo.make_config`
         (the ``fast`` schedule with the anatomy steps); ``make_config(schedule="faithful")``
         is the release exactly. In temporal mode the default is
@@ -257,7 +263,17 @@ def lift(prior: Prior, keypoints, K, *, confidence=None, hypotheses: int = 1, in
     if init_poses is not None and hypotheses != 1:
         raise ValueError(f"init_poses are the initial poses, so hypotheses={hypotheses} would be "
                          f"ignored; pass one of them")
-    if init_poses is None:
+    if int(start_candidates) != start_candidates or start_candidates < 1:
+        raise ValueError(f"start_candidates must be a positive number of cluster centres; got "
+                         f"{start_candidates}")
+    if start_candidates > 1 and (hypotheses != 1 or init_poses is not None or
+                                 temporal is not None):
+        raise ValueError("start_candidates chooses the one start of a per-frame S = 1 lift; "
+                         "drop hypotheses, init_poses or temporal, or set start_candidates=1")
+    if start_candidates > 1:
+        init = choose_starts(prior, uv, conf, Ks, int(start_candidates), config=config,
+                             chunk_size=chunk_size, devices=devices, log=log)[0][:, None]
+    elif init_poses is None:
         init = np.broadcast_to(prior.hypotheses(hypotheses)[None], (n, hypotheses, 17, 3))
     else:
         init = validate_init_poses(init_poses, n)
@@ -305,6 +321,50 @@ def lift(prior: Prior, keypoints, K, *, confidence=None, hypotheses: int = 1, in
                 f"{done:.0f}s, ETA {eta:.0f}s")
     arrays = {k: np.concatenate(v, 0) for k, v in outs.items()}
     return make_result(arrays, conf, LiftTimings(time.perf_counter() - t_start, compile_s))
+
+
+def ipo_fit_error(ipo_poses, ipo_translation, uv, conf, K) -> np.ndarray:
+    """Mean reprojection error (pixels) over the visible joints of the IPO's poses.
+
+    Args:
+      ipo_poses: ``[N, S, 17, 3]`` root-relative, ipo_translation ``[N, S, 3]`` (metres).
+      uv: ``[N, 17, 2]`` pixels.  conf: ``[N, 17]`` (joints with confidence 0 do not count).
+      K: ``[N, 3, 3]``.
+    Returns:
+      ``[N, S]`` pixels.
+    """
+    X = np.asarray(ipo_poses, np.float64) + np.asarray(ipo_translation, np.float64)[:, :, None]
+    z = np.maximum(X[..., 2:3], 1e-6)
+    h = np.concatenate([X[..., :2] / z, np.ones_like(z)], -1)
+    pix = np.einsum("nsjk,nlk->nsjl", h, np.asarray(K, np.float64))[..., :2]
+    w = (np.asarray(conf) > 0).astype(np.float64)
+    err = np.linalg.norm(pix - np.asarray(uv, np.float64)[:, None], axis=-1)
+    return (err * w[:, None]).sum(-1) / np.maximum(w.sum(-1), 1.0)[:, None]
+
+
+def choose_starts(prior: Prior, uv, conf, Ks, candidates: int, *, config: ZeDOConfig | None = None,
+                  chunk_size: int | None = None, devices=None, log=echo):
+    """Per frame, the cluster centre the IPO fits best: a start for an S = 1 lift.
+
+    Runs the IPO alone (``oil_steps = 0``) from each of ``prior.hypotheses(candidates)`` and
+    keeps the one whose fitted pose (rotation and translation from the IPO's joints, the
+    pelvis and hips by default) reprojects closest to *all* visible joints: the limbs' layout
+    in the image picks the posture family (legs bent or straight) before the loop starts.
+
+    Args:
+      uv: ``[N, 17, 2]`` pixels.  conf: ``[N, 17]``.  Ks: ``[N, 3, 3]``.
+      candidates: the number of cluster centres (a count the prior stores, e.g. 50).
+    Returns:
+      ``(starts [N, 17, 3], choice [N] int, error [N, candidates] pixels)``.
+    """
+    cfg = make_config() if config is None else config
+    ipo_cfg = dataclasses.replace(cfg, oil_steps=0, anatomy_final=False, final_denoise_t=0.0)
+    centres = prior.hypotheses(candidates)
+    out = lift(prior, uv, Ks, confidence=conf, hypotheses=candidates, config=ipo_cfg,
+               chunk_size=chunk_size, devices=devices, log=log)
+    err = ipo_fit_error(out["ipo_poses"], out["ipo_translation"], uv, conf, Ks)
+    choice = np.argmin(err, 1)
+    return centres[choice], choice, err.astype(np.float32)
 
 
 def make_result(arrays: dict, conf, timings: LiftTimings,
