@@ -51,9 +51,9 @@ def define_lift_flags(input_required: bool = False):
                                               " Default: the bundled demo."))
     flags.DEFINE_string("checkpoint", None, "Prior directory or training workdir "
                         "(default: the prior shipped with zedo_jax).")
-    flags.DEFINE_enum("weights", None, ["raw", "ema"], "Weights to use: default = what a prior "
-                      "directory holds, raw for a training workdir (the release's inference "
-                      "uses raw).")
+    flags.DEFINE_enum("weights", None, ["raw", "ema"], "Weights to use: default = a prior "
+                      "directory's default set (the shipped prior: ema), raw for a training "
+                      "workdir, and raw with --schedule faithful (the release's inference).")
     flags.DEFINE_string("init_poses", None, ".npy initial poses: [S,17,3] hypotheses or "
                         "[N,17,3] per frame (refinement mode). Default: the prior's clusters.")
     flags.DEFINE_integer("hypotheses", 1, "S: number of cluster centres to start from.")
@@ -77,8 +77,9 @@ def define_lift_flags(input_required: bool = False):
     flags.DEFINE_float("linear_drift", None, "Factor on the SDE's linear drift -beta x/2 in "
                        "the loop (1.0 release; 0 leaves the pose's size to the prior's score).")
     flags.DEFINE_float("final_denoise_t", None, "One Tweedie denoising step of the result at "
-                       "this diffusion time (0 = off; 0.02-0.03 for detector keypoints with a "
-                       "few pixels of noise; per-frame lifting only).")
+                       "this diffusion time (default 0.02 with the fast schedule, 0 = off as "
+                       "the release; 0.03 for keypoints with 3-5 px of noise; per-frame "
+                       "lifting only).")
     flags.DEFINE_enum("translation_solver", None, ["lstsq", "normal", "closed"],
                       "Least-squares solver (zedo.ZeDOConfig.translation_solver).")
     flags.DEFINE_bool("mask_zero_confidence", None, "Treat confidence-0 joints as missing.")
@@ -203,9 +204,15 @@ def load_input(path: str) -> inputs.LiftInput:
     return inp
 
 
-def load_prior():
-    """The prior of --checkpoint, checked against --hypotheses (unless --init_poses)."""
-    prior = prior_lib.load_prior(FLAGS.checkpoint, weights=FLAGS.weights)
+def load_prior(default_schedule: str = "fast"):
+    """The prior of --checkpoint, checked against --hypotheses (unless --init_poses). Without
+    --weights, the faithful schedule takes the raw weights where the prior holds them (the
+    release's inference, spec Q3); otherwise the prior's default set."""
+    weights = FLAGS.weights
+    if weights is None and (FLAGS.schedule or default_schedule) == "faithful" and \
+            "raw" in prior_lib.weight_sets(FLAGS.checkpoint):
+        weights = "raw"
+    prior = prior_lib.load_prior(FLAGS.checkpoint, weights=weights)
     if FLAGS.init_poses is None:
         prior.hypotheses(FLAGS.hypotheses)     # raises naming the counts the prior holds
         if FLAGS.start_candidates > 1:

@@ -181,7 +181,7 @@ def _evaluate_dataset():
     if not FLAGS["preset"].present:           # the dataset's own release settings
         FLAGS.preset = proto.preset
     cfg = common.zedo_config(default_schedule="faithful")   # the paper's protocol
-    prior = common.load_prior()
+    prior = common.load_prior(default_schedule="faithful")
     out = lifting.lift(prior, ev.keypoints, ev.K, hypotheses=FLAGS.hypotheses,
                        init_poses=init, start_candidates=FLAGS.start_candidates, config=cfg,
                        chunk_size=FLAGS.chunk_size)

@@ -2,7 +2,7 @@ r"""Export the network weights of a training workdir as a prior directory (what 
 the package ship: no optimiser state), copying its cluster files.
 
     python -m launch.export_prior --workdir runs/prior --output zedo_jax/assets/prior \
-        [--weights raw|ema] [--step N]
+        [--weights raw|ema|both] [--default_weights raw|ema] [--step N]
 """
 from absl import app, flags, logging
 
@@ -16,6 +16,8 @@ flags.DEFINE_string("workdir", None, "Training workdir.")
 flags.DEFINE_string("output", None, "Prior directory to write.")
 flags.DEFINE_enum("weights", "both", ["raw", "ema", "both"], "Which weights to export; both = "
                   "raw as the default set (what the release's inference uses) plus ema.")
+flags.DEFINE_enum("default_weights", "raw", ["raw", "ema"], "With --weights both: the set "
+                  "load_prior() returns when not told which (the shipped prior: ema).")
 flags.DEFINE_integer("step", None, "Checkpoint step (default: latest).")
 flags.mark_flags_as_required(["workdir", "output"])
 
@@ -23,8 +25,11 @@ flags.mark_flags_as_required(["workdir", "output"])
 def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)
-    path, step = prior_lib.export_workdir(FLAGS.workdir, FLAGS.output, FLAGS.weights, FLAGS.step)
-    echo(f"[export] step {step} ({FLAGS.weights} weights) -> {path}")
+    path, step = prior_lib.export_workdir(FLAGS.workdir, FLAGS.output, FLAGS.weights, FLAGS.step,
+                                          default=FLAGS.default_weights)
+    what = (f"raw and ema weights, {FLAGS.default_weights} by default"
+            if FLAGS.weights == "both" else f"{FLAGS.weights} weights")
+    echo(f"[export] step {step} ({what}) -> {path}")
 
 
 if __name__ == "__main__":

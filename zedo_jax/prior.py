@@ -184,6 +184,22 @@ def store_hypotheses(directory: str, poses, sizes=(1, 50), key=None, *, s1: str 
 # loading
 # ----------------------------------------------------------------------------------------------
 
+def weight_sets(path: str | None = None) -> tuple:
+    """The weight sets (``'raw'``, ``'ema'``) a prior directory holds, its default first;
+    ``('raw', 'ema')`` for a training workdir. ``None`` = the shipped prior."""
+    path = DEFAULT_PRIOR if path is None else os.path.abspath(path)
+    meta_path = os.path.join(path, "prior.json")
+    if not os.path.exists(meta_path):
+        return ("raw", "ema")
+    try:
+        with open(meta_path) as f:
+            meta = json.load(f)
+        default = meta.get("weights", "raw")
+        return (default,) + tuple(k for k in meta.get("weight_sets", {default: 0}) if k != default)
+    except (json.JSONDecodeError, AttributeError):
+        return ()            # load_prior reports the damaged file
+
+
 def load_prior(path: str | None = None, weights: str | None = None) -> Prior:
     """Load a prior for inference.
 
@@ -191,7 +207,8 @@ def load_prior(path: str | None = None, weights: str | None = None) -> Prior:
       path: a prior directory (``prior.json``), a training workdir (``checkpoints/``; the latest
         step is used), or ``None`` for the prior shipped with the package.
       weights: ``'raw'`` (what the release's inference uses) or ``'ema'``. ``None``: the
-        default set of a prior directory, or ``'raw'`` for a training workdir. Asking a prior
+        default set of a prior directory (the shipped prior's is ``'ema'``, BUILD_NOTES §7.5),
+        or ``'raw'`` for a training workdir. Asking a prior
         directory for a set it does not hold is an error.
     """
     if weights not in (None, "raw", "ema"):
@@ -256,21 +273,26 @@ def load_prior(path: str | None = None, weights: str | None = None) -> Prior:
 
 
 def export_workdir(workdir: str, output: str, weights: str = "both",
-                   step: int | None = None) -> tuple[str, int]:
+                   step: int | None = None, default: str = "raw") -> tuple[str, int]:
     """Write a training workdir's network weights (no optimiser state), its clusters and
     training statistics as a prior directory.
 
     Args:
-      weights: ``'raw'``, ``'ema'`` or ``'both'`` (raw as the default set, as the release's
-        inference uses, plus ema).  step: checkpoint step (default: the latest).
+      weights: ``'raw'``, ``'ema'`` or ``'both'``.  step: checkpoint step (default: the latest).
+      default: with ``'both'``, the set ``load_prior()`` returns when not told which: ``'raw'``
+        (what the release's inference uses) or ``'ema'`` (the shipped prior's, BUILD_NOTES §7.5).
     Returns:
       ``(path of the prior, step exported)``.
     """
     from .checkpoint import TrainCheckpoints
     mngr = TrainCheckpoints(workdir)
-    primary = "raw" if weights == "both" else weights
+    if default not in ("raw", "ema"):
+        raise ValueError(f"default must be 'raw' or 'ema', got {default!r}")
+    primary = default if weights == "both" else weights
+    secondary = {"raw": "ema", "ema": "raw"}[primary]
     meta, params = mngr.restore_params(step, weights=primary)
-    other = {"ema": mngr.restore_params(step, weights="ema")[1]} if weights == "both" else {}
+    other = ({secondary: mngr.restore_params(step, weights=secondary)[1]}
+             if weights == "both" else {})
     step = step if step is not None else mngr.latest_step()
     mngr.close()
     metrics_path = os.path.join(workdir, "metrics.jsonl")

@@ -43,7 +43,8 @@ TORCH_MISSING = ("the PyTorch reference of ZeDO needs PyTorch: pip install 'zedo
 #: What :func:`torch_zedo` takes of zedo_jax's :data:`zedo_jax.zedo.SCHEDULES` (``euler_dt``
 #: ``None`` = 1/N). The other fields of both schedules are the release's defaults, which
 #: torch_zedo has built in (the fast schedule's 'closed' translation solver solves the same
-#: normal equations; zedo_jax's default anatomy steps are not part of either).
+#: normal equations; zedo_jax's default anatomy steps and the fast schedule's final denoising
+#: step, ``final_denoise_t``, are not part of either).
 SCHEDULES = {
     "faithful": {"ipo_steps": 500, "oil_steps": 1000, "euler_dt": None, "linear_drift": 1.0},
     "fast": {"ipo_steps": 100, "oil_steps": 100, "euler_dt": 0.01, "linear_drift": 0.0},

@@ -167,11 +167,12 @@ PRESETS = {
 #: dt = 1e-3 on t in [0.1, 0.01], the full SDE drift); ``fast`` reaches the same or better
 #: accuracy with a tenth of the network evaluations (BUILD_NOTES, issue 11): the same t range
 #: in 100 iterations of dt = 0.01, and without the linear drift that inflates the pose
-#: (``linear_drift = 0``, BUILD_NOTES §7.3).
+#: (``linear_drift = 0``, BUILD_NOTES §7.3), ending with one denoising step at t = 0.02
+#: (``final_denoise_t``, BUILD_NOTES §10: detector keypoints are never exact).
 SCHEDULES = {
     "faithful": {},
     "fast": {"ipo_steps": 100, "oil_steps": 100, "euler_dt": 0.01, "linear_drift": 0.0,
-             "translation_solver": "closed"},
+             "translation_solver": "closed", "final_denoise_t": 0.02},
 }
 
 #: The anatomy switches of the default lift (BUILD_NOTES, issue 17): two bone steps after
