@@ -189,3 +189,45 @@ def test_prior_directory_with_two_weight_sets(tmp_path):
     assert prior_lib.load_prior(only_ema).info["weights"] == "ema"
     with pytest.raises(ValueError, match="holds only its \\['ema'\\] weights, not 'raw'"):
         prior_lib.load_prior(only_ema, weights="raw")
+
+
+def test_shipped_prior_defaults_to_ema_and_faithful_launch_takes_raw(tmp_path):
+    """Round 2: the shipped prior's default set is EMA, raw is kept; ``weight_sets`` lists
+    them default first; ``launch.lift --schedule faithful`` uses raw (the release), the
+    default lift EMA."""
+    assert prior_lib.weight_sets() == ("ema", "raw")
+    assert prior_lib.weight_sets(str(tmp_path)) == ("raw", "ema")       # a workdir's
+    leaf = lambda p: np.asarray(jax.tree_util.tree_leaves(p)[0])
+    default, raw = prior_lib.load_prior(), prior_lib.load_prior(weights="raw")
+    assert default.info["weights"] == "ema" and raw.info["weights"] == "raw"
+    assert not np.array_equal(leaf(default.params), leaf(raw.params))
+    from absl import flags
+    from absl.testing import flagsaver
+    import launch.lift  # noqa: F401  (defines the lift flags)
+    from launch import common
+    with flagsaver.flagsaver():
+        flags.FLAGS(["lift"])
+        assert common.load_prior().info["weights"] == "ema"
+        assert common.load_prior(default_schedule="faithful").info["weights"] == "raw"
+        flags.FLAGS.schedule = "faithful"
+        assert common.load_prior().info["weights"] == "raw"
+        flags.FLAGS.weights = "ema"
+        assert common.load_prior().info["weights"] == "ema"            # --weights wins
+
+
+def test_export_with_ema_as_the_default_set(trained_small_prior, tmp_path):
+    """``export_workdir(..., default='ema')`` (``launch.export_prior --default_weights ema``,
+    how the shipped prior was written): EMA is the set ``load_prior()`` returns, raw is
+    kept, both equal the workdir's; clusters and statistics come along."""
+    leaf = lambda p: np.asarray(jax.tree_util.tree_leaves(p)[0])
+    out = str(tmp_path / "exported")
+    path, step = prior_lib.export_workdir(trained_small_prior, out, "both", default="ema")
+    assert prior_lib.weight_sets(out) == ("ema", "raw") and step == 600
+    for label in ("ema", "raw"):
+        np.testing.assert_array_equal(
+            leaf(prior_lib.load_prior(out, weights=label).params),
+            leaf(prior_lib.load_prior(trained_small_prior, weights=label).params))
+    p = prior_lib.load_prior(out)
+    assert p.info["weights"] == "ema" and p.hypotheses(4).shape == (4, 17, 3) and p.stats
+    with pytest.raises(ValueError, match="default"):
+        prior_lib.export_workdir(trained_small_prior, out, "both", default="best")
