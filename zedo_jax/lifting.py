@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from . import distributed, metrics, selection, skeleton
+from . import camera, distributed, metrics, selection, skeleton
 from .inputs.types import LiftInput
 from .inputs.validation import (validate_init_poses, validate_intrinsics,  # noqa: F401
                                 validate_keypoints)                        # (aliases too)
@@ -209,8 +209,9 @@ def with_reference_bones(config: ZeDOConfig, prior: Prior) -> ZeDOConfig:
 
 
 def lift(prior: Prior, keypoints, K, *, confidence=None, hypotheses: int = 1, init_poses=None,
-         start_candidates: int = 1, config: ZeDOConfig | None = None, chunk_size: int | None = None, devices=None,
-         log: Callable[[str], None] = echo, seq=None, frame=None, temporal=None) -> LiftResult:
+         start_candidates: int = 1, config: ZeDOConfig | None = None,
+         chunk_size: int | None = None, devices=None, log: Callable[[str], None] = echo,
+         seq=None, frame=None, temporal=None) -> LiftResult:
     """Lift 2D keypoints to 3D with ZeDO.
 
     Args:
@@ -226,8 +227,8 @@ def lift(prior: Prior, keypoints, K, *, confidence=None, hypotheses: int = 1, in
         many cluster centres (``prior.hypotheses(start_candidates)``, e.g. 50) that the IPO fits
         best: lowest mean reprojection error over all visible joints of the IPO's pose
         (:func:`choose_starts`). 1 (default) = the release's single mean pose. Off by default:
-        it helps flexed legs (sitting, crouching) and costs ~0.5 mm PA-MPJPE on walking-like
-        data (BUILD_NOTES §7.4).
+        it helps flexed legs (sitting, crouching) and costs 0.1-0.9 mm PA-MPJPE on
+        walking-like data (BUILD_NOTES §7.4).
       config: :class:`~zedo_jax.zedo.ZeDOConfig`; default :func:`zedo_jax.zedo.make_config`
         (the ``fast`` schedule with the anatomy steps); ``make_config(schedule="faithful")``
         is the release exactly. In temporal mode the default is
@@ -333,12 +334,10 @@ def ipo_fit_error(ipo_poses, ipo_translation, uv, conf, K) -> np.ndarray:
     Returns:
       ``[N, S]`` pixels.
     """
-    X = np.asarray(ipo_poses, np.float64) + np.asarray(ipo_translation, np.float64)[:, :, None]
-    z = np.maximum(X[..., 2:3], 1e-6)
-    h = np.concatenate([X[..., :2] / z, np.ones_like(z)], -1)
-    pix = np.einsum("nsjk,nlk->nsjl", h, np.asarray(K, np.float64))[..., :2]
-    w = (np.asarray(conf) > 0).astype(np.float64)
-    err = np.linalg.norm(pix - np.asarray(uv, np.float64)[:, None], axis=-1)
+    X = np.asarray(ipo_poses) + np.asarray(ipo_translation)[:, :, None]
+    err = np.asarray(camera.reprojection_error(X, np.asarray(uv)[:, None],
+                                               np.asarray(K)[:, None]))
+    w = (np.asarray(conf) > 0).astype(np.float32)
     return (err * w[:, None]).sum(-1) / np.maximum(w.sum(-1), 1.0)[:, None]
 
 

@@ -193,11 +193,16 @@ def weight_sets(path: str | None = None) -> tuple:
         return ("raw", "ema")
     try:
         with open(meta_path) as f:
-            meta = json.load(f)
-        default = meta.get("weights", "raw")
-        return (default,) + tuple(k for k in meta.get("weight_sets", {default: 0}) if k != default)
+            default, sets = _weight_dirs(json.load(f))
+        return (default,) + tuple(k for k in sets if k != default)
     except (json.JSONDecodeError, AttributeError):
         return ()            # load_prior reports the damaged file
+
+
+def _weight_dirs(meta: dict) -> tuple:
+    """``(default label, {label: directory})`` of a ``prior.json``."""
+    default = meta.get("weights", "raw")
+    return default, meta.get("weight_sets", {default: "params"})
 
 
 def load_prior(path: str | None = None, weights: str | None = None) -> Prior:
@@ -227,8 +232,7 @@ def load_prior(path: str | None = None, weights: str | None = None) -> Prior:
             meta = meta if isinstance(meta, dict) else {}
             raise ValueError(f"{path}/prior.json has format {meta.get('format')!r}, "
                              f"expected {PRIOR_FORMAT!r}")
-        default = meta.get("weights", "raw")
-        sets = meta.get("weight_sets", {default: "params"})
+        default, sets = _weight_dirs(meta)
         label = default if weights is None else weights
         if label not in sets:
             raise ValueError(f"the prior at {path} holds only its {sorted(sets)} weights, not "
