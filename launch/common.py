@@ -59,8 +59,8 @@ def define_lift_flags(input_required: bool = False):
     flags.DEFINE_integer("hypotheses", 1, "S: number of cluster centres to start from.")
     flags.DEFINE_integer("start_candidates", 1, "With S = 1: start each frame from the one of "
                          "this many cluster centres (e.g. 50) the IPO fits best over all "
-                         "joints; helps bent legs (sitting), costs ~0.5 mm on walking "
-                         "(BUILD_NOTES §7.4). 1 = the release's mean pose.")
+                         "joints; helps bent legs (sitting), costs 0.1-0.9 mm PA-MPJPE on "
+                         "walking and 2.5x the time (BUILD_NOTES §7.4). 1 = the release's mean pose.")
     flags.DEFINE_enum("preset", "h36m", sorted(zedo.PRESETS),
                       "Release configuration to start from (per-dataset settings).")
     flags.DEFINE_enum("schedule", None, sorted(zedo.SCHEDULES),
