@@ -80,6 +80,9 @@ def define_lift_flags(input_required: bool = False):
                        "this diffusion time (default 0.02 with the fast schedule, 0 = off as "
                        "the release; 0.03 for keypoints with 3-5 px of noise; per-frame "
                        "lifting only).")
+    flags.DEFINE_float("anatomy_missing_size_weight", None, "Size of limbs whose joints are all "
+                       "missing (confidence 0): 0 = the visible body's size, 1 = the training means "
+                       "exactly; default 0.5 with the anatomy steps (BUILD_NOTES §10).")
     flags.DEFINE_enum("translation_solver", None, ["lstsq", "normal", "closed"],
                       "Least-squares solver (zedo.ZeDOConfig.translation_solver).")
     flags.DEFINE_bool("mask_zero_confidence", None, "Treat confidence-0 joints as missing.")
@@ -116,7 +119,7 @@ def zedo_config(default_schedule: str = "fast") -> zedo.ZeDOConfig:
     ``default_schedule``), ``--anatomy``, then the single-field flags."""
     overrides = {k: getattr(FLAGS, k) for k in ("ipo_steps", "oil_steps", "drift_factor",
                                                 "linear_drift", "translation_solver", "mask_zero_confidence",
-                                                "final_denoise_t")
+                                                "final_denoise_t", "anatomy_missing_size_weight")
                  if getattr(FLAGS, k) is not None}
     if FLAGS.euler_dt is not None:
         overrides["euler_dt"] = _euler_dt(FLAGS.euler_dt)

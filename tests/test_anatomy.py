@@ -148,3 +148,13 @@ def test_missing_bones_take_observed_mirror_or_reference():
                                              observed=jnp.ones(16)))
     np.testing.assert_allclose(full, np.asarray(anatomy.target_lengths(jnp.asarray(L), ref,
                                                                        ratio_tol=10.0)), rtol=1e-6)
+    # missing_size_weight: bones with neither side observed move from the person's size s
+    # toward the training means (s ** (1 - w)); 1 gives the means exactly. Others unchanged.
+    for w in (0.5, 1.0):
+        pulled = np.asarray(anatomy.target_lengths(jnp.asarray(L), ref, ratio_tol=10.0,
+                                                   observed=jnp.asarray(observed),
+                                                   missing_size_weight=w))
+        np.testing.assert_allclose(pulled[[2, 5]], s ** (1 - w) * ref[[2, 5]], rtol=1e-4)
+        np.testing.assert_allclose(np.delete(pulled, [2, 5]), np.delete(out, [2, 5]), rtol=1e-6)
+    with pytest.raises(ValueError, match="anatomy_missing_size_weight"):
+        zedo.ZeDOConfig(anatomy_missing_size_weight=1.5)

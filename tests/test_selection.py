@@ -69,3 +69,37 @@ def test_named_configurations():
         zedo.make_config(schedule="turbo")
     with pytest.raises(ValueError, match="unknown preset"):
         zedo.make_config("mars")
+
+
+def test_likelihood_term_breaks_ties():
+    poses = np.broadcast_to(np.random.default_rng(2).normal(0, .2, (1, 1, 17, 3)), (1, 4, 17, 3))
+    err, conf = np.ones((1, 4, 17)), np.ones((1, 17))
+    dn = np.array([[0.3, 0.2, 0.05, 0.4]])
+    _, best = selection.rank(poses, err, conf, denoise_error=dn)
+    assert best[0] == 2
+    assert "likelihood" in selection.terms(poses, err, conf, denoise_error=dn)
+    assert (selection.rank(poses, err, conf, weights=selection.SelectionWeights(
+        likelihood=0.0))[0] == 0).all()            # all else equal: no preference
+
+
+def test_denoise_error_prefers_real_poses_to_broken_ones(cmu_views):
+    """The shipped prior's denoising error at likelihood_t is lower for real test poses than
+    for the same poses with one shin stretched by 40% or the arms' depths mirrored."""
+    import jax
+    import jax.numpy as jnp
+    from zedo_jax import prior as prior_lib, score as score_lib
+    P = prior_lib.load_prior()
+    cfg = zedo.make_config()
+    gt = cmu_views["poses3d"][::20].astype(np.float32)
+    gt = gt - gt[:, :1]
+    long_shin = gt.copy()
+    long_shin[:, 3] = gt[:, 2] + 1.4 * (gt[:, 3] - gt[:, 2])          # right ankle
+    bent = gt.copy()
+    bent[:, 11:17, 2] = 2 * gt[:, 8:9, 2] - gt[:, 11:17, 2]         # arms' depth mirrored
+    score = score_lib.score_fn(P.params, P.config, P.sde)
+    draws = jax.random.normal(jax.random.PRNGKey(cfg.likelihood_seed),
+                              (cfg.likelihood_draws, 17, 3))
+    f = jax.jit(jax.vmap(lambda x: zedo.denoise_error(score, P.sde, x, cfg.likelihood_t, draws)))
+    real, shin, arms = (np.asarray(f(jnp.asarray(p))) for p in (gt, long_shin, bent))
+    assert (real < shin).mean() > 0.9, (real.mean(), shin.mean())
+    assert (real < arms).mean() > 0.7, (real.mean(), arms.mean())

@@ -221,6 +221,9 @@ def test_lift_chunking_and_padding_are_invisible(tiny_prior, cmu_views):
     assert a["poses"].shape == (7, 3, 17, 3)
     np.testing.assert_allclose(a["poses"], b["poses"], atol=1e-5)
     assert np.isfinite(a["reprojection_error_px"]).all()
+    # the selection's likelihood term: computed for S > 1, the same whatever the chunking
+    assert a["denoise_error"].shape == (7, 3) and (a["denoise_error"] > 0).all()
+    np.testing.assert_allclose(a["denoise_error"], b["denoise_error"], rtol=1e-4)
 
 
 def test_refinement_mode_and_init_pose_shapes(tiny_prior, cmu_views):

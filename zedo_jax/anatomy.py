@@ -37,7 +37,7 @@ def _bone_of_child(c: int) -> int:
 
 
 def target_lengths(lengths, reference=None, prior_weight: float = 0.0, ratio_tol: float = 0.2,
-                   size_weight: float = 0.0, observed=None):
+                   size_weight: float = 0.0, observed=None, missing_size_weight: float = 0.0):
     """Bone lengths to enforce for one person ``[16]``.
 
     Args:
@@ -56,6 +56,9 @@ def target_lengths(lengths, reference=None, prior_weight: float = 0.0, ratio_tol
         joint is missing has no evidence for its length: it takes its mirror bone's length
         when that one is observed, else the reference length at the person's size (measured
         on the observed bones). ``None``: every bone observed.
+      missing_size_weight: ``w`` in [0, 1] for the bones with neither side observed: their
+        length is ``s ** (1 - w) * reference`` (0: the person's size ``s``, the default; 1:
+        exactly the training mean, whatever the size of the visible body).
     Returns:
       ``[16]`` symmetric target lengths.
     """
@@ -70,7 +73,8 @@ def target_lengths(lengths, reference=None, prior_weight: float = 0.0, ratio_tol
     # The person's size relative to the reference, from the observed pairs (all, if none).
     w = jnp.where(jnp.any(n > 0), (n > 0).astype(lengths.dtype), 1.0)
     s = jnp.sum(w * sym * ref) / jnp.maximum(jnp.sum(w * ref * ref), 1e-12)
-    sym = jnp.where(n > 0, sym, s * ref)               # neither side seen: the reference
+    s_missing = s ** (1.0 - missing_size_weight) if missing_size_weight else s
+    sym = jnp.where(n > 0, sym, s_missing * ref)       # neither side seen: the reference
     out = (1.0 - prior_weight) * sym + prior_weight * s * ref
     # Keep the lower/upper segment ratio of each limb within ratio_tol of the reference's,
     # at the limb's current total length.
@@ -118,17 +122,18 @@ def rebuild(Y, lengths, unit_rays, mask, on_rays: bool = True):
 
 def bone_step(x, T, unit_rays, mask, *, reference=None, prior_weight: float = 0.0,
               ratio_tol: float = 0.2, size_weight: float = 0.0, strength: float = 1.0,
-              on_rays: bool = True, missing_from_observed: bool = False):
+              on_rays: bool = True, missing_from_observed: bool = False,
+              missing_size_weight: float = 0.0):
     """One anatomy step on a root-relative pose ``x [17, 3]`` with translation ``T [3]``.
 
     Returns the root-relative pose moved a fraction ``strength`` of the way to the skeleton with
     :func:`target_lengths` rebuilt by :func:`rebuild`. With ``missing_from_observed``, bones
     ending at a missing joint (``mask`` 0) take their lengths from the observed mirror bone or
-    the reference (``observed`` of :func:`target_lengths`).
+    the reference (``observed`` and ``missing_size_weight`` of :func:`target_lengths`).
     """
     observed = mask[1:] if missing_from_observed else None   # bone k ends at joint k + 1
     target = target_lengths(skeleton.bone_lengths(x), reference, prior_weight, ratio_tol,
-                            size_weight, observed)
+                            size_weight, observed, missing_size_weight)
     Y = x + T
     new = rebuild(Y, target, unit_rays, mask, on_rays) - T
     return x + strength * (new - x)

@@ -36,7 +36,7 @@ from .zedo import ZeDOConfig, make_config, zedo_batch
 
 #: Arrays computed by the compiled program.
 OUTPUT_KEYS = ("poses", "translation", "reprojection_error_px", "ipo_poses", "ipo_translation",
-               "prior_residual", "loop_asymmetry")
+               "prior_residual", "loop_asymmetry", "denoise_error")
 #: Every array of a :class:`LiftResult` (the program's, then those computed from them).
 RESULT_KEYS = OUTPUT_KEYS + ("selection_score", "best", "plausible")
 
@@ -87,6 +87,9 @@ class LiftResult(collections.abc.Mapping):
         when the prior finds it likely).
       loop_asymmetry: ``[N, S]`` mean relative left/right limb-length difference at the end of
         the loop (before the anatomy steps).
+      denoise_error: ``[N, S]`` the prior's denoising error for the final pose at the diffusion
+        time ``ZeDOConfig.likelihood_t`` (:func:`zedo_jax.zedo.denoise_error`; lower = more
+        likely); 0 when S = 1.
       selection_score: ``[N, S]`` lower is better (:func:`zedo_jax.selection.rank`).
       best: ``[N]`` int, the hypothesis chosen without ground truth (0 when S = 1).
       plausible: ``[N, S]`` bool, the anatomical rule of :func:`zedo_jax.metrics.plausibility`.
@@ -106,6 +109,7 @@ class LiftResult(collections.abc.Mapping):
     ipo_translation: np.ndarray
     prior_residual: np.ndarray
     loop_asymmetry: np.ndarray
+    denoise_error: np.ndarray
     selection_score: np.ndarray
     best: np.ndarray
     plausible: np.ndarray
@@ -146,7 +150,8 @@ def save_result(path: str, result, inp: LiftInput | None = None,
 
     The file holds ``poses [N, S, 17, 3]`` root-relative metres in camera axes, ``translation
     [N, S, 3]`` metres, ``reprojection_error_px [N, S, 17]``, ``ipo_poses [N, S, 17, 3]``,
-    ``prior_residual [N, S]``, ``selection_score [N, S]``, ``best [N]``, ``plausible [N, S]``,
+    ``prior_residual [N, S]``, ``loop_asymmetry``, ``denoise_error``, ``selection_score [N, S]``,
+    ``best [N]``, ``plausible [N, S]``,
     and,
     with ``inp``, ``K``, ``keypoints`` (the Human3.6M input, with confidences), ``frame_ids``
     and ``image_size`` (when known) for reference, and the input's ``seq``, ``frame`` and
@@ -250,7 +255,7 @@ def lift(prior: Prior, keypoints, K, *, confidence=None, hypotheses: int = 1, in
       a :class:`LiftResult`: numpy arrays ``poses [N, S, 17, 3]`` (root-relative metres,
       camera axes), ``translation [N, S, 3]`` (metres), ``reprojection_error_px [N, S, 17]``,
       ``ipo_poses``, ``ipo_translation``, ``prior_residual [N, S]``, ``loop_asymmetry
-      [N, S]``, ``selection_score
+      [N, S]``, ``denoise_error [N, S]``, ``selection_score
       [N, S]`` and ``best [N]`` (the hypothesis chosen without ground truth,
       :func:`zedo_jax.selection.rank`), ``plausible [N, S]`` (the anatomical rule of
       :func:`zedo_jax.metrics.plausibility`); and ``timings``. In temporal mode also
@@ -373,6 +378,6 @@ def make_result(arrays: dict, conf, timings: LiftTimings,
     arrays = dict(arrays)
     arrays["selection_score"], arrays["best"] = selection.rank(
         arrays["poses"], arrays["reprojection_error_px"], conf, arrays["prior_residual"],
-        arrays["loop_asymmetry"])
+        arrays["loop_asymmetry"], denoise_error=arrays["denoise_error"])
     arrays["plausible"] = metrics.plausibility(arrays["poses"])["plausible"]
     return LiftResult(**arrays, timings=timings, temporal=temporal)

@@ -47,7 +47,7 @@ from . import anatomy as anatomy_lib, camera, distributed, model as model_lib, s
 from .prior import Prior
 from .score import score_fn
 from .utils import echo, enable_compilation_cache
-from .zedo import (ANATOMY, ZeDOConfig, _frame_geometry, final_bone_steps, ipo,
+from .zedo import (ANATOMY, ZeDOConfig, _frame_geometry, denoise_error, final_bone_steps, ipo,
                    make_score_step, ray_step, solve_translation)
 
 
@@ -258,8 +258,8 @@ def temporal_batch(params, init_poses, uv, conf, K, valid, *, net_config: model_
       dict of ``poses [W, T, S, 17, 3]`` (root-relative metres), ``translation [W, T, S, 3]``
       (the smoothed camera-frame trajectory, metres), ``reprojection_error_px [W, T, S, 17]``,
       ``ipo_poses [W, T, S, 17, 3]``, ``ipo_translation [W, T, S, 3]``, and, as
-      :func:`zedo_jax.zedo.zedo_batch`, ``prior_residual [W, T, S]`` and ``loop_asymmetry
-      [W, T, S]`` of the final poses.
+      :func:`zedo_jax.zedo.zedo_batch`, ``prior_residual [W, T, S]``, ``loop_asymmetry
+      [W, T, S]`` and ``denoise_error [W, T, S]`` (0 when S = 1) of the final poses.
     """
     score_step = make_score_step(params, net_config=net_config, sde=sde, cfg=cfg)
     prior_score = score_fn(params, net_config, sde)
@@ -358,9 +358,16 @@ def temporal_batch(params, init_poses, uv, conf, K, valid, *, net_config: model_
         residual = jnp.sqrt(jnp.mean(prior_score(x, t_last) ** 2, axis=(-2, -1))) * \
             sde.marginal(t_last)[1]
         asym = jax.vmap(jax.vmap(anatomy_lib.limb_asymmetry))(x)
+        if init_poses.shape[2] > 1:
+            draws = jax.random.normal(jax.random.PRNGKey(cfg.likelihood_seed),
+                                      (cfg.likelihood_draws, 17, 3), dtype)
+            likelihood = per_fh(lambda p: denoise_error(prior_score, sde, p, cfg.likelihood_t,
+                                                        draws), 0)(x)
+        else:
+            likelihood = jnp.zeros(asym.shape, dtype)
         return {"poses": x, "translation": T, "reprojection_error_px": err,
                 "ipo_poses": x_ipo, "ipo_translation": T_ipo, "prior_residual": residual,
-                "loop_asymmetry": asym}
+                "loop_asymmetry": asym, "denoise_error": likelihood}
 
     return jax.vmap(window)(init_poses, uv, conf, K, valid)
 

@@ -77,6 +77,10 @@ class ZeDOConfig:
       anatomy_missing_from_observed: a bone ending at a missing joint (confidence 0) takes
         the length of its detected mirror bone, or the reference length at the person's size
         when both are missing, instead of the length the prior gave it.
+      anatomy_missing_size_weight: with ``anatomy_missing_from_observed``, the size given to
+        bones with neither side detected: ``s ** (1 - w)`` times the training means, ``s`` the
+        person's size from the detected bones (0: the person's size; 1: the training means
+        exactly; the default lift's :data:`ANATOMY` uses 0.5, BUILD_NOTES §10).
       reference_bones: ``[16]`` training-mean bone lengths (metres); ``None`` = filled in by
         :func:`zedo_jax.lifting.lift` from the prior's training statistics.
     Noisy 2D:
@@ -86,6 +90,13 @@ class ZeDOConfig:
         the prior pull the joints off by about the noise's size: 0.02-0.03 matches 2-5 px at
         5 m (BUILD_NOTES §10). With ``anatomy_final`` one more bone step follows (lengths
         only, bone directions kept).
+    Choosing among hypotheses (S > 1; :mod:`zedo_jax.selection`):
+      likelihood_t: diffusion time of the ``denoise_error`` output, the prior's likelihood
+        term of the selection score (noise std 3 cm at 0.05: larger than the jitter that
+        pixel noise leaves in a pose, smaller than the differences between hypotheses).
+      likelihood_draws: noise draws averaged for it (the same draws for every hypothesis
+        and frame, so that hypotheses are compared on equal noise).
+      likelihood_seed: PRNG seed of those draws.
     """
 
     ipo_steps: int = 500
@@ -118,8 +129,12 @@ class ZeDOConfig:
     anatomy_from: float = 0.0
     anatomy_final_iters: int = 1
     anatomy_missing_from_observed: bool = False
+    anatomy_missing_size_weight: float = 0.0
     reference_bones: tuple | None = None
     final_denoise_t: float = 0.0
+    likelihood_t: float = 0.05
+    likelihood_draws: int = 8
+    likelihood_seed: int = 0
 
     def __post_init__(self):
         rotation.axes_indices(self.rot_axes)
@@ -134,6 +149,13 @@ class ZeDOConfig:
         if any(not 0 <= j < 17 for j in self.ipo_keypoints) or not self.ipo_keypoints:
             raise ValueError(f"ipo_keypoints must be joint indices in [0, 16]; "
                              f"got {self.ipo_keypoints}")
+        if not 0.0 < self.likelihood_t <= 1.0 or self.likelihood_draws < 1:
+            raise ValueError(f"need 0 < likelihood_t <= 1 and likelihood_draws >= 1; got "
+                             f"{self.likelihood_t}, {self.likelihood_draws}")
+        if not 0.0 <= self.anatomy_missing_size_weight <= 1.0:
+            raise ValueError(f"anatomy_missing_size_weight must be in [0, 1] (0: the person's "
+                             f"size, 1: the training means); got "
+                             f"{self.anatomy_missing_size_weight}")
 
     @property
     def n_fixed(self) -> int:
@@ -177,9 +199,11 @@ SCHEDULES = {
 
 #: The anatomy switches of the default lift (BUILD_NOTES, issue 17): two bone steps after
 #: the loop (symmetric lengths, limb ratios near the training means, bone directions kept),
-#: with a ray step between them.
+#: with a ray step between them; bones ending at undetected joints sized from the detected
+#: ones, limbs missing on both sides half way (geometrically) from the visible body's size to
+#: the training means (BUILD_NOTES §10).
 ANATOMY = {"anatomy_final": True, "anatomy_on_rays": False, "anatomy_final_iters": 2,
-           "anatomy_missing_from_observed": True}
+           "anatomy_missing_from_observed": True, "anatomy_missing_size_weight": 0.5}
 
 
 def make_config(preset: str = "h36m", schedule: str = "fast", anatomy: bool | None = None,
@@ -337,7 +361,8 @@ def _bone_step(x, T, unit, mask, strength, cfg: ZeDOConfig):
                                  ratio_tol=cfg.anatomy_ratio_tol,
                                  size_weight=cfg.anatomy_size_weight, strength=strength,
                                  on_rays=cfg.anatomy_on_rays,
-                                 missing_from_observed=cfg.anatomy_missing_from_observed)
+                                 missing_from_observed=cfg.anatomy_missing_from_observed,
+                                 missing_size_weight=cfg.anatomy_missing_size_weight)
 
 
 def final_bone_steps(x, T, rays_n, unit, mask, w, step, cfg: ZeDOConfig):
@@ -351,6 +376,17 @@ def final_bone_steps(x, T, rays_n, unit, mask, w, step, cfg: ZeDOConfig):
         x = _bone_step(x, T, unit, mask, 1.0, cfg)
         T = solve_translation(x, rays_n, w, cfg.translation_solver)
     return x, T
+
+
+def denoise_error(score, sde, x, t, noise):
+    """How unlikely the prior finds a pose ``x [17, 3]``: the mean squared error of its noise
+    estimate for ``x`` perturbed to diffusion time ``t`` by each of the draws ``noise
+    [M, 17, 3]``, averaged (the denoising score-matching loss at ``t``; the diffusion ELBO
+    integrates this over ``t``). Lower is more likely. ``score`` as
+    :func:`zedo_jax.score.score_fn`."""
+    mean, std = sde.marginal(jnp.asarray(t, x.dtype))
+    eps = -score(mean * x + std * noise, t) * std
+    return jnp.mean((eps - noise) ** 2)
 
 
 def zedo_batch(params, init_poses, uv, conf, K, *, net_config: model_lib.ScoreNetConfig,
@@ -369,9 +405,13 @@ def zedo_batch(params, init_poses, uv, conf, K, *, net_config: model_lib.ScoreNe
       ``prior_residual [B, S]`` (RMS of the network's noise estimate for the final pose at
       the last loop time: small for poses the prior finds likely) and ``loop_asymmetry
       [B, S]`` (mean relative left/right limb difference at the end of the loop, before the
-      anatomy steps).
+      anatomy steps) and ``denoise_error [B, S]`` (:func:`denoise_error` of the final pose at
+      ``cfg.likelihood_t``; computed only when S > 1, else 0).
     """
     ts = cfg.time_grid(init_poses.dtype)
+    draws = (jax.random.normal(jax.random.PRNGKey(cfg.likelihood_seed),
+                               (cfg.likelihood_draws,) + init_poses.shape[-2:], init_poses.dtype)
+             if init_poses.shape[1] > 1 else None)
     n_fix = cfg.n_fixed
     n_anat = min(int(round(cfg.anatomy_from * cfg.oil_steps)), cfg.oil_steps)
     # One pose per call here; vmap turns the trunk into one matmul over all frames and
@@ -424,9 +464,11 @@ def zedo_batch(params, init_poses, uv, conf, K, *, net_config: model_lib.ScoreNe
         # network's noise estimate at the last time of the grid (one more evaluation).
         residual = (jnp.sqrt(jnp.mean(score(x, ts[-1]) ** 2)) * sde.marginal(ts[-1])[1]
                     if cfg.oil_steps else jnp.zeros((), x.dtype))
+        likelihood = (denoise_error(score, sde, x, cfg.likelihood_t, draws)
+                      if draws is not None else jnp.zeros((), x.dtype))
         return {"poses": x, "translation": T, "reprojection_error_px": err,
                 "ipo_poses": x_ipo, "ipo_translation": T_ipo, "prior_residual": residual,
-                "loop_asymmetry": loop_asymmetry}
+                "loop_asymmetry": loop_asymmetry, "denoise_error": likelihood}
 
     over_hyps = jax.vmap(one, in_axes=(0, None, None, None))
     return jax.vmap(over_hyps, in_axes=(0, 0, 0, 0))(init_poses, uv, conf, K)
