@@ -57,10 +57,12 @@ def define_lift_flags(input_required: bool = False):
     flags.DEFINE_string("init_poses", None, ".npy initial poses: [S,17,3] hypotheses or "
                         "[N,17,3] per frame (refinement mode). Default: the prior's clusters.")
     flags.DEFINE_integer("hypotheses", 1, "S: number of cluster centres to start from.")
-    flags.DEFINE_integer("start_candidates", 1, "With S = 1: start each frame from the one of "
-                         "this many cluster centres (e.g. 50) the IPO fits best over all "
-                         "joints; helps bent legs (sitting), costs 0.1-0.9 mm PA-MPJPE on "
-                         "walking and 2.5x the time (BUILD_NOTES §7.4). 1 = the release's mean pose.")
+    flags.DEFINE_integer("start_candidates", 1, "Start each frame from the --hypotheses of "
+                         "this many cluster centres (e.g. 50) that the IPO fits best over all "
+                         "joints. With S = 1 it helps bent legs (sitting) and costs 0.1-0.9 mm "
+                         "PA-MPJPE on walking, 2.5x the time; with --hypotheses 10 it beats S = 1 "
+                         "nearly everywhere at about a fifth of S = 50's compute (BUILD_NOTES "
+                         "§7.4, §10). 1 = the prior's cluster centres as they are.")
     flags.DEFINE_enum("preset", "h36m", sorted(zedo.PRESETS),
                       "Release configuration to start from (per-dataset settings).")
     flags.DEFINE_enum("schedule", None, sorted(zedo.SCHEDULES),
@@ -154,10 +156,13 @@ def check_lift_flags():
         errors.fail(f"--hypotheses must be >= 1; got {FLAGS.hypotheses}")
     if FLAGS.start_candidates < 1:
         errors.fail(f"--start_candidates must be >= 1; got {FLAGS.start_candidates}")
-    if FLAGS.start_candidates > 1 and (FLAGS.hypotheses > 1 or FLAGS.init_poses is not None
+    if FLAGS.start_candidates > 1 and (FLAGS.hypotheses > FLAGS.start_candidates
+                                       or FLAGS.init_poses is not None
                                        or ("temporal" in FLAGS and FLAGS.temporal)):
-        errors.fail("--start_candidates picks the single start of a per-frame S = 1 lift; "
-                    "drop --hypotheses, --init_poses or --temporal, or drop --start_candidates")
+        errors.fail(f"--start_candidates picks the --hypotheses starts of a per-frame lift among "
+                    f"that many cluster centres: need --hypotheses <= --start_candidates "
+                    f"(got {FLAGS.hypotheses} > {FLAGS.start_candidates}) and no --init_poses "
+                    f"or --temporal; or drop --start_candidates")
     if FLAGS.init_poses is not None and FLAGS["hypotheses"].present:
         errors.fail("--init_poses gives the initial poses, so --hypotheses would be ignored; "
                     "drop one of them")

@@ -69,7 +69,7 @@ def test_lift_cli_user_mistakes_are_one_line_errors(tmp_path):
         (["--input", good, "--init_poses", bad_init], ["init_poses", "[5, 3]"]),
         (["--input", good, "--chunk_size", "0"], ["--chunk_size"]),
         (["--input", good, "--start_candidates", "0"], ["--start_candidates"]),
-        (["--input", good, "--start_candidates", "50", "--hypotheses", "50"],
+        (["--input", good, "--start_candidates", "10", "--hypotheses", "50"],
          ["--start_candidates", "--hypotheses"]),
         (["--input", good, "--start_candidates", "7"], ["S=7"]),
         (["--input", good, "--euler_dt", "banana"], ["--euler_dt", "banana"]),

@@ -228,12 +228,14 @@ def lift(prior: Prior, keypoints, K, *, confidence=None, hypotheses: int = 1, in
       init_poses: instead of the prior's clusters: ``[S, 17, 3]`` shared initial poses, or
         per-frame poses ``[N, 17, 3]`` / ``[N, S, 17, 3]`` from another lifter (refinement);
         see :func:`validate_init_poses`.
-      start_candidates: with ``hypotheses=1``, start each frame's loop from the one of this
-        many cluster centres (``prior.hypotheses(start_candidates)``, e.g. 50) that the IPO fits
-        best: lowest mean reprojection error over all visible joints of the IPO's pose
-        (:func:`choose_starts`). 1 (default) = the release's single mean pose. Off by default:
-        it helps flexed legs (sitting, crouching) and costs 0.1-0.9 mm PA-MPJPE on
-        walking-like data (BUILD_NOTES §7.4).
+      start_candidates: fit the IPO from each of this many cluster centres
+        (``prior.hypotheses(start_candidates)``, e.g. 50) and start the loop from the
+        ``hypotheses`` of them whose IPO pose reprojects best over all visible joints
+        (:func:`rank_starts`); ``best`` then chooses among those. 1 (default) = the prior's
+        ``hypotheses`` cluster centres as they are. With ``hypotheses=1`` it helps flexed legs
+        (sitting, crouching) and costs 0.1-0.9 mm PA-MPJPE on walking-like data; with
+        ``hypotheses=10`` (about a fifth of the compute of S = 50) it is better than S = 1 on
+        every benchmark but the other skeleton (BUILD_NOTES §7.4, §10).
       config: :class:`~zedo_jax.zedo.ZeDOConfig`; default :func:`zedo_jax.zedo.make_config`
         (the ``fast`` schedule with the anatomy steps); ``make_config(schedule="faithful")``
         is the release exactly. In temporal mode the default is
@@ -272,13 +274,16 @@ def lift(prior: Prior, keypoints, K, *, confidence=None, hypotheses: int = 1, in
     if int(start_candidates) != start_candidates or start_candidates < 1:
         raise ValueError(f"start_candidates must be a positive number of cluster centres; got "
                          f"{start_candidates}")
-    if start_candidates > 1 and (hypotheses != 1 or init_poses is not None or
+    if start_candidates > 1 and (hypotheses > start_candidates or init_poses is not None or
                                  temporal is not None):
-        raise ValueError("start_candidates chooses the one start of a per-frame S = 1 lift; "
-                         "drop hypotheses, init_poses or temporal, or set start_candidates=1")
+        raise ValueError(f"start_candidates chooses the {hypotheses} start(s) of a per-frame "
+                         f"lift among {start_candidates} cluster centres: need hypotheses <= "
+                         f"start_candidates and no init_poses or temporal, or set "
+                         f"start_candidates=1")
     if start_candidates > 1:
-        init = choose_starts(prior, uv, conf, Ks, int(start_candidates), config=config,
-                             chunk_size=chunk_size, devices=devices, log=log)[0][:, None]
+        centres, err = rank_starts(prior, uv, conf, Ks, int(start_candidates), config=config,
+                                   chunk_size=chunk_size, devices=devices, log=log)
+        init = centres[np.argsort(err, 1, kind="stable")[:, :hypotheses]]
     elif init_poses is None:
         init = np.broadcast_to(prior.hypotheses(hypotheses)[None], (n, hypotheses, 17, 3))
     else:
@@ -346,20 +351,21 @@ def ipo_fit_error(ipo_poses, ipo_translation, uv, conf, K) -> np.ndarray:
     return (err * w[:, None]).sum(-1) / np.maximum(w.sum(-1), 1.0)[:, None]
 
 
-def choose_starts(prior: Prior, uv, conf, Ks, candidates: int, *, config: ZeDOConfig | None = None,
-                  chunk_size: int | None = None, devices=None, log=echo):
-    """Per frame, the cluster centre the IPO fits best: a start for an S = 1 lift.
+def rank_starts(prior: Prior, uv, conf, Ks, candidates: int, *,
+                config: ZeDOConfig | None = None, chunk_size: int | None = None, devices=None,
+                log=echo):
+    """How well the IPO fits each of ``prior.hypotheses(candidates)`` to every frame.
 
-    Runs the IPO alone (``oil_steps = 0``) from each of ``prior.hypotheses(candidates)`` and
-    keeps the one whose fitted pose (rotation and translation from the IPO's joints, the
-    pelvis and hips by default) reprojects closest to *all* visible joints: the limbs' layout
-    in the image picks the posture family (legs bent or straight) before the loop starts.
+    Runs the IPO alone (``oil_steps = 0``) from each cluster centre and measures how close its
+    fitted pose (rotation and translation from the IPO's joints, the pelvis and hips by
+    default) reprojects to *all* visible joints: the limbs' layout in the image tells the
+    posture family (legs bent or straight) before the loop starts.
 
     Args:
       uv: ``[N, 17, 2]`` pixels.  conf: ``[N, 17]``.  Ks: ``[N, 3, 3]``.
       candidates: the number of cluster centres (a count the prior stores, e.g. 50).
     Returns:
-      ``(starts [N, 17, 3], choice [N] int, error [N, candidates] pixels)``.
+      ``(centres [candidates, 17, 3], error [N, candidates] pixels)``.
     """
     cfg = make_config() if config is None else config
     ipo_cfg = dataclasses.replace(cfg, oil_steps=0, anatomy_final=False, final_denoise_t=0.0)
@@ -367,8 +373,21 @@ def choose_starts(prior: Prior, uv, conf, Ks, candidates: int, *, config: ZeDOCo
     out = lift(prior, uv, Ks, confidence=conf, hypotheses=candidates, config=ipo_cfg,
                chunk_size=chunk_size, devices=devices, log=log)
     err = ipo_fit_error(out["ipo_poses"], out["ipo_translation"], uv, conf, Ks)
+    return centres, err.astype(np.float32)
+
+
+def choose_starts(prior: Prior, uv, conf, Ks, candidates: int, *, config: ZeDOConfig | None = None,
+                  chunk_size: int | None = None, devices=None, log=echo):
+    """Per frame, the cluster centre the IPO fits best (:func:`rank_starts`): a start for an
+    S = 1 lift.
+
+    Returns:
+      ``(starts [N, 17, 3], choice [N] int, error [N, candidates] pixels)``.
+    """
+    centres, err = rank_starts(prior, uv, conf, Ks, candidates, config=config,
+                               chunk_size=chunk_size, devices=devices, log=log)
     choice = np.argmin(err, 1)
-    return centres[choice], choice, err.astype(np.float32)
+    return centres[choice], choice, err
 
 
 def make_result(arrays: dict, conf, timings: LiftTimings,

@@ -406,12 +406,12 @@ def zedo_batch(params, init_poses, uv, conf, K, *, net_config: model_lib.ScoreNe
       the last loop time: small for poses the prior finds likely) and ``loop_asymmetry
       [B, S]`` (mean relative left/right limb difference at the end of the loop, before the
       anatomy steps) and ``denoise_error [B, S]`` (:func:`denoise_error` of the final pose at
-      ``cfg.likelihood_t``; computed only when S > 1, else 0).
+      ``cfg.likelihood_t``; computed only when S > 1 and the loop runs, else 0).
     """
     ts = cfg.time_grid(init_poses.dtype)
     draws = (jax.random.normal(jax.random.PRNGKey(cfg.likelihood_seed),
                                (cfg.likelihood_draws,) + init_poses.shape[-2:], init_poses.dtype)
-             if init_poses.shape[1] > 1 else None)
+             if init_poses.shape[1] > 1 and cfg.oil_steps else None)
     n_fix = cfg.n_fixed
     n_anat = min(int(round(cfg.anatomy_from * cfg.oil_steps)), cfg.oil_steps)
     # One pose per call here; vmap turns the trunk into one matmul over all frames and
