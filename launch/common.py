@@ -221,10 +221,9 @@ def load_prior(default_schedule: str = "fast"):
             "raw" in prior_lib.weight_sets(FLAGS.checkpoint):
         weights = "raw"
     prior = prior_lib.load_prior(FLAGS.checkpoint, weights=weights)
-    if FLAGS.init_poses is None:
-        prior.hypotheses(FLAGS.hypotheses)     # raises naming the counts the prior holds
-        if FLAGS.start_candidates > 1:
-            prior.hypotheses(FLAGS.start_candidates)
+    if FLAGS.init_poses is None:           # raises naming the counts the prior holds
+        prior.hypotheses(FLAGS.start_candidates if FLAGS.start_candidates > 1
+                         else FLAGS.hypotheses)
     return prior
 
 
