@@ -97,8 +97,7 @@ def test_denoise_error_prefers_real_poses_to_broken_ones(cmu_views):
     bent = gt.copy()
     bent[:, 11:17, 2] = 2 * gt[:, 8:9, 2] - gt[:, 11:17, 2]         # arms' depth mirrored
     score = score_lib.score_fn(P.params, P.config, P.sde)
-    draws = jax.random.normal(jax.random.PRNGKey(cfg.likelihood_seed),
-                              (cfg.likelihood_draws, 17, 3))
+    draws = zedo.likelihood_draws(cfg)
     f = jax.jit(jax.vmap(lambda x: zedo.denoise_error(score, P.sde, x, cfg.likelihood_t, draws)))
     real, shin, arms = (np.asarray(f(jnp.asarray(p))) for p in (gt, long_shin, bent))
     assert (real < shin).mean() > 0.9, (real.mean(), shin.mean())

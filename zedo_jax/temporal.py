@@ -48,7 +48,7 @@ from .prior import Prior
 from .score import score_fn
 from .utils import echo, enable_compilation_cache
 from .zedo import (ANATOMY, ZeDOConfig, _frame_geometry, denoise_error, final_bone_steps, ipo,
-                   make_score_step, ray_step, solve_translation)
+                   likelihood_draws, make_score_step, ray_step, solve_translation)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -359,8 +359,7 @@ def temporal_batch(params, init_poses, uv, conf, K, valid, *, net_config: model_
             sde.marginal(t_last)[1]
         asym = jax.vmap(jax.vmap(anatomy_lib.limb_asymmetry))(x)
         if init_poses.shape[2] > 1:
-            draws = jax.random.normal(jax.random.PRNGKey(cfg.likelihood_seed),
-                                      (cfg.likelihood_draws, 17, 3), dtype)
+            draws = likelihood_draws(cfg, dtype)
             likelihood = per_fh(lambda p: denoise_error(prior_score, sde, p, cfg.likelihood_t,
                                                         draws), 0)(x)
         else:

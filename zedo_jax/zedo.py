@@ -389,6 +389,13 @@ def denoise_error(score, sde, x, t, noise):
     return jnp.mean((eps - noise) ** 2)
 
 
+def likelihood_draws(cfg: ZeDOConfig, dtype=jnp.float32):
+    """The fixed noise draws ``[cfg.likelihood_draws, 17, 3]`` of :func:`denoise_error` (seed
+    ``cfg.likelihood_seed``), shared by every hypothesis and frame."""
+    return jax.random.normal(jax.random.PRNGKey(cfg.likelihood_seed),
+                             (cfg.likelihood_draws, 17, 3), dtype)
+
+
 def zedo_batch(params, init_poses, uv, conf, K, *, net_config: model_lib.ScoreNetConfig,
                sde, cfg: ZeDOConfig):
     """IPO + optimization loop for a batch of frames and hypotheses, as one program.
@@ -409,8 +416,7 @@ def zedo_batch(params, init_poses, uv, conf, K, *, net_config: model_lib.ScoreNe
       ``cfg.likelihood_t``; computed only when S > 1 and the loop runs, else 0).
     """
     ts = cfg.time_grid(init_poses.dtype)
-    draws = (jax.random.normal(jax.random.PRNGKey(cfg.likelihood_seed),
-                               (cfg.likelihood_draws,) + init_poses.shape[-2:], init_poses.dtype)
+    draws = (likelihood_draws(cfg, init_poses.dtype)
              if init_poses.shape[1] > 1 and cfg.oil_steps else None)
     n_fix = cfg.n_fixed
     n_anat = min(int(round(cfg.anatomy_from * cfg.oil_steps)), cfg.oil_steps)
