@@ -100,8 +100,8 @@ def _evaluate_input(path, inp, init, prior, cfg):
         return None, []
     S = out["poses"].shape[1]
     res = metrics.evaluate(out["poses"], inp.poses3d, ecfg, groups=inp.seq)
-    chosen = np.take_along_axis(out.poses, out.best[:, None, None, None], 1)
-    plaus = metrics.plausibility_report(chosen[:, 0])
+    chosen = out.best_poses
+    plaus = metrics.plausibility_report(chosen)
     main_rows = [(f"ZeDO S={S}" + (" (min, oracle)" if S > 1 else ""),
                   {**res["summary"], "plausible_pct": plaus["plausible_pct"] if S == 1 else None})]
     selected = sel_res = None

@@ -127,9 +127,8 @@ def main(argv):
         label = f"ZeDO S={S}" + (" (min over hypotheses, oracle)" if S > 1 else "")
         rows = [(label, res["summary"])]
         if S > 1:           # what a user without ground truth gets: the `best` hypothesis
-            chosen = np.take_along_axis(out.poses, out.best[:, None, None, None], 1)
             rows.append((f"ZeDO S={S} (best, no ground truth)", metrics.evaluate(
-                chosen, inp.poses3d, common.eval_config())["summary"]))
+                out.best_poses, inp.poses3d, common.eval_config())["summary"]))
         print(common.format_table(rows))
         common.print_temporal_metrics(out["poses"], inp, np.argmin(res["mpjpe_all"], axis=1))
     if fig_path:

@@ -135,6 +135,11 @@ class LiftResult(collections.abc.Mapping):
     def num_hypotheses(self) -> int:
         return self.poses.shape[1]
 
+    @property
+    def best_poses(self) -> np.ndarray:
+        """``[N, 17, 3]`` each frame's ``best`` hypothesis (chosen without ground truth)."""
+        return np.take_along_axis(self.poses, self.best[:, None, None, None], 1)[:, 0]
+
 
 def _stored(a):
     a = np.asarray(a)
