@@ -224,6 +224,7 @@ def test_lift_chunking_and_padding_are_invisible(tiny_prior, cmu_views):
     # the selection's likelihood term: computed for S > 1, the same whatever the chunking
     assert a["denoise_error"].shape == (7, 3) and (a["denoise_error"] > 0).all()
     np.testing.assert_allclose(a["denoise_error"], b["denoise_error"], rtol=1e-4)
+    np.testing.assert_array_equal(a.best_poses, a.poses[np.arange(7), a.best])
 
 
 def test_refinement_mode_and_init_pose_shapes(tiny_prior, cmu_views):
