@@ -54,6 +54,7 @@ AUGMENT_FLAGS = {
     "posture_prob": "Fraction of samples whose posture (hips, knees, shoulders, elbows, trunk) "
                     "is re-drawn within ranges of motion.",
     "posture_dof_prob": "In those samples, probability that each degree of freedom is re-drawn.",
+    "swap_prob": "Fraction of samples retargeted onto another training pose's skeleton.",
     "rebalance_power": "Sample poses with weight count^-power of their posture cluster "
                        "(0 = uniform).",
     "rebalance_clusters": "Posture clusters of the rebalancing."}

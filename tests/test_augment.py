@@ -144,3 +144,33 @@ def test_rebalance_weights(poses):
     # Rare poses (high weight) are drawn more often than their share of the data.
     rare = w > np.median(w)
     assert rare[idx].mean() > rare.mean() + 0.1
+
+
+def test_skeleton_swap_takes_a_real_skeleton_and_keeps_angles(poses):
+    x = poses.poses[::5]                                    # all three CMU skeletons
+    cfg = data.AugmentConfig(swap_prob=1.0)
+    y = _run(cfg, x, "camera")
+    Lx, Ly = skeleton.bone_lengths(x), skeleton.bone_lengths(y)
+    # Every output skeleton is one of the batch's own (left/right averaged), not a made-up one.
+    sym = np.asarray(augment.symmetric_lengths(Lx))
+    dist = np.abs(Ly[:, None, :] - sym[None]).max(-1).min(1)
+    assert dist.max() < 1e-5
+    np.testing.assert_allclose(Ly[:, LEFT], Ly[:, RIGHT], atol=1e-6)
+    # Sizes really change (three skeletons: 3.9, 4.4 and 4.7 m of bones) and bone directions
+    # (the joint angles) are kept.
+    assert np.mean(np.abs(Ly.sum(1) - Lx.sum(1)) > 0.1) > 0.3
+    par = np.asarray(skeleton.PARENTS[1:])
+    u = y[:, 1:] - y[:, par]
+    v = x[:, 1:] - x[:, par]
+    cos = np.sum(u * v, -1) / np.linalg.norm(u, axis=-1) / np.linalg.norm(v, axis=-1)
+    assert cos.min() > 1 - 1e-5
+    np.testing.assert_array_equal(y[:, 0], 0.0)
+
+
+def test_skeleton_swap_prob_gates_samples(poses):
+    x = poses.poses[:1000]
+    y = _run(data.AugmentConfig(swap_prob=0.3), x, "camera")
+    changed = np.abs(y - x).max((1, 2)) > 1e-6
+    # Gated samples whose partner has the same skeleton barely change; the share is at most 0.3.
+    assert 0.05 < changed.mean() < 0.36
+    np.testing.assert_array_equal(_run(data.AugmentConfig(swap_prob=0.0), x, "camera"), x)

@@ -21,6 +21,10 @@ wrappers) in any axes: the body frame is computed from the pose (hips for left-r
 thorax for up), so they apply equally to world-frame (z up) and camera-frame (y down) data.
 Bone lengths and symmetry are preserved by the posture rotations; the skeleton variation keeps
 left and right equal.
+
+A third, **skeleton swapping** (:func:`swap_skeletons`), retargets a pose onto the skeleton of
+another training pose (bone directions kept, lengths taken over): every motion is seen on every
+training skeleton, while size and proportions stay those of a real subject.
 """
 from __future__ import annotations
 
@@ -187,6 +191,43 @@ def vary_skeleton(key, pose, bone_range: float, body_range: float, slide: float,
     thorax = pose[8] + d[1] * (pose[9] - pose[7])
     neck = pose[9] + d[2] * (pose[10] - pose[8])
     return pose.at[7].set(spine).at[8].set(thorax).at[9].set(neck)
+
+
+#: Left/right bone pairs (indices of :data:`zedo_jax.skeleton.BONES`).
+_BONE_PAIRS = ((0, 3), (1, 4), (2, 5), (10, 13), (11, 14), (12, 15))
+_MIRROR_BONE = np.arange(16)
+for _a, _b in _BONE_PAIRS:
+    _MIRROR_BONE[_a], _MIRROR_BONE[_b] = _b, _a
+
+
+def symmetric_lengths(lengths):
+    """Bone lengths ``[..., 16]`` with each left/right pair replaced by the pair's mean."""
+    return 0.5 * (lengths + lengths[..., _MIRROR_BONE])
+
+
+def retarget(pose, lengths):
+    """``pose [17, 3]`` (root-relative) rebuilt with the bone lengths ``lengths [16]`` (metres):
+    every bone keeps its direction, so the joint angles are kept and the skeleton (size,
+    proportions and where the spine, thorax and neck joints sit) becomes the given one."""
+    own = skeleton.bone_lengths(pose)
+    return scale_bones(pose, lengths / jnp.maximum(own, 1e-9))
+
+
+def swap_skeletons(key, poses, prob: float):
+    """Retarget a fraction ``prob`` of the batch ``poses [B, 17, 3]`` onto the skeleton of
+    another sample of the same batch (a random partner; its left/right pairs averaged).
+
+    Motion and skeleton are decoupled while size stays tied to proportions: every skeleton of
+    the training set is seen performing every motion, but no skeleton that does not exist is
+    made up, unlike :func:`vary_skeleton`, which lets the prior learn that size is free.
+    """
+    k_perm, k_gate = jax.random.split(key)
+    n = poses.shape[0]
+    partner = jax.random.permutation(k_perm, n)
+    target = symmetric_lengths(skeleton.bone_lengths(poses))[partner]
+    swapped = jax.vmap(retarget)(poses, target)
+    gate = jax.random.bernoulli(k_gate, prob, (n, 1, 1))
+    return jnp.where(gate, swapped, poses)
 
 
 # ----------------------------------------------------------------------------------------------

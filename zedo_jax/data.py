@@ -222,10 +222,14 @@ class AugmentConfig:
       posture_prob: fraction of samples whose posture is re-drawn; in those, each of the 15
         degrees of freedom (hips, knees, shoulders, elbows, trunk) is re-drawn with
         probability ``posture_dof_prob`` within anatomical ranges of motion.
+      swap_prob: fraction of samples retargeted onto the skeleton of another sample of the
+        batch (bone directions kept, lengths taken over, left/right averaged): every motion on
+        every training skeleton, with size still tied to a real subject's proportions.
       rebalance_power: sample training poses with weights ``count^-power`` of their cluster in
         a k-means density estimate (``rebalance_clusters`` clusters of facing-aligned poses),
         so rare postures are seen more often; 0 = uniform epochs.
-    Skeleton and posture variation are applied before the virtual camera.
+    Skeleton swapping, skeleton variation and posture variation are applied (in that order)
+    before the virtual camera.
     """
 
     yaw_deg: tuple = (0.0, 360.0)
@@ -243,6 +247,7 @@ class AugmentConfig:
     joint_slide: float = 0.0
     posture_prob: float = 0.0
     posture_dof_prob: float = 0.5
+    swap_prob: float = 0.0
     rebalance_power: float = 0.0
     rebalance_clusters: int = 64
 
@@ -275,6 +280,8 @@ def augment(key, poses, frame: str, cfg: AugmentConfig):
     Pure and jit-able (``frame`` and ``cfg`` are static).
     """
     k_cam, k_flip, k_skel, k_post, k_gate = jax.random.split(key, 5)
+    if cfg.swap_prob > 0:
+        poses = augment_lib.swap_skeletons(jax.random.fold_in(key, 7), poses, cfg.swap_prob)
     if cfg.bone_scale_range > 0 or cfg.body_scale_range > 0 or cfg.joint_slide > 0:
         poses = augment_lib.batched(augment_lib.vary_skeleton)(
             k_skel, poses, cfg.bone_scale_range, cfg.body_scale_range, cfg.joint_slide,

@@ -36,6 +36,7 @@ RECIPES = {
     "skeleton": _SKELETON,
     "posture": {"posture_prob": 0.4},
     "rebalance": {"rebalance_power": 0.5},
+    "swap": {"swap_prob": 0.5},
     "all": {**_SKELETON, "posture_prob": 0.4, "rebalance_power": 0.5},
     "all_free_size": {"bone_scale_range": 0.12, "body_scale_range": 0.08, "joint_slide": 0.08,
                       "posture_prob": 0.4, "rebalance_power": 0.5},
