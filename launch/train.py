@@ -39,7 +39,10 @@ MODEL_FLAGS = {"hidden_dim": "Width of the residual trunk.",
                "embed_dim": "Size of the time embedding.",
                "n_blocks": "Residual blocks.",
                "dropout": "Dropout rate.",
-               "embedding": "Time embedding."}
+               "embedding": "Time embedding.",
+               "bone_features": "Also feed the pose's bone lengths to the input layer "
+                                "(BUILD_NOTES §7.6; with --init_from, the new inputs start at "
+                                "zero weight)."}
 LOSS_FLAGS = {"reduce_mean": "Mean (not half-sum) over coordinates in the loss."}
 AUGMENT_FLAGS = {
     "flip_prob": "Probability of a horizontal flip augmentation.",

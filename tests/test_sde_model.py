@@ -91,8 +91,10 @@ def test_time_branch_split_matches_full_call_and_groupnorm_eps():
 
 
 @pytest.mark.parametrize("cfg", [model.ScoreNetConfig(), model.ScoreNetConfig(
-    hidden_dim=64, embed_dim=32, n_blocks=3, embedding="fourier")])
+    hidden_dim=64, embed_dim=32, n_blocks=3, embedding="fourier"), model.ScoreNetConfig(
+    hidden_dim=64, embed_dim=32, bone_features=True)])
 def test_param_shapes_match_init(cfg):
+    assert model.count_params(model.param_shapes(cfg)) == model.num_parameters(cfg)
     traced = jax.eval_shape(lambda k: model.init_params(cfg, k), jax.random.PRNGKey(0))
     assert jax.tree_util.tree_structure(model.param_shapes(cfg)) == \
         jax.tree_util.tree_structure(traced)
@@ -121,3 +123,31 @@ def test_perfect_eps_predictor_has_zero_loss():
     mean = losses.dsm_loss(zero, None, big, jax.random.PRNGKey(2), sde,
                            losses.LossConfig(reduce_mean=True))
     assert abs(float(mean) - 1.0) < 0.02
+
+
+def test_bone_features_input_and_adapt_params():
+    from zedo_jax import skeleton
+    x = jax.random.normal(jax.random.PRNGKey(1), (5, 17, 3)) * 0.3
+    np.testing.assert_allclose(model.bone_features(x), skeleton.bone_lengths(np.asarray(x)),
+                               rtol=1e-5)
+    off = model.ScoreNetConfig(hidden_dim=64, embed_dim=32)
+    on = model.ScoreNetConfig(hidden_dim=64, embed_dim=32, bone_features=True)
+    assert (off.input_dim, on.input_dim) == (51, 67)
+    assert model.num_parameters(on) - model.num_parameters(off) == 16 * 64
+    np.testing.assert_array_equal(model.network_input(x, off), x.reshape(5, 51))
+    # Zero-padded input rows: the adapted network computes what the original one did.
+    params = model.init_params(off, jax.random.PRNGKey(0))
+    adapted = model.adapt_params(params, on)
+    assert adapted["params"]["pre_dense"]["kernel"].shape == (67, 64)
+    label = jnp.full((5,), 300.0)
+    np.testing.assert_allclose(model.ScoreNet(on).apply(adapted, x, label),
+                               model.ScoreNet(off).apply(params, x, label), atol=1e-6)
+    assert model.adapt_params(adapted, on) is adapted            # already adapted: unchanged
+    assert model.adapt_params(params, off) is params
+    net = model.ScoreNet(on)
+    biases = net.apply(adapted, jnp.float32(300.0), method=model.ScoreNet.time_biases)
+    np.testing.assert_allclose(model.trunk_apply(adapted, on, x, biases),
+                               net.apply(adapted, x, biases, method=model.ScoreNet.trunk),
+                               atol=1e-4)                       # groups of 2: see above
+    with pytest.raises(ValueError, match="17-joint"):
+        model.ScoreNetConfig(num_joints=16, bone_features=True)

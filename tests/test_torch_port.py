@@ -258,6 +258,12 @@ def test_width_mismatch_listed():
     assert "b1_dense2.weight: [64, 96] (expected [64, 64])" in msg
     assert "b2_dense1_t.weight: [64, 48] (expected [64, 32])" in msg
 
+    import dataclasses
+    cfg = dataclasses.replace(torch_port.infer_config(torch_port.split_checkpoint(
+        numpy_checkpoint())[0]), bone_features=True)
+    with pytest.raises(ValueError, match="no bone-length inputs"):
+        torch_port.validate_state_dict(torch_port.split_checkpoint(numpy_checkpoint())[0], cfg)
+
 
 def test_gfpose_conditional_rejected():
     ckpt = numpy_checkpoint()

@@ -30,6 +30,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from . import skeleton
+
 
 @dataclasses.dataclass(frozen=True)
 class ScoreNetConfig:
@@ -44,6 +46,10 @@ class ScoreNetConfig:
       gn_groups, gn_eps: GroupNorm groups and epsilon (32, 1e-5 = PyTorch's default).
       embedding: ``'positional'`` (sinusoidal of the label, the release) or ``'fourier'``
         (Gaussian random features of ``log(label)``, frozen, scale ``fourier_scale``).
+      bone_features: also feed the input pose's 16 bone lengths (metres, :func:`bone_features`)
+        to the input layer, beside the 51 coordinates (off: the release). Bone lengths do not
+        change with the motion, so a network that sees them can tie a pose's size to its
+        skeleton for motions it was not trained on (BUILD_NOTES §7.6).
     """
 
     num_joints: int = 17
@@ -56,6 +62,7 @@ class ScoreNetConfig:
     gn_eps: float = 1e-5
     embedding: str = "positional"
     fourier_scale: float = 30.0
+    bone_features: bool = False
 
     def __post_init__(self):
         if self.hidden_dim % self.gn_groups:
@@ -65,10 +72,18 @@ class ScoreNetConfig:
             raise ValueError(f"embedding must be 'positional' or 'fourier', got {self.embedding!r}")
         if self.embed_dim % 2 and self.embedding == "fourier":
             raise ValueError("fourier embedding needs an even embed_dim")
+        if self.bone_features and (self.num_joints, self.joint_dim) != (17, 3):
+            raise ValueError("bone_features needs the 17-joint 3D skeleton")
 
     @property
     def pose_dim(self) -> int:
         return self.num_joints * self.joint_dim
+
+    @property
+    def input_dim(self) -> int:
+        """Width of the input layer: the flattened pose, plus its bone lengths if
+        ``bone_features``."""
+        return self.pose_dim + (len(skeleton.BONES) if self.bone_features else 0)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -86,7 +101,7 @@ def num_parameters(config: ScoreNetConfig) -> int:
     """Closed-form parameter count of the network described by ``config``."""
     h, e, p = config.hidden_dim, config.embed_dim, config.pose_dim
     layer = (h * h + h) + (e * h + h) + 2 * h        # dense, dense_t, gnorm
-    return ((p * h + h) + (e * h + h) + 2 * h + (e * e + e)
+    return ((config.input_dim * h + h) + (e * h + h) + 2 * h + (e * e + e)
             + config.n_blocks * 2 * layer + (h * p + p))
 
 
@@ -114,6 +129,36 @@ def fourier_embedding(labels, dim: int, scale: float, seed: int = 0):
     w = scale * jax.random.normal(jax.random.PRNGKey(seed), (dim // 2,), jnp.float32)
     args = jnp.log(jnp.asarray(labels, jnp.float32))[..., None] * w * (2.0 * math.pi)
     return jnp.concatenate([jnp.sin(args), jnp.cos(args)], axis=-1)
+
+
+def bone_features(x):
+    """Bone lengths of poses ``x [..., 17, 3]`` -> ``[..., 16]`` (in ``skeleton.BONES`` order),
+    with a tiny floor inside the square root so the gradient stays finite at zero length."""
+    parents, children = (np.asarray(a) for a in zip(*skeleton.BONES))
+    d = x[..., children, :] - x[..., parents, :]
+    return jnp.sqrt(jnp.sum(d * d, -1) + 1e-12)
+
+
+def network_input(x, config: ScoreNetConfig):
+    """The input layer's features: ``x [..., J, 3]`` -> ``[..., config.input_dim]``."""
+    flat = x.reshape(x.shape[:-2] + (config.pose_dim,))
+    if not config.bone_features:
+        return flat
+    return jnp.concatenate([flat, bone_features(x).astype(flat.dtype)], -1)
+
+
+def adapt_params(params, config: ScoreNetConfig):
+    """Fit a parameter tree of a network without bone features to ``config`` with them: the
+    input layer's kernel gets zero rows for the bone lengths, so the network computes exactly
+    what it did before and fine-tuning starts from there. Anything else is returned as is."""
+    p = params["params"] if "params" in params else params
+    kernel = p.get("pre_dense", {}).get("kernel") if isinstance(p, dict) else None
+    if kernel is None or kernel.shape[0] != config.pose_dim or config.input_dim == config.pose_dim:
+        return params
+    pad = jnp.zeros((config.input_dim - config.pose_dim, kernel.shape[1]), kernel.dtype)
+    new_p = dict(p)
+    new_p["pre_dense"] = dict(p["pre_dense"], kernel=jnp.concatenate([kernel, pad], 0))
+    return {"params": new_p} if "params" in params else new_p
 
 
 def _torch_uniform(fan_in: int):
@@ -167,7 +212,7 @@ class ScoreNet(nn.Module):
 
     def setup(self):
         c = self.config
-        self.pre_dense = _dense(c.hidden_dim, c.pose_dim)
+        self.pre_dense = _dense(c.hidden_dim, c.input_dim)
         self.pre_dense_t = _dense(c.hidden_dim, c.embed_dim)
         self.pre_gnorm = nn.GroupNorm(c.gn_groups, epsilon=c.gn_eps, use_fast_variance=False)
         self.shared_time_embed = _dense(c.embed_dim, c.embed_dim)
@@ -194,7 +239,7 @@ class ScoreNet(nn.Module):
         """Pose path given precomputed :meth:`time_biases` (broadcast against the batch)."""
         c = self.config
         lead = x.shape[:-2]
-        h = self.pre_dense(x.reshape(lead + (c.pose_dim,))) + biases[0]
+        h = self.pre_dense(network_input(x, c)) + biases[0]
         h = self.drop(nn.silu(self.pre_gnorm(h)), deterministic=not train)
         for k, blk in enumerate(self.blocks):
             h = blk(h, biases[1 + 2 * k: 3 + 2 * k], train)
@@ -232,7 +277,7 @@ def trunk_apply(params, config: ScoreNetConfig, x, biases):
         return jax.nn.silu(_group_norm(h, norm, c.gn_groups, c.gn_eps))
 
     lead = x.shape[:-2]
-    h = layer(x.reshape(lead + (c.pose_dim,)), p["pre_dense"], biases[0], p["pre_gnorm"])
+    h = layer(network_input(x, c), p["pre_dense"], biases[0], p["pre_gnorm"])
     for k in range(c.n_blocks):
         blk = p[f"blocks_{k}"]
         a = layer(h, blk["dense1"], biases[1 + 2 * k], blk["gnorm1"])
@@ -269,7 +314,7 @@ def param_shapes(config: ScoreNetConfig) -> dict:
     def norm():
         return {"scale": jax.ShapeDtypeStruct((H,), f32), "bias": jax.ShapeDtypeStruct((H,), f32)}
 
-    p = {"pre_dense": dense(D, H), "pre_dense_t": dense(E, H), "pre_gnorm": norm(),
+    p = {"pre_dense": dense(c.input_dim, H), "pre_dense_t": dense(E, H), "pre_gnorm": norm(),
          "shared_time_embed": dense(E, E), "post_dense": dense(H, D)}
     for k in range(c.n_blocks):
         p[f"blocks_{k}"] = {"dense1": dense(H, H), "dense1_t": dense(E, H), "gnorm1": norm(),

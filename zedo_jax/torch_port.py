@@ -212,6 +212,9 @@ def infer_config(state_dict: Mapping[str, Any]) -> model_lib.ScoreNetConfig:
 def validate_state_dict(state_dict: Mapping[str, Any], config: model_lib.ScoreNetConfig):
     """Check an (un-prefixed) state dict against ``config``; raise one ``ValueError`` listing
     every missing key, unknown key, wrongly shaped tensor and non-finite tensor."""
+    if config.bone_features:
+        raise ValueError("the official network has no bone-length inputs: convert with "
+                         "bone_features=False (the official layout)")
     expected = _expected_shapes(config.hidden_dim, config.embed_dim, config.pose_dim,
                                 config.n_blocks)
     present = {k for k in state_dict if k not in _IGNORED_KEYS}

@@ -204,7 +204,7 @@ def fit(cfg: TrainConfig, poses: data_lib.PoseSet, workdir: str, *, log_every: i
     if state is None:
         state = create_state(cfg)
         if init_params is not None:
-            params, ema = init_params
+            params, ema = (model_lib.adapt_params(p, cfg.model) for p in init_params)
             if jax.tree_util.tree_structure(params) != jax.tree_util.tree_structure(
                     state.params) or any(a.shape != b.shape for a, b in zip(
                         jax.tree_util.tree_leaves(params), jax.tree_util.tree_leaves(
