@@ -4,18 +4,27 @@ views of the held-out subset's test sequences.
 
     python -m launch.loso --data ../shared/data/cmu_h36m17.npz --workdir runs/loso \
         --recipes none,skeleton,posture,rebalance,all [--steps 5000] [--frames 300]
+    python -m launch.loso --workdir runs/loso_swap --recipes none,none:1,swap,swap:1 \
+        --weights raw,ema
+
+The table ends with each recipe's PA-MPJPE against ``none`` per held-out subset (seeds
+averaged) and whether it is better on every one (issue 10's criterion).
 
 Resumable: finished cells are kept in WORKDIR/loso.json and trainings resume from their
 checkpoints. All work is done by ``zedo_jax.generalisation.run_loso``.
 """
 from absl import app, flags, logging
 
-from zedo_jax import generalisation as gen
+from zedo_jax import generalisation as gen, zedo
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("data", "../shared/data/cmu_h36m17.npz", "CMU pose file with seq_source.")
 flags.DEFINE_string("workdir", None, "Directory for the trainings and loso.json.")
-flags.DEFINE_list("recipes", ["none", "all"], f"Recipes among {sorted(gen.RECIPES)}.")
+flags.DEFINE_list("recipes", ["none", "all"], f"Recipes among {sorted(gen.RECIPES)}, each "
+                  "optionally with a training seed (swap:1).")
+flags.DEFINE_list("weights", ["raw"], "Weight sets to evaluate each prior with (raw, ema).")
+flags.DEFINE_enum("schedule", "faithful", ["faithful", "default"],
+                  "Lifting loop: the release's (faithful) or the project's default.")
 flags.DEFINE_list("subsets", None, "Held-out subsets (default: all three).")
 flags.DEFINE_integer("steps", 5000, "Training steps per prior.")
 flags.DEFINE_integer("frames", 300, "Evaluation views per held-out subset.")
@@ -30,9 +39,12 @@ def main(argv):
     logging.set_verbosity(logging.WARNING)
     try:
         for r in FLAGS.recipes:
-            gen.recipe(r)
+            gen.parse_recipe_spec(r)
+        config = (zedo.make_config(schedule="faithful") if FLAGS.schedule == "faithful"
+                  else zedo.make_config())
         table = gen.run_loso(FLAGS.data, FLAGS.workdir, recipes=FLAGS.recipes,
                              subsets=FLAGS.subsets, steps=FLAGS.steps, frames=FLAGS.frames,
+                             config=config, weights=FLAGS.weights,
                              hidden_dim=FLAGS.hidden_dim, embed_dim=FLAGS.embed_dim,
                              batch_size=FLAGS.batch_size)
     except (ValueError, FileNotFoundError) as e:

@@ -41,12 +41,42 @@ def test_subsets_are_disjoint_and_named(cmu_poses_path):
 def test_loso_runs_end_to_end_and_resumes(cmu_poses_path, tmp_path):
     from zedo_jax.zedo import ZeDOConfig
     cfg = ZeDOConfig(ipo_steps=5, oil_steps=5)
-    kw = dict(recipes=("none",), subsets=("cmu_expmap",), steps=4, frames=4, config=cfg,
-              hidden_dim=64, embed_dim=32, batch_size=64, log=None)
+    kw = dict(recipes=("none", "none:1"), subsets=("cmu_expmap",), steps=4, frames=4,
+              config=cfg, weights=("raw", "ema"), hidden_dim=64, embed_dim=32, batch_size=64,
+              log=None)
     table = gen.run_loso(cmu_poses_path, str(tmp_path), **kw)
+    assert set(table["cmu_expmap"]) == {"none", "none ema", "none:1", "none:1 ema"}
     row = table["cmu_expmap"]["none"]
     assert set(row) == {"mpjpe_mm", "pa_mpjpe_mm", "n_mpjpe_mm"} and row["mpjpe_mm"] > 0
+    assert table["cmu_expmap"]["none:1"] != row                          # another seed
+    assert os.path.isdir(os.path.join(tmp_path, "cmu_expmap__none__1"))
     with open(os.path.join(tmp_path, "loso.json")) as f:
         assert json.load(f) == table
     assert gen.run_loso(cmu_poses_path, str(tmp_path), **kw) == table     # finished cells kept
     assert "cmu_expmap" in gen.format_loso(table)
+
+
+def test_recipe_specs_and_loso_comparison():
+    assert gen.parse_recipe_spec("swap") == ("swap", 0)
+    assert gen.parse_recipe_spec("swap:3") == ("swap", 3)
+    with pytest.raises(ValueError, match="unknown recipe"):
+        gen.parse_recipe_spec("warp:1")
+    with pytest.raises(ValueError, match="NAME:SEED"):
+        gen.parse_recipe_spec("swap:x")
+    assert gen.cell_label("swap:1", "raw") == "swap:1"
+    assert gen.cell_label("swap:1", "ema") == "swap:1 ema"
+
+    def s(pa):
+        return {"mpjpe_mm": 2 * pa, "pa_mpjpe_mm": pa, "n_mpjpe_mm": 1.5 * pa}
+    table = {"a": {"none": s(70), "none:1": s(72), "swap": s(69), "swap:1": s(70),
+                   "none ema": s(60), "swap ema": s(61)},
+             "b": {"none": s(80), "swap": s(79), "none ema": s(60), "swap ema": s(59)}}
+    cmp = gen.loso_comparison(table)
+    assert cmp["swap"]["delta"] == {"a": -1.5, "b": -1.0} and cmp["swap"]["wins_all"]
+    assert cmp["swap ema"]["delta"] == {"a": 1.0, "b": -1.0}            # against 'none ema'
+    assert not cmp["swap ema"]["wins_all"]
+    text = gen.format_loso(table)
+    assert "better on every subset: yes" in text and "better on every subset: no" in text
+    # A recipe missing from a held-out subset cannot win on every subset.
+    del table["b"]["swap"]
+    assert not gen.loso_comparison(table)["swap"]["wins_all"]

@@ -9,7 +9,9 @@ seen neither the skeleton nor the motions of. Running it with several recipes me
 augmentations help on data unlike the training data.
 
     from zedo_jax import generalisation as gen
-    table = gen.run_loso("cmu_h36m17.npz", "runs/loso", recipes=("none", "all"), steps=5000)
+    table = gen.run_loso("cmu_h36m17.npz", "runs/loso", recipes=("none", "swap", "swap:1"),
+                         weights=("raw", "ema"), steps=5000)
+    print(gen.format_loso(table))
 """
 from __future__ import annotations
 
@@ -75,29 +77,58 @@ def loso_views(path: str, held_out: str, n: int = 300, seed: int = 0) -> dict:
 
 def train_prior(poses: data_lib.PoseSet, workdir: str, aug: data_lib.AugmentConfig, *,
                 steps: int, hidden_dim: int = 256, embed_dim: int = 128, batch_size: int = 512,
-                lr: float = 5e-4, seed: int = 0, log: Callable[[str], None] = echo):
+                lr: float = 5e-4, seed: int = 0, ema_rate: float = 0.9995,
+                weights: str = "raw", log: Callable[[str], None] = echo):
     """Train (or resume) a small prior with ``aug`` and store its S = 1 hypothesis; returns the
-    loaded :class:`~zedo_jax.prior.Prior` (raw weights)."""
+    loaded :class:`~zedo_jax.prior.Prior` with ``weights`` (``'raw'`` or ``'ema'``). The EMA
+    rate is round 2's 0.9995 (0.9999 averages mostly the first steps of a 5,000-step run)."""
     cfg = train.TrainConfig(model=model.ScoreNetConfig(hidden_dim=hidden_dim,
                                                        embed_dim=embed_dim),
                             augment=aug, steps=steps, batch_size=batch_size, lr=lr,
-                            warmup_steps=min(1000, steps // 5), seed=seed)
+                            warmup_steps=min(1000, steps // 5), seed=seed, ema_rate=ema_rate)
     train.fit(cfg, poses, workdir, log_every=max(steps // 5, 1), checkpoint_every=steps,
               keep=1, log=log)
     if not os.path.exists(os.path.join(workdir, "clusters_1.npy")):
         prior_lib.save_clusters(workdir, clustering.hypotheses(poses, 1))
-    return prior_lib.load_prior(workdir)
+    return prior_lib.load_prior(workdir, weights=weights)
+
+
+def parse_recipe_spec(spec: str) -> tuple[str, int]:
+    """``'swap'`` -> ``('swap', 0)``, ``'swap:1'`` -> ``('swap', 1)`` (training seed)."""
+    name, _, seed = spec.partition(":")
+    recipe(name)
+    try:
+        return name, int(seed or 0)
+    except ValueError:
+        raise ValueError(f"bad recipe {spec!r}: write NAME or NAME:SEED (an integer)") from None
+
+
+def cell_label(spec: str, weights: str) -> str:
+    """Table key of one recipe (and seed) evaluated with one weight set: the spec itself for
+    raw weights (the release's choice), ``'SPEC ema'`` for EMA weights."""
+    return spec if weights == "raw" else f"{spec} {weights}"
 
 
 def run_loso(path: str, workdir: str, recipes: Sequence[str] = ("none", "all"),
              subsets: Sequence[str] | None = None, steps: int = 5000, frames: int = 300,
-             config=None, log: Callable[[str], None] = echo, **train_kw) -> dict:
-    """Leave-one-subset-out table: ``{held_out: {recipe: summary}}`` (mm), also written to
+             config=None, weights: Sequence[str] = ("raw",),
+             log: Callable[[str], None] = echo, **train_kw) -> dict:
+    """Leave-one-subset-out table: ``{held_out: {label: summary}}`` (mm), also written to
     ``workdir/loso.json`` after every cell (an interrupted run resumes where it stopped: the
-    trainings resume from their checkpoints and finished cells are kept)."""
+    trainings resume from their checkpoints and finished cells are kept).
+
+    ``recipes`` are names of :data:`RECIPES`, optionally with a training seed (``'swap:1'``;
+    run several seeds to see the run-to-run noise). Each prior is evaluated with every weight
+    set of ``weights`` (``'raw'``, ``'ema'``); labels as :func:`cell_label`. ``config`` is the
+    lifting configuration (default: the release's loop).
+    """
     from .zedo import ZeDOConfig
     config = ZeDOConfig() if config is None else config
     log = silent if log is None else log
+    specs = [(spec, *parse_recipe_spec(spec)) for spec in recipes]
+    for w in weights:
+        if w not in ("raw", "ema"):
+            raise ValueError(f"weights must be 'raw' or 'ema', got {w!r}")
     with np.load(path) as f:
         all_subsets = sorted(set(f["seq_source"].tolist()))
     subsets = all_subsets if subsets is None else list(subsets)
@@ -108,32 +139,75 @@ def run_loso(path: str, workdir: str, recipes: Sequence[str] = ("none", "all"),
             table = json.load(f)
     for held in subsets:
         rest = [s for s in all_subsets if s != held]
-        train_poses = subset_poses(path, rest, "train")
-        v = loso_views(path, held, frames)
-        for name in recipes:
-            if name in table.get(held, {}):
+        train_poses = v = None
+        for spec, name, seed in specs:
+            todo = [w for w in weights if cell_label(spec, w) not in table.get(held, {})]
+            if not todo:
                 continue
-            log(f"[loso] held out {held}, recipe {name}: training on {len(train_poses):,} poses")
-            prior = train_prior(train_poses, os.path.join(workdir, f"{held}__{name}"),
-                                recipe(name), steps=steps, log=log, **train_kw)
-            res = lifting.lift(prior, v["keypoints"], v["K"], config=config, log=None)
-            s = metrics.evaluate(res["poses"], v["poses3d"])["summary"]
-            table.setdefault(held, {})[name] = {k: s[k] for k in
-                                                ("mpjpe_mm", "pa_mpjpe_mm", "n_mpjpe_mm")}
-            log(f"[loso] {held} / {name}: " + ", ".join(
-                f"{k} {v_:.1f}" for k, v_ in table[held][name].items()))
-            os.makedirs(workdir, exist_ok=True)
-            with open(out_path, "w") as f:
-                json.dump(table, f, indent=2)
+            if train_poses is None:
+                train_poses = subset_poses(path, rest, "train")
+                v = loso_views(path, held, frames)
+            log(f"[loso] held out {held}, recipe {spec}: training on {len(train_poses):,} poses")
+            run_dir = os.path.join(workdir, f"{held}__{name}" + (f"__{seed}" if seed else ""))
+            for i, w in enumerate(todo):
+                prior = (train_prior(train_poses, run_dir, recipe(name), steps=steps, seed=seed,
+                                     weights=w, log=log, **train_kw) if i == 0
+                         else prior_lib.load_prior(run_dir, weights=w))
+                res = lifting.lift(prior, v["keypoints"], v["K"], config=config, log=None)
+                s = metrics.evaluate(res["poses"], v["poses3d"])["summary"]
+                label = cell_label(spec, w)
+                table.setdefault(held, {})[label] = {k: s[k] for k in
+                                                     ("mpjpe_mm", "pa_mpjpe_mm", "n_mpjpe_mm")}
+                log(f"[loso] {held} / {label}: " + ", ".join(
+                    f"{k} {v_:.1f}" for k, v_ in table[held][label].items()))
+                os.makedirs(workdir, exist_ok=True)
+                with open(out_path, "w") as f:
+                    json.dump(table, f, indent=2)
     return table
 
 
-def format_loso(table: dict) -> str:
-    """Plain-text table: one row per held-out subset and recipe."""
-    head = f"{'held-out subset':<24}{'recipe':<12}{'MPJPE':>8}{'PA-MPJPE':>10}{'N-MPJPE':>9}"
+def loso_comparison(table: dict, baseline: str = "none", metric: str = "pa_mpjpe_mm") -> dict:
+    """Each recipe against ``baseline`` per held-out subset, seeds averaged: ``{recipe (with its
+    weights suffix): {'delta': {held_out: recipe mean - baseline mean (mm)}, 'wins_all':
+    bool}}``. Recipes are compared with the baseline evaluated with the same weights; a
+    recipe wins on a subset when its mean is strictly lower."""
+    def split(label):
+        spec, _, w = label.partition(" ")
+        return spec.partition(":")[0], w
+
+    means = {}
+    for held, rows in table.items():
+        acc = {}
+        for label, s in rows.items():
+            acc.setdefault(split(label), []).append(s[metric])
+        means[held] = {k: float(np.mean(v)) for k, v in acc.items()}
+    out = {}
+    for held, m in means.items():
+        for (name, w), value in m.items():
+            if name == baseline or (baseline, w) not in m:
+                continue
+            key = name + (f" {w}" if w else "")
+            out.setdefault(key, {"delta": {}})["delta"][held] = value - m[(baseline, w)]
+    for key, row in out.items():
+        row["wins_all"] = len(row["delta"]) == len(means) and all(
+            d < 0 for d in row["delta"].values())
+    return out
+
+
+def format_loso(table: dict, baseline: str = "none") -> str:
+    """Plain-text table: one row per held-out subset and recipe, then each recipe's PA-MPJPE
+    against ``baseline`` (seeds averaged) and whether it beats it on every held-out subset."""
+    head = f"{'held-out subset':<24}{'recipe':<14}{'MPJPE':>8}{'PA-MPJPE':>10}{'N-MPJPE':>9}"
     lines = [head, "-" * len(head)]
     for held, rows in table.items():
         for name, s in rows.items():
-            lines.append(f"{held:<24}{name:<12}{s['mpjpe_mm']:>8.1f}{s['pa_mpjpe_mm']:>10.1f}"
+            lines.append(f"{held:<24}{name:<14}{s['mpjpe_mm']:>8.1f}{s['pa_mpjpe_mm']:>10.1f}"
                          f"{s['n_mpjpe_mm']:>9.1f}")
+    comparison = loso_comparison(table, baseline)
+    if comparison:
+        lines.append(f"PA-MPJPE against '{baseline}' (mm, seeds averaged; negative = better):")
+        for key, row in comparison.items():
+            deltas = ", ".join(f"{h} {d:+.1f}" for h, d in row["delta"].items())
+            lines.append(f"  {key:<14}{deltas}  -> better on every subset: "
+                         f"{'yes' if row['wins_all'] else 'no'}")
     return "\n".join(lines)
