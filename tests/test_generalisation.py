@@ -41,15 +41,15 @@ def test_subsets_are_disjoint_and_named(cmu_poses_path):
 def test_loso_runs_end_to_end_and_resumes(cmu_poses_path, tmp_path):
     from zedo_jax.zedo import ZeDOConfig
     cfg = ZeDOConfig(ipo_steps=5, oil_steps=5)
-    kw = dict(recipes=("none", "none:1"), subsets=("cmu_expmap",), steps=4, frames=4,
+    kw = dict(recipes=("none:1",), subsets=("cmu_expmap",), steps=4, frames=4,
               config=cfg, weights=("raw", "ema"), hidden_dim=64, embed_dim=32, batch_size=64,
               log=None)
     table = gen.run_loso(cmu_poses_path, str(tmp_path), **kw)
-    assert set(table["cmu_expmap"]) == {"none", "none ema", "none:1", "none:1 ema"}
-    row = table["cmu_expmap"]["none"]
+    assert set(table["cmu_expmap"]) == {"none:1", "none:1 ema"}
+    row = table["cmu_expmap"]["none:1"]
     assert set(row) == {"mpjpe_mm", "pa_mpjpe_mm", "n_mpjpe_mm"} and row["mpjpe_mm"] > 0
-    assert table["cmu_expmap"]["none:1"] != row                          # another seed
-    assert os.path.isdir(os.path.join(tmp_path, "cmu_expmap__none__1"))
+    assert table["cmu_expmap"]["none:1 ema"] != row                      # other weights
+    assert os.path.isdir(os.path.join(tmp_path, "cmu_expmap__none__1"))  # seed 1's run
     with open(os.path.join(tmp_path, "loso.json")) as f:
         assert json.load(f) == table
     assert gen.run_loso(cmu_poses_path, str(tmp_path), **kw) == table     # finished cells kept
