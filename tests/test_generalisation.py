@@ -73,10 +73,12 @@ def test_recipe_specs_and_loso_comparison():
              "b": {"none": s(80), "swap": s(79), "none ema": s(60), "swap ema": s(59)}}
     cmp = gen.loso_comparison(table)
     assert cmp["swap"]["delta"] == {"a": -1.5, "b": -1.0} and cmp["swap"]["wins_all"]
+    assert cmp["swap"]["baseline_spread"] == {"a": 2.0}                  # none vs none:1 on a
     assert cmp["swap ema"]["delta"] == {"a": 1.0, "b": -1.0}            # against 'none ema'
     assert not cmp["swap ema"]["wins_all"]
     text = gen.format_loso(table)
     assert "better on every subset: yes" in text and "better on every subset: no" in text
+    assert "seed spread of 'none': a 2.0" in text
     # A recipe missing from a held-out subset cannot win on every subset.
     del table["b"]["swap"]
     assert not gen.loso_comparison(table)["swap"]["wins_all"]

@@ -32,6 +32,8 @@ from .utils import echo, silent
 #: (skeleton proportions at a kept size, joint slides, postures, rebalancing; measured in
 #: BUILD_NOTES §7.2, not shipped). ``all_free_size`` adds a free body size
 #: (``body_scale_range``, no ``keep_size``): measured to inflate lifted poses (BUILD_NOTES §7).
+#: ``swap`` retargets half the batch onto other members' skeletons; ``swap_skeleton`` adds the
+#: kept-size proportions of ``skeleton`` (BUILD_NOTES §7.1, §7.6).
 _SKELETON = {"bone_scale_range": 0.12, "keep_size": True, "joint_slide": 0.08}
 RECIPES = {
     "none": {},
@@ -39,6 +41,7 @@ RECIPES = {
     "posture": {"posture_prob": 0.4},
     "rebalance": {"rebalance_power": 0.5},
     "swap": {"swap_prob": 0.5},
+    "swap_skeleton": {**_SKELETON, "swap_prob": 0.5},
     "all": {**_SKELETON, "posture_prob": 0.4, "rebalance_power": 0.5},
     "all_free_size": {"bone_scale_range": 0.12, "body_scale_range": 0.08, "joint_slide": 0.08,
                       "posture_prob": 0.4, "rebalance_power": 0.5},
@@ -170,24 +173,30 @@ def loso_comparison(table: dict, baseline: str = "none", metric: str = "pa_mpjpe
     """Each recipe against ``baseline`` per held-out subset, seeds averaged: ``{recipe (with its
     weights suffix): {'delta': {held_out: recipe mean - baseline mean (mm)}, 'wins_all':
     bool}}``. Recipes are compared with the baseline evaluated with the same weights; a
-    recipe wins on a subset when its mean is strictly lower."""
+    recipe wins on a subset when its mean is strictly lower. ``'baseline_spread'``: {held_out:
+    max - min of the baseline's seeds} where it has several, the run-to-run noise to read the
+    deltas against."""
     def split(label):
         spec, _, w = label.partition(" ")
         return spec.partition(":")[0], w
 
-    means = {}
+    means, spreads = {}, {}
     for held, rows in table.items():
         acc = {}
         for label, s in rows.items():
             acc.setdefault(split(label), []).append(s[metric])
         means[held] = {k: float(np.mean(v)) for k, v in acc.items()}
+        spreads[held] = {k: float(np.ptp(v)) for k, v in acc.items() if len(v) > 1}
     out = {}
     for held, m in means.items():
         for (name, w), value in m.items():
             if name == baseline or (baseline, w) not in m:
                 continue
             key = name + (f" {w}" if w else "")
-            out.setdefault(key, {"delta": {}})["delta"][held] = value - m[(baseline, w)]
+            row = out.setdefault(key, {"delta": {}, "baseline_spread": {}})
+            row["delta"][held] = value - m[(baseline, w)]
+            if (baseline, w) in spreads[held]:
+                row["baseline_spread"][held] = spreads[held][(baseline, w)]
     for key, row in out.items():
         row["wins_all"] = len(row["delta"]) == len(means) and all(
             d < 0 for d in row["delta"].values())
@@ -197,17 +206,21 @@ def loso_comparison(table: dict, baseline: str = "none", metric: str = "pa_mpjpe
 def format_loso(table: dict, baseline: str = "none") -> str:
     """Plain-text table: one row per held-out subset and recipe, then each recipe's PA-MPJPE
     against ``baseline`` (seeds averaged) and whether it beats it on every held-out subset."""
-    head = f"{'held-out subset':<24}{'recipe':<14}{'MPJPE':>8}{'PA-MPJPE':>10}{'N-MPJPE':>9}"
+    w = max([len("recipe")] + [len(k) for rows in table.values() for k in rows]) + 2
+    head = f"{'held-out subset':<24}{'recipe':<{w}}{'MPJPE':>8}{'PA-MPJPE':>10}{'N-MPJPE':>9}"
     lines = [head, "-" * len(head)]
     for held, rows in table.items():
         for name, s in rows.items():
-            lines.append(f"{held:<24}{name:<14}{s['mpjpe_mm']:>8.1f}{s['pa_mpjpe_mm']:>10.1f}"
+            lines.append(f"{held:<24}{name:<{w}}{s['mpjpe_mm']:>8.1f}{s['pa_mpjpe_mm']:>10.1f}"
                          f"{s['n_mpjpe_mm']:>9.1f}")
     comparison = loso_comparison(table, baseline)
     if comparison:
         lines.append(f"PA-MPJPE against '{baseline}' (mm, seeds averaged; negative = better):")
         for key, row in comparison.items():
             deltas = ", ".join(f"{h} {d:+.1f}" for h, d in row["delta"].items())
-            lines.append(f"  {key:<14}{deltas}  -> better on every subset: "
+            lines.append(f"  {key:<{w}}{deltas}  -> better on every subset: "
                          f"{'yes' if row['wins_all'] else 'no'}")
+            if row["baseline_spread"]:
+                lines.append(f"  {'':<{w}}(seed spread of '{baseline}': " + ", ".join(
+                    f"{h} {d:.1f}" for h, d in row["baseline_spread"].items()) + ")")
     return "\n".join(lines)
