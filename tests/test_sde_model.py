@@ -128,13 +128,13 @@ def test_perfect_eps_predictor_has_zero_loss():
 def test_bone_features_input_and_adapt_params():
     from zedo_jax import skeleton
     x = jax.random.normal(jax.random.PRNGKey(1), (5, 17, 3)) * 0.3
-    np.testing.assert_allclose(model.bone_features(x), skeleton.bone_lengths(np.asarray(x)),
-                               rtol=1e-5)
     off = model.ScoreNetConfig(hidden_dim=64, embed_dim=32)
     on = model.ScoreNetConfig(hidden_dim=64, embed_dim=32, bone_features=True)
     assert (off.input_dim, on.input_dim) == (51, 67)
     assert model.num_parameters(on) - model.num_parameters(off) == 16 * 64
     np.testing.assert_array_equal(model.network_input(x, off), x.reshape(5, 51))
+    np.testing.assert_allclose(model.network_input(x, on)[:, 51:],
+                               skeleton.bone_lengths(np.asarray(x)), rtol=1e-5)
     # Zero-padded input rows: the adapted network computes what the original one did.
     params = model.init_params(off, jax.random.PRNGKey(0))
     adapted = model.adapt_params(params, on)

@@ -46,8 +46,8 @@ class ScoreNetConfig:
       gn_groups, gn_eps: GroupNorm groups and epsilon (32, 1e-5 = PyTorch's default).
       embedding: ``'positional'`` (sinusoidal of the label, the release) or ``'fourier'``
         (Gaussian random features of ``log(label)``, frozen, scale ``fourier_scale``).
-      bone_features: also feed the input pose's 16 bone lengths (metres, :func:`bone_features`)
-        to the input layer, beside the 51 coordinates (off: the release). Bone lengths do not
+      bone_features: also feed the input pose's 16 bone lengths (metres,
+        :func:`zedo_jax.skeleton.bone_lengths`) to the input layer, beside the 51 coordinates (off: the release). Bone lengths do not
         change with the motion, so a network that sees them can tie a pose's size to its
         skeleton for motions it was not trained on (BUILD_NOTES §7.6).
     """
@@ -131,20 +131,13 @@ def fourier_embedding(labels, dim: int, scale: float, seed: int = 0):
     return jnp.concatenate([jnp.sin(args), jnp.cos(args)], axis=-1)
 
 
-def bone_features(x):
-    """Bone lengths of poses ``x [..., 17, 3]`` -> ``[..., 16]`` (in ``skeleton.BONES`` order),
-    with a tiny floor inside the square root so the gradient stays finite at zero length."""
-    parents, children = (np.asarray(a) for a in zip(*skeleton.BONES))
-    d = x[..., children, :] - x[..., parents, :]
-    return jnp.sqrt(jnp.sum(d * d, -1) + 1e-12)
-
-
 def network_input(x, config: ScoreNetConfig):
-    """The input layer's features: ``x [..., J, 3]`` -> ``[..., config.input_dim]``."""
+    """The input layer's features: ``x [..., J, 3]`` -> ``[..., config.input_dim]`` (the
+    flattened pose, then its bone lengths if ``config.bone_features``)."""
     flat = x.reshape(x.shape[:-2] + (config.pose_dim,))
     if not config.bone_features:
         return flat
-    return jnp.concatenate([flat, bone_features(x).astype(flat.dtype)], -1)
+    return jnp.concatenate([flat, skeleton.bone_lengths(x).astype(flat.dtype)], -1)
 
 
 def adapt_params(params, config: ScoreNetConfig):
