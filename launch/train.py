@@ -43,7 +43,10 @@ MODEL_FLAGS = {"hidden_dim": "Width of the residual trunk.",
                "bone_features": "Also feed the pose's bone lengths to the input layer "
                                 "(BUILD_NOTES §7.6; with --init_from, the new inputs start at "
                                 "zero weight)."}
-LOSS_FLAGS = {"reduce_mean": "Mean (not half-sum) over coordinates in the loss."}
+LOSS_FLAGS = {"reduce_mean": "Mean (not half-sum) over coordinates in the loss.",
+              "loop_t_fraction": "Share of each batch trained at the loop's times "
+                                 "U[eps_t, loop_t_max) (0 = the release; BUILD_NOTES §7.7).",
+              "loop_t_max": "Upper end of those times (the loop starts at 0.1)."}
 AUGMENT_FLAGS = {
     "flip_prob": "Probability of a horizontal flip augmentation.",
     "pitch_jitter_deg": "Virtual camera aim error in pitch (degrees).",
@@ -74,9 +77,9 @@ config_flags.define(losses.LossConfig, LOSS_FLAGS)
 config_flags.define(data_lib.AugmentConfig, AUGMENT_FLAGS)
 config_flags.define(train.TrainConfig, TRAIN_FLAGS)
 flags.DEFINE_enum("sde", "subvp", sorted(sde_lib.SDES), "Diffusion SDE.")
-flags.DEFINE_enum("recipe", None, sorted(gen.RECIPES), "Named augmentation recipe "
-                  "(zedo_jax.generalisation.RECIPES; 'none' is the shipped prior's); explicit "
-                  "augmentation flags override its values.")
+flags.DEFINE_enum("recipe", None, sorted(gen.RECIPES), "Named training recipe "
+                  "(zedo_jax.generalisation.RECIPES; 'none' is the release's); explicit "
+                  "augmentation and loss flags override its values.")
 flags.DEFINE_string("init_from", None, "Prior directory or training workdir whose weights "
                     "start a new run (fine-tuning); ignored when resuming.")
 flags.DEFINE_integer("log_every", 100, "Steps between log lines.")
@@ -93,6 +96,16 @@ def augment_config() -> data_lib.AugmentConfig:
         return aug
     explicit = {k: getattr(aug, k) for k in AUGMENT_FLAGS if FLAGS[k].present}
     return dataclasses.replace(gen.recipe(FLAGS.recipe), **explicit)
+
+
+def loss_config() -> losses.LossConfig:
+    """The loss flags, on top of ``--recipe`` when given (a recipe may set the training
+    times, e.g. ``loop_t``)."""
+    loss = config_flags.build(losses.LossConfig, LOSS_FLAGS)
+    if not FLAGS.recipe:
+        return loss
+    explicit = {k: getattr(loss, k) for k in LOSS_FLAGS if FLAGS[k].present}
+    return dataclasses.replace(gen.recipe_loss(FLAGS.recipe), **explicit)
 
 
 def main(argv):
@@ -119,7 +132,7 @@ def main(argv):
         train.TrainConfig, TRAIN_FLAGS,
         model=config_flags.build(model.ScoreNetConfig, MODEL_FLAGS),
         sde=sde_lib.make_sde(FLAGS.sde),
-        loss=config_flags.build(losses.LossConfig, LOSS_FLAGS),
+        loss=loss_config(),
         augment=augment_config())
     init = None
     if FLAGS.init_from:

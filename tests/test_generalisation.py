@@ -38,6 +38,21 @@ def test_subsets_are_disjoint_and_named(cmu_poses_path):
         gen.recipe("everything")
 
 
+def test_recipes_split_into_augmentation_and_loss():
+    from zedo_jax import losses
+    assert gen.recipe_loss("none") == losses.LossConfig()
+    assert gen.recipe("loop_t") == data.AugmentConfig()          # only the training times
+    assert gen.recipe_loss("loop_t").loop_t_fraction == 0.5
+    both = gen.recipe("swap_loop_t"), gen.recipe_loss("swap_loop_t")
+    assert both[0].swap_prob == 0.5 and both[1].loop_t_fraction == 0.5
+    for name in gen.RECIPES:                                      # every key lands somewhere
+        aug, loss = gen.recipe(name), gen.recipe_loss(name)
+        for k, v in gen.RECIPES[name].items():
+            assert getattr(loss if k in gen.LOSS_FIELDS else aug, k) == v
+    with pytest.raises(ValueError, match="unknown recipe"):
+        gen.recipe_loss("everything")
+
+
 def test_loso_runs_end_to_end_and_resumes(cmu_poses_path, tmp_path):
     from zedo_jax.zedo import ZeDOConfig
     cfg = ZeDOConfig(ipo_steps=5, oil_steps=5)

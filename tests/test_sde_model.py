@@ -125,6 +125,26 @@ def test_perfect_eps_predictor_has_zero_loss():
     assert abs(float(mean) - 1.0) < 0.02
 
 
+def test_loop_time_sampling():
+    sde = sde_lib.SubVPSDE()
+    key = jax.random.PRNGKey(3)
+    base = losses.LossConfig()
+    # Off: the release's draw, bit for bit.
+    release = jax.random.uniform(key, (4096,), jnp.float32) * (sde.T - base.eps_t) + base.eps_t
+    np.testing.assert_array_equal(np.asarray(losses.sample_times(key, 4096, sde, base)),
+                                  np.asarray(release))
+    # All in the loop's window.
+    t = np.asarray(losses.sample_times(key, 4096, sde, losses.LossConfig(loop_t_fraction=1.0)))
+    assert t.min() >= base.eps_t and t.max() < 0.1
+    # Half: 50% + 50% * 9.99% of the samples below 0.1, the rest spread up to T.
+    t = np.asarray(losses.sample_times(key, 20000, sde, losses.LossConfig(loop_t_fraction=0.5)))
+    assert abs(np.mean(t < 0.1) - (0.5 + 0.5 * 0.1)) < 0.015
+    assert t.max() > 0.99 and t.min() >= base.eps_t
+    for bad in (dict(loop_t_fraction=1.5), dict(loop_t_fraction=-0.1), dict(loop_t_max=1e-6)):
+        with pytest.raises(ValueError, match="loop_t"):
+            losses.LossConfig(**bad)
+
+
 def test_bone_features_input_and_adapt_params():
     from zedo_jax import skeleton
     x = jax.random.normal(jax.random.PRNGKey(1), (5, 17, 3)) * 0.3

@@ -58,6 +58,19 @@ def test_workdir_of_another_network_size_is_refused(cmu_poses_path, tmp_path):
     assert "new --workdir" in proc.stderr
 
 
+def test_recipe_sets_the_training_times(cmu_poses_path, tmp_path):
+    w = str(tmp_path / "w")
+    run(["launch.train", "--data", cmu_poses_path, "--workdir", w, "--steps", "2", *SMALL,
+         "--recipe", "swap_loop_t", "--loop_t_fraction", "0.3"])
+    meta = checkpoint.TrainCheckpoints(w).read_meta()["train"]
+    assert meta["loss"]["loop_t_fraction"] == 0.3                # the explicit flag wins
+    assert meta["augment"]["swap_prob"] == 0.5                   # the recipe's augmentation
+    proc = run(["launch.train", "--data", cmu_poses_path, "--workdir", str(tmp_path / "b"),
+                "--steps", "2", *SMALL, "--loop_t_fraction", "2"], check=False)
+    assert proc.returncode != 0 and "loop_t_fraction must lie in [0, 1]" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
 MULTI = r"""
 import sys, json, jax, numpy as np
 from zedo_jax import data, model, train

@@ -23,18 +23,21 @@ from typing import Callable, Sequence
 import jax
 import numpy as np
 
-from . import clustering, data as data_lib, lifting, metrics, model, train, views
+from . import clustering, data as data_lib, lifting, losses, metrics, model, train, views
 from . import prior as prior_lib
 from .utils import echo, silent
 
-#: Augmentation recipes (``AugmentConfig`` overrides). ``none`` is the release's training
-#: (virtual cameras only) and the shipped prior's; ``all`` combines the augmentations
-#: (skeleton proportions at a kept size, joint slides, postures, rebalancing; measured in
-#: BUILD_NOTES §7.2, not shipped). ``all_free_size`` adds a free body size
-#: (``body_scale_range``, no ``keep_size``): measured to inflate lifted poses (BUILD_NOTES §7).
-#: ``swap`` retargets half the batch onto other members' skeletons; ``swap_skeleton`` adds the
-#: kept-size proportions of ``skeleton`` (BUILD_NOTES §7.1, §7.6).
+#: Training recipes: ``AugmentConfig`` overrides, and ``LossConfig`` ones (the training times,
+#: :data:`LOSS_FIELDS`). ``none`` is the release's training (virtual cameras only); ``all``
+#: combines the augmentations (skeleton proportions at a kept size, joint slides, postures,
+#: rebalancing; measured in BUILD_NOTES §7.2, not shipped). ``all_free_size`` adds a free body
+#: size (``body_scale_range``, no ``keep_size``): measured to inflate lifted poses (BUILD_NOTES
+#: §7). ``swap`` retargets half the batch onto other members' skeletons; ``swap_skeleton`` adds
+#: the kept-size proportions of ``skeleton`` (BUILD_NOTES §7.1, §7.6). ``loop_t`` trains half
+#: of each batch at the times the loop uses (t < 0.1, BUILD_NOTES §7.7), ``loop_t90`` nine
+#: tenths; ``swap_loop_t`` swaps and trains half at the loop's times.
 _SKELETON = {"bone_scale_range": 0.12, "keep_size": True, "joint_slide": 0.08}
+_LOOP_T = {"loop_t_fraction": 0.5}
 RECIPES = {
     "none": {},
     "skeleton": _SKELETON,
@@ -45,14 +48,31 @@ RECIPES = {
     "all": {**_SKELETON, "posture_prob": 0.4, "rebalance_power": 0.5},
     "all_free_size": {"bone_scale_range": 0.12, "body_scale_range": 0.08, "joint_slide": 0.08,
                       "posture_prob": 0.4, "rebalance_power": 0.5},
+    "loop_t": _LOOP_T,
+    "loop_t90": {"loop_t_fraction": 0.9},
+    "swap_loop_t": {"swap_prob": 0.5, **_LOOP_T},
 }
+#: Recipe keys that belong to :class:`~zedo_jax.losses.LossConfig` (the rest are augmentation).
+LOSS_FIELDS = frozenset(f.name for f in dataclasses.fields(losses.LossConfig))
+
+
+def _check_recipe(name: str) -> dict:
+    if name not in RECIPES:
+        raise ValueError(f"unknown recipe {name!r}; choose one of {sorted(RECIPES)}")
+    return RECIPES[name]
 
 
 def recipe(name: str, base: data_lib.AugmentConfig = data_lib.AugmentConfig()):
     """The :class:`~zedo_jax.data.AugmentConfig` of a named recipe."""
-    if name not in RECIPES:
-        raise ValueError(f"unknown recipe {name!r}; choose one of {sorted(RECIPES)}")
-    return dataclasses.replace(base, **RECIPES[name])
+    fields = {k: v for k, v in _check_recipe(name).items() if k not in LOSS_FIELDS}
+    return dataclasses.replace(base, **fields)
+
+
+def recipe_loss(name: str, base: losses.LossConfig = losses.LossConfig()) -> losses.LossConfig:
+    """The :class:`~zedo_jax.losses.LossConfig` of a named recipe (``base`` unless the recipe
+    changes the training times)."""
+    fields = {k: v for k, v in _check_recipe(name).items() if k in LOSS_FIELDS}
+    return dataclasses.replace(base, **fields)
 
 
 def subset_poses(path: str, sources: Sequence[str], split: str) -> data_lib.PoseSet:
@@ -81,13 +101,15 @@ def loso_views(path: str, held_out: str, n: int = 300, seed: int = 0) -> dict:
 def train_prior(poses: data_lib.PoseSet, workdir: str, aug: data_lib.AugmentConfig, *,
                 steps: int, hidden_dim: int = 256, embed_dim: int = 128, batch_size: int = 512,
                 lr: float = 5e-4, seed: int = 0, ema_rate: float = 0.9995,
-                weights: str = "raw", log: Callable[[str], None] = echo):
-    """Train (or resume) a small prior with ``aug`` and store its S = 1 hypothesis; returns the
+                weights: str = "raw", loss: losses.LossConfig = losses.LossConfig(),
+                log: Callable[[str], None] = echo):
+    """Train (or resume) a small prior with ``aug`` (and the loss options ``loss``) and store
+    its S = 1 hypothesis; returns the
     loaded :class:`~zedo_jax.prior.Prior` with ``weights`` (``'raw'`` or ``'ema'``). The EMA
     rate is round 2's 0.9995 (0.9999 averages mostly the first steps of a 5,000-step run)."""
     cfg = train.TrainConfig(model=model.ScoreNetConfig(hidden_dim=hidden_dim,
                                                        embed_dim=embed_dim),
-                            augment=aug, steps=steps, batch_size=batch_size, lr=lr,
+                            augment=aug, loss=loss, steps=steps, batch_size=batch_size, lr=lr,
                             warmup_steps=min(1000, steps // 5), seed=seed, ema_rate=ema_rate)
     train.fit(cfg, poses, workdir, log_every=max(steps // 5, 1), checkpoint_every=steps,
               keep=1, log=log)
@@ -154,7 +176,8 @@ def run_loso(path: str, workdir: str, recipes: Sequence[str] = ("none", "all"),
             run_dir = os.path.join(workdir, f"{held}__{name}" + (f"__{seed}" if seed else ""))
             for i, w in enumerate(todo):
                 prior = (train_prior(train_poses, run_dir, recipe(name), steps=steps, seed=seed,
-                                     weights=w, log=log, **train_kw) if i == 0
+                                     weights=w, loss=recipe_loss(name), log=log, **train_kw)
+                         if i == 0
                          else prior_lib.load_prior(run_dir, weights=w))
                 res = lifting.lift(prior, v["keypoints"], v["K"], config=config, log=None)
                 s = metrics.evaluate(res["poses"], v["poses3d"])["summary"]
