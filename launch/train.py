@@ -89,23 +89,15 @@ flags.mark_flags_as_required(["data", "workdir"])
 common.define_distributed_flags()
 
 
-def augment_config() -> data_lib.AugmentConfig:
-    """The augmentation flags, on top of ``--recipe`` when given."""
-    aug = config_flags.build(data_lib.AugmentConfig, AUGMENT_FLAGS)
+def with_recipe(cls, helps: dict, from_recipe):
+    """``cls`` built from the flags of ``helps``, on top of ``from_recipe(--recipe)`` when a
+    recipe is given: flags set on the command line override the recipe's values (a recipe sets
+    augmentation, ``gen.recipe``, and may set the training times, ``gen.recipe_loss``)."""
+    cfg = config_flags.build(cls, helps)
     if not FLAGS.recipe:
-        return aug
-    explicit = {k: getattr(aug, k) for k in AUGMENT_FLAGS if FLAGS[k].present}
-    return dataclasses.replace(gen.recipe(FLAGS.recipe), **explicit)
-
-
-def loss_config() -> losses.LossConfig:
-    """The loss flags, on top of ``--recipe`` when given (a recipe may set the training
-    times, e.g. ``loop_t``)."""
-    loss = config_flags.build(losses.LossConfig, LOSS_FLAGS)
-    if not FLAGS.recipe:
-        return loss
-    explicit = {k: getattr(loss, k) for k in LOSS_FLAGS if FLAGS[k].present}
-    return dataclasses.replace(gen.recipe_loss(FLAGS.recipe), **explicit)
+        return cfg
+    explicit = {k: getattr(cfg, k) for k in helps if FLAGS[k].present}
+    return dataclasses.replace(from_recipe(FLAGS.recipe), **explicit)
 
 
 def main(argv):
@@ -132,8 +124,8 @@ def main(argv):
         train.TrainConfig, TRAIN_FLAGS,
         model=config_flags.build(model.ScoreNetConfig, MODEL_FLAGS),
         sde=sde_lib.make_sde(FLAGS.sde),
-        loss=loss_config(),
-        augment=augment_config())
+        loss=with_recipe(losses.LossConfig, LOSS_FLAGS, gen.recipe_loss),
+        augment=with_recipe(data_lib.AugmentConfig, AUGMENT_FLAGS, gen.recipe))
     init = None
     if FLAGS.init_from:
         init = (prior_lib.load_prior(FLAGS.init_from, weights="raw").params,

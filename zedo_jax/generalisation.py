@@ -104,9 +104,9 @@ def train_prior(poses: data_lib.PoseSet, workdir: str, aug: data_lib.AugmentConf
                 weights: str = "raw", loss: losses.LossConfig = losses.LossConfig(),
                 log: Callable[[str], None] = echo):
     """Train (or resume) a small prior with ``aug`` (and the loss options ``loss``) and store
-    its S = 1 hypothesis; returns the
-    loaded :class:`~zedo_jax.prior.Prior` with ``weights`` (``'raw'`` or ``'ema'``). The EMA
-    rate is round 2's 0.9995 (0.9999 averages mostly the first steps of a 5,000-step run)."""
+    its S = 1 hypothesis; returns the loaded :class:`~zedo_jax.prior.Prior` with ``weights``
+    (``'raw'`` or ``'ema'``). The EMA rate is round 2's 0.9995 (0.9999 averages mostly the
+    first steps of a 5,000-step run)."""
     cfg = train.TrainConfig(model=model.ScoreNetConfig(hidden_dim=hidden_dim,
                                                        embed_dim=embed_dim),
                             augment=aug, loss=loss, steps=steps, batch_size=batch_size, lr=lr,
