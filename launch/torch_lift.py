@@ -141,7 +141,7 @@ def check_release_sde(sde, what: str):
 def export(prefix: str):
     """Write the zedo_jax prior as ``PREFIX.pth`` + ``PREFIX_hypothesis.npy``."""
     torch = torch_reference._import_torch()
-    from zedo_jax import prior as prior_lib            # JAX: only in the modes that need it
+    from zedo_jax import model as model_lib, prior as prior_lib   # JAX: only where needed
     if prefix.endswith(".pth"):
         prefix = prefix[:-len(".pth")]
     pth, hyp = prefix + ".pth", hypothesis_path(prefix + ".pth")
@@ -149,7 +149,15 @@ def export(prefix: str):
     errors.check_writable(hyp, "--export")
     prior = prior_lib.load_prior(FLAGS.checkpoint, weights=FLAGS.weights)
     check_release_sde(prior.sde, "the prior")
-    ckpt = torch_reference.release_checkpoint(prior.params, prior.config)
+    params = prior.params
+    if model_lib.has_experts(params):
+        # ZeDO's loop asks for the score only at t <= 0.1: the low expert is the network it runs.
+        split = float(params["split_t"])
+        print(f"Note: the prior holds noise-level experts; exporting the low one (t <= "
+              f"{split:g}), which answers every time the release's loop asks about"
+              + ("" if split >= 0.1 else f" up to {split:g} only"))
+        params = model_lib.expert(params, "low")
+    ckpt = torch_reference.release_checkpoint(params, prior.config)
     init = np.asarray(prior.hypotheses(1), np.float32)
     os.makedirs(os.path.dirname(os.path.abspath(pth)), exist_ok=True)
     torch.save(ckpt, pth)

@@ -128,8 +128,12 @@ def main(argv):
         augment=with_recipe(data_lib.AugmentConfig, AUGMENT_FLAGS, gen.recipe))
     init = None
     if FLAGS.init_from:
-        init = (prior_lib.load_prior(FLAGS.init_from, weights="raw").params,
-                prior_lib.load_prior(FLAGS.init_from, weights="ema").params)
+        init = tuple(prior_lib.load_prior(FLAGS.init_from, weights=w).params
+                     for w in ("raw", "ema"))
+        if model.has_experts(init[0]):
+            print(f"[train] {FLAGS.init_from} holds noise-level experts: starting from its "
+                  f"high (all-times) network", file=sys.stderr)
+            init = tuple(model.expert(p, "high") for p in init)
     try:
         train.fit(cfg, poses, FLAGS.workdir, log_every=FLAGS.log_every,
                   checkpoint_every=FLAGS.checkpoint_every, keep=FLAGS.keep, init_params=init)

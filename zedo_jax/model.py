@@ -315,3 +315,51 @@ def param_shapes(config: ScoreNetConfig) -> dict:
                             "dense2": dense(H, H), "dense2_t": dense(E, H), "gnorm2": norm()}
     return {"params": p}
 
+
+
+# ----------------------------------------------------------------------------------------------
+# noise-level experts
+# ----------------------------------------------------------------------------------------------
+#
+# A prior may hold two networks of one architecture: a ``low`` expert that gives the score at
+# diffusion times ``t <= split_t`` and a ``high`` expert above. ZeDO's loop only asks for the
+# score at t <= 0.1, so the low expert can be trained for those times alone while sampling from
+# noise (t = 1 down) keeps the all-times network (BUILD_NOTES §7.8). The variables tree is
+# ``{'experts': {'low': variables, 'high': variables}, 'split_t': float32 scalar}``; the split
+# is data, not configuration, so every jitted program that takes parameters takes it as well.
+
+def combine_experts(low, high, split_t: float) -> dict:
+    """One variables tree from two networks' variables (same architecture): ``low`` answers
+    for ``t <= split_t``, ``high`` above."""
+    if has_experts(low) or has_experts(high):
+        raise ValueError("the experts must be single networks, not priors that already hold "
+                         "two")
+    if not 0.0 < float(split_t) < 1.0:
+        raise ValueError(f"split_t must lie in (0, 1), got {split_t}")
+    a, b = (jax.tree_util.tree_structure(v) for v in (low, high))
+    if a != b or any(x.shape != y.shape for x, y in zip(jax.tree_util.tree_leaves(low),
+                                                         jax.tree_util.tree_leaves(high))):
+        raise ValueError("the two experts have different architectures; train the low expert "
+                         "from the high one (--init_from) or with the same --hidden_dim / "
+                         "--embed_dim")
+    return {"experts": {"low": low, "high": high}, "split_t": jnp.asarray(split_t, jnp.float32)}
+
+
+def has_experts(params) -> bool:
+    """Whether a variables tree holds noise-level experts (:func:`combine_experts`)."""
+    return isinstance(params, dict) and "experts" in params
+
+
+def expert(params, which: str = "high"):
+    """One network's variables: ``which`` (``'low'`` or ``'high'``) of an experts tree, or the
+    tree itself when it holds one network."""
+    if which not in ("low", "high"):
+        raise ValueError(f"which must be 'low' or 'high', got {which!r}")
+    return params["experts"][which] if has_experts(params) else params
+
+
+def expert_shapes(config: ScoreNetConfig) -> dict:
+    """:func:`param_shapes` of an experts tree of two ``config`` networks."""
+    one = param_shapes(config)
+    return {"experts": {"low": one, "high": param_shapes(config)},
+            "split_t": jax.ShapeDtypeStruct((), jnp.float32)}

@@ -5,7 +5,8 @@ A **prior directory** (what inference needs; shipped with the package, written b
 :func:`save_prior`, ``launch/export_prior.py`` and ``launch/convert_checkpoint.py``)::
 
     PRIOR/prior.json                   format, model config, SDE, which weights, provenance
-    PRIOR/params                       Orbax: the default Flax variables {'params': ...}
+    PRIOR/params                       Orbax: the default Flax variables {'params': ...} (or
+                                       two networks: noise-level experts, model.combine_experts)
     PRIOR/params_<label>               Orbax: further weight sets (e.g. params_ema)
     PRIOR/clusters_<S>.npy             [S, 17, 3] float32 hypotheses (metres, camera axes)
     PRIOR/training_stats.json          bone-length mean/std of the training poses
@@ -85,7 +86,8 @@ def save_prior(path: str, config: model_lib.ScoreNetConfig, sde, params, *, weig
 
     ``params`` are stored as the default weights under the label ``weights`` (``'raw'`` or
     ``'ema'``); ``other_weights`` (e.g. ``{'ema': ema_params}``) adds further sets, selectable
-    with ``load_prior(weights=...)``.
+    with ``load_prior(weights=...)``. A variables tree of noise-level experts
+    (:func:`zedo_jax.model.combine_experts`) is recorded as such in ``prior.json``.
     """
     import orbax.checkpoint as ocp
     path = os.path.abspath(path)
@@ -101,6 +103,9 @@ def save_prior(path: str, config: model_lib.ScoreNetConfig, sde, params, *, weig
     ckptr.wait_until_finished()
     meta = {"format": PRIOR_FORMAT, "model": config.to_dict(), "sde": sde_lib.sde_to_dict(sde),
             "weights": weights, "weight_sets": dirs, "info": info or {}}
+    if model_lib.has_experts(params):
+        meta["experts"] = {"split_t": round(float(params["split_t"]), 7),
+                           "low": "answers for t <= split_t", "high": "answers for t > split_t"}
     with open(os.path.join(path, "prior.json"), "w") as f:
         json.dump(meta, f, indent=2)
     for c in (clusters or {}).values():
@@ -238,9 +243,11 @@ def load_prior(path: str | None = None, weights: str | None = None) -> Prior:
             raise ValueError(f"the prior at {path} holds only its {sorted(sets)} weights, not "
                              f"{label!r}; export or convert it again with --weights {label}")
         cfg = model_lib.ScoreNetConfig.from_dict(meta["model"])
+        shapes = (model_lib.expert_shapes(cfg) if meta.get("experts")
+                  else model_lib.param_shapes(cfg))
         try:
             params = ocp.StandardCheckpointer().restore(
-                os.path.join(path, sets[label]), on_default_device(model_lib.param_shapes(cfg)))
+                os.path.join(path, sets[label]), on_default_device(shapes))
         except Exception as e:   # Orbax / TensorStore errors of damaged or foreign files
             raise ValueError(f"{os.path.join(path, sets[label])}: the {label} weights cannot be "
                              f"read ({type(e).__name__}); the prior directory is damaged or "
@@ -277,7 +284,8 @@ def load_prior(path: str | None = None, weights: str | None = None) -> Prior:
 
 
 def export_workdir(workdir: str, output: str, weights: str = "both",
-                   step: int | None = None, default: str = "raw") -> tuple[str, int]:
+                   step: int | None = None, default: str = "raw",
+                   high_expert: str | None = None, split_t: float = 0.1) -> tuple[str, int]:
     """Write a training workdir's network weights (no optimiser state), its clusters and
     training statistics as a prior directory.
 
@@ -285,13 +293,28 @@ def export_workdir(workdir: str, output: str, weights: str = "both",
       weights: ``'raw'``, ``'ema'`` or ``'both'``.  step: checkpoint step (default: the latest).
       default: with ``'both'``, the set ``load_prior()`` returns when not told which: ``'raw'``
         (what the release's inference uses) or ``'ema'`` (the shipped prior's, BUILD_NOTES §7.5).
+      high_expert: a prior directory (single network). If given, the workdir's network becomes
+        the low noise-level expert (``t <= split_t``) and this prior's network, the same weight
+        set, the high one (:func:`zedo_jax.model.combine_experts`, BUILD_NOTES §7.8); clusters
+        and statistics come from the workdir, or from this prior where the workdir has none.
+      split_t: the experts' boundary (0.1: the largest time ZeDO's loop asks about).
     Returns:
       ``(path of the prior, step exported)``.
     """
     from .checkpoint import TrainCheckpoints
-    mngr = TrainCheckpoints(workdir)
     if default not in ("raw", "ema"):
         raise ValueError(f"default must be 'raw' or 'ema', got {default!r}")
+    high = None
+    if high_expert is not None:
+        if not os.path.exists(os.path.join(high_expert, "prior.json")):
+            raise FileNotFoundError(f"{high_expert}: not a prior directory (prior.json); the "
+                                    f"high expert must be an exported prior")
+        labels = ("raw", "ema") if weights == "both" else (weights,)
+        high = {lab: load_prior(high_expert, weights=lab) for lab in labels}
+        if any(model_lib.has_experts(h.params) for h in high.values()):
+            raise ValueError(f"{high_expert} already holds two experts; pass a single-network "
+                             f"prior as the high expert")
+    mngr = TrainCheckpoints(workdir)
     primary = default if weights == "both" else weights
     secondary = {"raw": "ema", "ema": "raw"}[primary]
     meta, params = mngr.restore_params(step, weights=primary)
@@ -307,8 +330,22 @@ def export_workdir(workdir: str, output: str, weights: str = "both",
         last = next((line for line in reversed(lines) if line["step"] <= step), None)
     info = {"step": step, "data": meta.get("data"), "train": meta.get("train"),
             "final_loss": None if last is None else last["loss"]}
+    clusters, stats = load_clusters(workdir), load_training_stats(workdir)
+    if high is not None:
+        h = high[primary]
+        if model_lib.ScoreNetConfig.from_dict(meta["model"]) != h.config:
+            raise ValueError(f"the workdir's network ({meta['model']}) and the high expert's "
+                             f"({h.config.to_dict()}) differ; train the low expert with "
+                             f"--init_from {high_expert}")
+        params = model_lib.combine_experts(params, h.params, split_t)
+        other = {lab: model_lib.combine_experts(p, high[lab].params, split_t)
+                 for lab, p in other.items()}
+        info = {"experts": {"split_t": split_t, "low": info,
+                            "high": {"path": h.path, **h.info.get("info", {})}},
+                "step": step, "data": meta.get("data")}
+        clusters, stats = clusters or h.clusters, stats or h.stats
     path = save_prior(output, model_lib.ScoreNetConfig.from_dict(meta["model"]),
                       sde_lib.sde_from_dict(meta["sde"]), params, weights=primary,
-                      other_weights=other, clusters=load_clusters(workdir), info=info,
-                      stats=load_training_stats(workdir) or None)
+                      other_weights=other, clusters=clusters, info=info,
+                      stats=stats or None)
     return path, step

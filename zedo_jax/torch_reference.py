@@ -134,6 +134,10 @@ def flax_to_state_dict(variables, config: model_lib.ScoreNetConfig) -> dict:
     """
     from . import torch_port                      # zedo_jax's JAX side (not needed at import)
     _check_convertible(config)
+    if isinstance(variables, dict) and "experts" in variables:
+        raise ValueError("this prior holds two networks (noise-level experts); the official "
+                         "format has one: convert one of them, "
+                         "zedo_jax.model.expert(params, 'low' or 'high')")
     params = variables["params"] if "params" in variables else variables
     sd = {}
     for layer, path, kind in torch_port._layers(config.n_blocks):
@@ -164,8 +168,9 @@ def torch_net_from_prior(prior, device=None):
       ``ScoreNet(prior.config).apply(prior.params, x, 999 t)`` to float32 rounding.
     """
     torch = _import_torch()
+    from . import model as model_lib
     config = prior.config
-    sd = flax_to_state_dict(prior.params, config)
+    sd = flax_to_state_dict(model_lib.expert(prior.params, "low"), config)
     net = torch_reference_net(config.hidden_dim, config.embed_dim, config.n_blocks,
                               config.num_joints)
     full = {k: torch.from_numpy(v.copy()) for k, v in sd.items()}

@@ -451,7 +451,7 @@ def zedo_batch(params, init_poses, uv, conf, K, *, net_config: model_lib.ScoreNe
         cuts = sorted({0, n_fix, n_anat, cfg.oil_steps})
         for lo, hi in zip(cuts[:-1], cuts[1:]):
             x, _ = jax.lax.scan(body(lo < n_fix, cfg.anatomy and lo >= n_anat), x,
-                                (ts[lo:hi], tuple(b[lo:hi] for b in grid_biases)))
+                                (ts[lo:hi], jax.tree_util.tree_map(lambda b: b[lo:hi], grid_biases)))
         T = solve_translation(x, rays_n, w, cfg.translation_solver)
         loop_asymmetry = anatomy_lib.limb_asymmetry(x)
         if cfg.anatomy_final:
