@@ -360,6 +360,5 @@ def expert(params, which: str = "high"):
 
 def expert_shapes(config: ScoreNetConfig) -> dict:
     """:func:`param_shapes` of an experts tree of two ``config`` networks."""
-    one = param_shapes(config)
-    return {"experts": {"low": one, "high": param_shapes(config)},
+    return {"experts": {"low": param_shapes(config), "high": param_shapes(config)},
             "split_t": jax.ShapeDtypeStruct((), jnp.float32)}

@@ -132,9 +132,9 @@ def flax_to_state_dict(variables, config: model_lib.ScoreNetConfig) -> dict:
     ``{name: float32 numpy array}`` without the ``sigmas`` buffer and without a ``module.``
     prefix, in ``model.parameters()`` order. Needs no PyTorch.
     """
-    from . import torch_port                      # zedo_jax's JAX side (not needed at import)
+    from . import model as model_lib, torch_port  # zedo_jax's JAX side (not needed at import)
     _check_convertible(config)
-    if isinstance(variables, dict) and "experts" in variables:
+    if model_lib.has_experts(variables):
         raise ValueError("this prior holds two networks (noise-level experts); the official "
                          "format has one: convert one of them, "
                          "zedo_jax.model.expert(params, 'low' or 'high')")
