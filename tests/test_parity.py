@@ -1,0 +1,85 @@
+"""Outputs equal to the recorded reference (tests/data/parity_reference.npz): the default,
+faithful, S = 50, top-10-of-50 and temporal lifts of small slices of the shared benchmarks,
+and the per-step training losses of four recipes with a fixed seed. The reference holds its
+own inputs, so this runs without ../shared/data (except training, which reads the poses)."""
+import dataclasses
+import json
+import os
+
+import numpy as np
+import pytest
+
+from zedo_jax import data as data_lib, generalisation, lifting, model, temporal, train, zedo
+from zedo_jax import prior as prior_lib
+from zedo_jax.utils import silent
+
+REF = os.path.join(os.path.dirname(__file__), "data", "parity_reference.npz")
+TRAIN_POSES = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data",
+                           "cmu_h36m17.npz")
+TOL_M = 1e-5          # median joint deviation: 0.01 mm
+
+
+@pytest.fixture(scope="module")
+def ref():
+    return dict(np.load(REF))
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    return prior_lib.load_prior()
+
+
+def _median_dev(a, b):
+    return float(np.median(np.linalg.norm(np.asarray(a) - np.asarray(b), axis=-1)))
+
+
+def _lift(p, ref, name, n=None, **kw):
+    kp, K = ref[name + "_kp"][:n], ref[name + "_K"][:n]
+    return lifting.lift(p, kp[..., :2], K, confidence=kp[..., 2], log=silent, **kw)
+
+
+@pytest.mark.parametrize("name", ["views", "noisy", "daz"])
+def test_default_lift(ref, shipped, name):
+    r = _lift(shipped, ref, name)
+    assert _median_dev(r.poses, ref[f"default_{name}_poses"]) <= TOL_M
+    assert _median_dev(r.translation, ref[f"default_{name}_translation"]) <= TOL_M
+
+
+def test_faithful_lift(ref):
+    r = _lift(prior_lib.load_prior(weights="raw"), ref, "views", 12,
+              config=zedo.make_config(schedule="faithful"))
+    assert _median_dev(r.poses, ref["faithful_poses"]) <= TOL_M
+    assert _median_dev(r.translation, ref["faithful_translation"]) <= TOL_M
+
+
+def test_fifty_hypotheses_and_selection(ref, shipped):
+    r = _lift(shipped, ref, "noisy", 16, hypotheses=50)
+    assert _median_dev(r.poses, ref["s50_poses"]) <= TOL_M
+    assert np.mean(r.best == ref["s50_best"]) >= 0.97
+    r = _lift(shipped, ref, "noisy", 16, hypotheses=10, start_candidates=50)
+    assert np.mean(r.best == ref["top10_best"]) >= 0.97
+    assert _median_dev(r.best_poses, ref["top10_best_poses"]) <= TOL_M
+
+
+def test_temporal_lift(ref, shipped):
+    kw = dict(seq=ref["seq_seq"], frame=ref["seq_frame"])
+    r = _lift(shipped, ref, "seq", temporal=temporal.TemporalConfig(), **kw)
+    assert _median_dev(r.poses, ref["temporal_poses"]) <= TOL_M
+    assert _median_dev(r.translation, ref["temporal_translation"]) <= TOL_M
+    r = _lift(shipped, ref, "seq", temporal=temporal.TemporalConfig(key_stride=4),
+              init_poses=shipped.hypotheses(50)[:4], **kw)
+    assert _median_dev(r.poses, ref["temporal_s4_poses"]) <= TOL_M
+    assert np.mean(r.best == ref["temporal_s4_best"]) >= 0.97
+
+
+@pytest.mark.skipif(not os.path.exists(TRAIN_POSES), reason="needs ../shared/data")
+@pytest.mark.parametrize("recipe", ["none", "swap_skeleton", "rebalance", "loop_t90"])
+def test_training_losses(ref, recipe, tmp_path):
+    poses = data_lib.load_poses(TRAIN_POSES, split="train")
+    poses = dataclasses.replace(poses, poses=poses.poses[:4000])
+    cfg = train.TrainConfig(model=model.ScoreNetConfig(hidden_dim=64, embed_dim=32), steps=12,
+                            batch_size=128, augment=generalisation.recipe(recipe),
+                            loss=generalisation.recipe_loss(recipe), warmup_steps=4, seed=3)
+    train.fit(cfg, poses, str(tmp_path), log_every=1, checkpoint_every=100, log=silent)
+    losses = [json.loads(line)["loss"] for line in open(tmp_path / "metrics.jsonl")]
+    np.testing.assert_allclose(losses, ref[f"train_{recipe}_loss"], rtol=1e-5)
