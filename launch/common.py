@@ -10,7 +10,10 @@ import numpy as np
 from absl import flags
 
 from launch import errors
-from zedo_jax import distributed, inputs, metrics, prior as prior_lib, zedo
+from zedo_jax.runtime import distributed
+from zedo_jax import inputs, prior as prior_lib
+from zedo_jax.evaluation import metrics
+from zedo_jax.core import program as zedo
 from zedo_jax.inputs import layouts
 
 FLAGS = flags.FLAGS
@@ -18,7 +21,7 @@ FLAGS = flags.FLAGS
 
 def define_distributed_flags():
     """``--coordinator_address --num_processes --process_id`` (one program over several
-    processes/hosts, see zedo_jax.distributed), ``--distributed`` and ``--heartbeat_timeout``."""
+    processes/hosts, see zedo_jax.runtime.distributed), ``--distributed`` and ``--heartbeat_timeout``."""
     flags.DEFINE_string("coordinator_address", None, "HOST:PORT of process 0's coordinator "
                         "for a multi-process run (with --num_processes and --process_id). "
                         "Not needed on SLURM, Open MPI or TPU pods: JAX detects those.")
@@ -117,7 +120,7 @@ def define_lift_flags(input_required: bool = False):
 
 
 def zedo_config(default_schedule: str = "fast") -> zedo.ZeDOConfig:
-    """The :class:`zedo_jax.zedo.ZeDOConfig` of the flags: ``--preset``, ``--schedule`` (or
+    """The :class:`zedo_jax.core.program.ZeDOConfig` of the flags: ``--preset``, ``--schedule`` (or
     ``default_schedule``), ``--anatomy``, then the single-field flags."""
     overrides = {k: getattr(FLAGS, k) for k in ("ipo_steps", "oil_steps", "drift_factor",
                                                 "linear_drift", "translation_solver", "mask_zero_confidence",
@@ -268,7 +271,7 @@ def format_table(rows: list[tuple[str, dict]]) -> str:
 
 def define_temporal_flags():
     flags.DEFINE_bool("temporal", False, "Lift sequences as windows of consecutive frames "
-                      "(zedo_jax.temporal): smooth trajectories and camera distance, missing "
+                      "(zedo_jax.core.temporal): smooth trajectories and camera distance, missing "
                       "joints from neighbouring frames; 200 loop iterations of 5x the "
                       "release's Euler step unless --oil_steps / --euler_dt. Sequences: the "
                       "input's 'seq' / 'frame' (an .npz), else all frames in file order.")
@@ -282,9 +285,9 @@ def define_temporal_flags():
 
 
 def temporal_config():
-    """The :class:`zedo_jax.temporal.TemporalConfig` of the flags, or ``None`` without
+    """The :class:`zedo_jax.core.temporal.TemporalConfig` of the flags, or ``None`` without
     ``--temporal``."""
-    from zedo_jax import temporal
+    from zedo_jax.core import temporal
     if not FLAGS.temporal:
         return None
     names = {"temporal_window": "window", "temporal_overlap": "overlap",
@@ -295,9 +298,9 @@ def temporal_config():
 
 def lift_config() -> zedo.ZeDOConfig:
     """:func:`zedo_config`, with temporal mode's shorter loop
-    (:data:`zedo_jax.temporal.SCHEDULE`) when ``--temporal`` is set and ``--oil_steps`` is
+    (:data:`zedo_jax.core.temporal.SCHEDULE`) when ``--temporal`` is set and ``--oil_steps`` is
     not."""
-    from zedo_jax import temporal
+    from zedo_jax.core import temporal
     cfg = zedo_config()
     if FLAGS.temporal and FLAGS.oil_steps is None:
         cfg = dataclasses.replace(cfg, oil_steps=temporal.SCHEDULE.oil_steps)

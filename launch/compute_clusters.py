@@ -9,11 +9,12 @@ import jax
 
 from launch import errors
 
-from zedo_jax import data as data_lib, prior as prior_lib
-from zedo_jax.utils import echo
+from zedo_jax.training import data as data_lib
+from zedo_jax import prior as prior_lib
+from zedo_jax.runtime.compile_cache import echo
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("data", None, "Training pose file (see zedo_jax.data.load_poses).")
+flags.DEFINE_string("data", None, "Training pose file (see zedo_jax.training.data.load_poses).")
 flags.DEFINE_string("split", "train", "Split of --data.")
 flags.DEFINE_enum("frame", "auto", ["auto", "world", "camera"], "Frame of the poses.")
 flags.DEFINE_string("prior", None, "Prior directory or training workdir to store them in.")

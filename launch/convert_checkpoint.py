@@ -7,14 +7,15 @@ r"""Convert an official ZeDO PyTorch checkpoint into a zedo_jax prior directory.
 The result is accepted by ``python -m launch.lift --checkpoint DIR`` and
 ``python -m launch.evaluate --checkpoint DIR``. Needs PyTorch (``pip install 'zedo_jax[torch]'``).
 Official cluster files ``h36m_cluster{S}.npy`` ([>= S, 17, 3]) are stored as
-``clusters_<S>.npy``. All work is done by ``zedo_jax.torch_port.convert_to_prior``.
+``clusters_<S>.npy``. All work is done by ``zedo_jax.official.torch_port.convert_to_prior``.
 """
 from absl import app, flags, logging
 
 from launch import errors
 
-from zedo_jax import prior as prior_lib, torch_port
-from zedo_jax.utils import echo
+from zedo_jax import prior as prior_lib
+from zedo_jax.official import torch_port
+from zedo_jax.runtime.compile_cache import echo
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("pth", None, "Official PyTorch checkpoint (.pth).")

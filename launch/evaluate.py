@@ -27,7 +27,9 @@ import numpy as np
 from absl import app, flags, logging
 
 from launch import common, errors
-from zedo_jax import datasets, distributed, lifting, metrics
+from zedo_jax import datasets, lifting
+from zedo_jax.runtime import distributed
+from zedo_jax.evaluation import metrics
 
 FLAGS = flags.FLAGS
 common.define_lift_flags(input_required=True)

@@ -10,7 +10,7 @@ from absl import app, flags, logging
 from launch import errors
 
 from zedo_jax import prior as prior_lib
-from zedo_jax.utils import echo
+from zedo_jax.runtime.compile_cache import echo
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "Training workdir.")

@@ -26,7 +26,7 @@ process reads the input, process 0 prints and writes the outputs.
 
 Sequences (--temporal): .npz inputs with 'seq' (and 'frame', 'fps'), a JSON file or an
 OpenPose directory (one sequence), or a VideoPose3D data_2d_custom_*.npz (one per video) are
-lifted as windows of consecutive frames (zedo_jax.temporal); the output adds fps, seq, frame
+lifted as windows of consecutive frames (zedo_jax.core.temporal); the output adds fps, seq, frame
 and 'translation' is the smoothed camera-frame trajectory of the pelvis.
 """
 import time
@@ -40,7 +40,9 @@ import numpy as np  # noqa: E402
 from absl import app, flags, logging  # noqa: E402
 
 from launch import common, errors  # noqa: E402
-from zedo_jax import distributed, lifting, metrics, prior as prior_lib, quality, viz  # noqa: E402
+from zedo_jax.runtime import distributed
+from zedo_jax import lifting, prior as prior_lib, viz
+from zedo_jax.evaluation import metrics, quality  # noqa: E402
 
 import launch  # noqa: E402
 

@@ -10,7 +10,8 @@ from absl import app, flags, logging
 
 from launch import errors
 
-from zedo_jax import prior as prior_lib, sampling
+from zedo_jax import prior as prior_lib
+from zedo_jax.core import sampling
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("checkpoint", None, "Prior directory or training workdir (default: shipped).")

@@ -14,7 +14,7 @@ global batch; process 0 logs and writes the metrics, all take part in checkpoint
     python -m launch.train ... --coordinator_address HOST:PORT --num_processes N --process_id I
 
 (no extra flags under SLURM's srun, mpirun or on a TPU pod; see README "Scaling out").
-All work is done by ``zedo_jax.train.fit``.
+All work is done by ``zedo_jax.training.trainer.fit``.
 """
 import dataclasses
 import os
@@ -23,12 +23,14 @@ import sys
 from absl import app, flags, logging
 
 from launch import common, config_flags, errors
-from zedo_jax import data as data_lib
-from zedo_jax import generalisation as gen
-from zedo_jax import losses, model, prior as prior_lib, sde as sde_lib, train
+from zedo_jax.training import data as data_lib
+from experiments import loso as gen
+from zedo_jax.training import losses, trainer as train
+from zedo_jax.core import model, sde as sde_lib
+from zedo_jax import prior as prior_lib
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("data", None, "Pose file (.npz/.npy); see zedo_jax.data.load_poses.")
+flags.DEFINE_string("data", None, "Pose file (.npz/.npy); see zedo_jax.training.data.load_poses.")
 flags.DEFINE_string("workdir", None, "Directory for checkpoints and metrics (resumed if present).")
 flags.DEFINE_string("split", "train", "Split of --data: train, test or all.")
 flags.DEFINE_enum("frame", "auto", ["auto", "world", "camera"],
@@ -78,7 +80,7 @@ config_flags.define(data_lib.AugmentConfig, AUGMENT_FLAGS)
 config_flags.define(train.TrainConfig, TRAIN_FLAGS)
 flags.DEFINE_enum("sde", "subvp", sorted(sde_lib.SDES), "Diffusion SDE.")
 flags.DEFINE_enum("recipe", None, sorted(gen.RECIPES), "Named training recipe "
-                  "(zedo_jax.generalisation.RECIPES; 'none' is the release's); explicit "
+                  "(experiments.loso.RECIPES; 'none' is the release's); explicit "
                   "augmentation and loss flags override its values.")
 flags.DEFINE_string("init_from", None, "Prior directory or training workdir whose weights "
                     "start a new run (fine-tuning); ignored when resuming.")

@@ -15,11 +15,12 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from zedo_jax import distributed  # noqa: E402
+from zedo_jax.runtime import distributed  # noqa: E402
 
 
 def train_config(long: bool):
-    from zedo_jax import model, train
+    from zedo_jax.core import model
+    from zedo_jax.training import trainer as train
     return train.TrainConfig(model=model.ScoreNetConfig(hidden_dim=32, embed_dim=16),
                              steps=100_000 if long else 4, batch_size=16, warmup_steps=1,
                              lr=1e-3, seed=3)
@@ -37,7 +38,9 @@ def main():
 def run(mode: str, out: str):
     import jax
     import numpy as np
-    from zedo_jax import checkpoint, data, lifting, model, sde, train, zedo
+    from zedo_jax.training import data, trainer as train
+    from zedo_jax import lifting, prior as prior_lib
+    from zedo_jax.core import model, sde, program as zedo
 
     if mode.startswith("train"):
         poses = data.PoseSet(np.load(os.path.join(out, "poses.npy")), "world", "test")
@@ -61,7 +64,7 @@ def run(mode: str, out: str):
         params = model.init_params(cfg, jax.random.PRNGKey(0))
         with np.load(os.path.join(out, "lift_input.npz")) as f:
             inp = {k: f[k] for k in f.files}
-        prior = checkpoint.Prior(config=cfg, sde=sde.SubVPSDE(), params=params,
+        prior = prior_lib.Prior(config=cfg, sde=sde.SubVPSDE(), params=params,
                                  clusters={2: inp["clusters"]})
         zcfg = zedo.ZeDOConfig(ipo_steps=5, oil_steps=4)
         res = lifting.lift(prior, inp["keypoints"], inp["K"], hypotheses=2, config=zcfg,

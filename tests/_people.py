@@ -1,7 +1,7 @@
 """Hand-made 3D people for the detector-input tests (no shared data needed)."""
 import numpy as np
 
-from zedo_jax import camera
+from zedo_jax.core import camera
 from zedo_jax.inputs import layouts as kf
 
 

@@ -6,7 +6,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from zedo_jax import anatomy, camera, lifting, metrics, prior as prior_lib, skeleton, zedo
+from zedo_jax.core import anatomy, camera, skeleton, program as zedo
+from zedo_jax import lifting, prior as prior_lib
+from zedo_jax.evaluation import metrics
 
 from conftest import require, SHARED_DATA
 

@@ -1,5 +1,5 @@
 """Training augmentations that widen the prior: skeleton variation, posture variation within
-ranges of motion, rebalanced sampling (zedo_jax.augment, zedo_jax.data)."""
+ranges of motion, rebalanced sampling (zedo_jax.training.augment, zedo_jax.training.data)."""
 from __future__ import annotations
 
 import jax
@@ -7,7 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from zedo_jax import augment, data, skeleton
+from zedo_jax.training import augment, clustering, data
+from zedo_jax.core import skeleton
 
 LEFT = [skeleton.BONES.index(b) for b in skeleton.LEFT_BONES]
 RIGHT = [skeleton.BONES.index(b) for b in skeleton.RIGHT_BONES]
@@ -135,10 +136,10 @@ def test_posture_prob_gates_samples(poses):
 
 
 def test_rebalance_weights(poses):
-    w = data.rebalance_weights(poses, clusters=16, power=0.5, key=jax.random.PRNGKey(0))
+    w = clustering.rebalance_weights(poses, clusters=16, power=0.5, key=jax.random.PRNGKey(0))
     assert w.shape == (len(poses),) and np.isclose(w.sum(), 1.0) and (w > 0).all()
     assert w.max() / w.min() > 2.0
-    np.testing.assert_allclose(data.rebalance_weights(poses, power=0.0), 1.0 / len(poses))
+    np.testing.assert_allclose(clustering.rebalance_weights(poses, power=0.0), 1.0 / len(poses))
     idx = np.asarray(data.weighted_batch_indices(jax.random.PRNGKey(0), 5,
                                                  jnp.asarray(w, jnp.float32), 4096))
     # Rare poses (high weight) are drawn more often than their share of the data.

@@ -11,7 +11,9 @@ import sys
 import numpy as np
 import pytest
 
-from zedo_jax import data, inputs, lifting, quality
+from zedo_jax.training import data
+from zedo_jax import inputs, lifting
+from zedo_jax.evaluation import quality
 
 from conftest import ROOT
 
@@ -229,8 +231,9 @@ def test_quality_fields_flag_implausible_poses():
 # ---------------------------------------------------------------------------------------------
 
 def test_resume_skips_a_damaged_checkpoint(tmp_path, capsys):
-    from zedo_jax import checkpoint, model, train
-    from zedo_jax.utils import silent
+    from zedo_jax.training import checkpoint, trainer as train
+    from zedo_jax.core import model
+    from zedo_jax.runtime.compile_cache import silent
     rng = np.random.default_rng(0)
     poses = data.PoseSet(poses=(PERSON + rng.normal(0, .02, (64, 17, 3))).astype(np.float32),
                          frame="camera", source="random")

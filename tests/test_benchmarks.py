@@ -1,4 +1,4 @@
-"""launch.benchmark and launch.schedules run (tiny sizes; timings are not asserted)."""
+"""experiments.benchmark and experiments.schedules run (tiny sizes; timings are not asserted)."""
 import json
 import os
 import subprocess
@@ -19,7 +19,7 @@ def _run(module, args, tmp_path):
 
 def test_benchmark_train_and_lift_tiny(tmp_path):
     path = tmp_path / "bench.json"
-    log = _run("launch.benchmark", ["--what", "train,lift", "--batches", "2", "--hidden_dim",
+    log = _run("experiments.benchmark", ["--what", "train,lift", "--batches", "2", "--hidden_dim",
                                     "64", "--embed_dim", "32", "--train_batch", "16",
                                     "--train_steps", "1", "--ipo_steps", "2", "--oil_steps", "2",
                                     "--json", str(path)], tmp_path)
@@ -37,5 +37,5 @@ def test_schedules_figure_from_records(tmp_path):
     src = tmp_path / "rec.json"
     src.write_text(json.dumps(records))
     fig = tmp_path / "curve.png"
-    log = _run("launch.schedules", ["--from_json", str(src), "--figure", str(fig)], tmp_path)
+    log = _run("experiments.schedules", ["--from_json", str(src), "--figure", str(fig)], tmp_path)
     assert os.path.getsize(fig) > 10_000 and "PA-MPJPE" in log

@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 
-from zedo_jax import metrics
+from zedo_jax.evaluation import metrics
 from zedo_jax.datasets import PROTOCOLS, evaluate, format_table, load, synthetic
 
 pytest.importorskip("h5py")

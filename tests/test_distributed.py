@@ -62,7 +62,7 @@ def finish(procs, timeout=300):
 
 
 def write_inputs(d):
-    from zedo_jax import data
+    from zedo_jax.training import data
     poses = data.load_poses(require(CMU_POSES), split="test").poses[:256]
     np.save(d / "poses.npy", poses)
     with np.load(require(CMU_VIEWS)) as f:
@@ -136,7 +136,7 @@ def test_killed_process_stops_the_other_and_leaves_restorable_checkpoints(tmp_pa
 
     import jax
     from jax.sharding import NamedSharding, PartitionSpec as P
-    from zedo_jax import checkpoint, data, train
+    from zedo_jax.training import checkpoint, data, trainer as train
     sys.path.insert(0, os.path.dirname(WORKER))
     import _dist_worker
     cfg = _dist_worker.train_config(long=True)
@@ -155,7 +155,7 @@ def test_killed_process_stops_the_other_and_leaves_restorable_checkpoints(tmp_pa
 
 
 def test_cluster_detection_and_flag_errors():
-    from zedo_jax import distributed
+    from zedo_jax.runtime import distributed
     slurm = {"SLURM_JOB_ID": "7", "SLURM_STEP_NODELIST": "n[1-2]", "SLURM_PROCID": "0",
              "SLURM_LOCALID": "0"}
     assert distributed.detect_cluster({}) is None

@@ -1,4 +1,4 @@
-"""Compiled programs kept on disk between processes (zedo_jax.utils.load_or_compile)."""
+"""Compiled programs kept on disk between processes (zedo_jax.runtime.compile_cache.load_or_compile)."""
 import glob
 import os
 
@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from zedo_jax import utils
+from zedo_jax.runtime import compile_cache as utils
 
 
 @pytest.fixture

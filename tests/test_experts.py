@@ -8,8 +8,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from zedo_jax import lifting, model, prior as prior_lib, sampling, sde as sde_lib, zedo
-from zedo_jax.score import score_fn, time_biases_fn
+from zedo_jax import lifting, prior as prior_lib
+from zedo_jax.core import model, sampling, sde as sde_lib, program as zedo
+from zedo_jax.core.score import score_fn, time_biases_fn
 
 from test_train import SMALL, run
 
@@ -125,7 +126,7 @@ def test_export_with_a_high_expert(trained_small_prior, tmp_path):
     with pytest.raises(FileNotFoundError, match="not a prior directory"):
         prior_lib.export_workdir(trained_small_prior, str(tmp_path / "x"),
                                  high_expert=str(tmp_path / "none"))
-    from zedo_jax import torch_reference
+    from zedo_jax.official import torch_reference
     with pytest.raises(ValueError, match="two networks"):
         torch_reference.flax_to_state_dict(p.params, p.config)
 

@@ -8,7 +8,9 @@ import jax
 import numpy as np
 import pytest
 
-from zedo_jax import camera, data, generalisation as gen, views
+from zedo_jax.core import camera
+from zedo_jax.training import data
+from experiments import loso as gen, views
 
 
 def test_views_reproject_and_follow_the_protocol(cmu_poses_path):
@@ -39,7 +41,7 @@ def test_subsets_are_disjoint_and_named(cmu_poses_path):
 
 
 def test_recipes_split_into_augmentation_and_loss():
-    from zedo_jax import losses
+    from zedo_jax.training import losses
     assert gen.recipe_loss("none") == losses.LossConfig()
     assert gen.recipe("loop_t") == data.AugmentConfig()          # only the training times
     assert gen.recipe_loss("loop_t").loop_t_fraction == 0.5
@@ -54,7 +56,7 @@ def test_recipes_split_into_augmentation_and_loss():
 
 
 def test_loso_runs_end_to_end_and_resumes(cmu_poses_path, tmp_path):
-    from zedo_jax.zedo import ZeDOConfig
+    from zedo_jax.core.program import ZeDOConfig
     cfg = ZeDOConfig(ipo_steps=5, oil_steps=5)
     kw = dict(recipes=("none:1",), subsets=("cmu_expmap",), steps=4, frames=4,
               config=cfg, weights=("raw", "ema"), hidden_dim=64, embed_dim=32, batch_size=64,

@@ -6,7 +6,8 @@ import os
 import numpy as np
 import pytest
 
-from zedo_jax import camera, inputs as io, lifting, skeleton
+from zedo_jax.core import camera, skeleton
+from zedo_jax import inputs as io, lifting
 from zedo_jax.inputs import layouts as kf
 
 H36M = {n: i for i, n in enumerate(skeleton.JOINT_NAMES)}
@@ -242,7 +243,6 @@ def test_npz_inputs_and_output(tmp_path):
 
 
 def test_npz_ground_truth_behind_the_camera_is_refused(tmp_path, cmu_views):
-    from zedo_jax import io
     gt = cmu_views["poses3d"][:3].copy()
     gt[1, :, 2] *= -1.0
     path = tmp_path / "behind.npz"

@@ -3,7 +3,7 @@ missing joints, MediaPipe normalisation, OpenPose fallbacks, confidence modes.""
 import numpy as np
 import pytest
 
-from zedo_jax import camera, skeleton
+from zedo_jax.core import camera, skeleton
 from zedo_jax.inputs import layouts as kf
 
 H36M = {n: i for i, n in enumerate(skeleton.JOINT_NAMES)}

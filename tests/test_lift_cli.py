@@ -10,7 +10,8 @@ import sys
 import numpy as np
 import pytest
 
-from zedo_jax import prior as prior_lib, skeleton, viz
+from zedo_jax import prior as prior_lib, viz
+from zedo_jax.core import skeleton
 
 from _people import coco_frames
 

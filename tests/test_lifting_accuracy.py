@@ -6,8 +6,9 @@ import sys
 
 import numpy as np
 
-from zedo_jax import lifting, metrics, prior as prior_lib
-from zedo_jax.zedo import make_config
+from zedo_jax import lifting, prior as prior_lib
+from zedo_jax.evaluation import metrics
+from zedo_jax.core.program import make_config
 
 from conftest import ROOT
 
@@ -101,7 +102,7 @@ def test_start_candidates_help_flexed_legs(cmu_views):
     import jax.numpy as jnp
     import pytest
     from conftest import SHARED_DATA, require
-    from zedo_jax import camera
+    from zedo_jax.core import camera
 
     with np.load(require(os.path.join(SHARED_DATA, "cmu_test_sequences.npz"))) as f:
         seqs = {k: f[k] for k in ("keypoints", "K", "poses3d")}

@@ -4,7 +4,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from zedo_jax import clustering, metrics, model, sampling, sde as sde_lib
+from zedo_jax.training import clustering
+from zedo_jax.evaluation import metrics
+from zedo_jax.core import model, sampling, sde as sde_lib
 
 
 def rot(axis, th):
@@ -94,7 +96,8 @@ def test_kmeans_recovers_separated_clusters():
 
 
 def test_s1_hypothesis_faces_the_camera(cmu_poses_path):
-    from zedo_jax import data, skeleton
+    from zedo_jax.training import data
+    from zedo_jax.core import skeleton
     ps = data.load_poses(cmu_poses_path, split="train")
     front = clustering.hypotheses(ps, 1)[0]
     blob = clustering.hypotheses(ps, 1, s1="kmeans")[0]
@@ -118,7 +121,8 @@ def test_prior_sampling_runs():
     x = sampling.sample(params, jax.random.PRNGKey(1), net_config=cfg, sde=sde_lib.SubVPSDE(),
                         n=8, steps=50)
     assert x.shape == (8, 17, 3) and bool(jnp.isfinite(x).all())
-    from zedo_jax import prior as prior_lib, skeleton
+    from zedo_jax import prior as prior_lib
+    from zedo_jax.core import skeleton
     truth = np.asarray(x, np.float64)
     res = sampling.bone_length_check(x, prior_lib.training_stats(truth))
     assert res["n"] == 8 and len(res["bones"]) == 16

@@ -9,9 +9,12 @@ import os
 import numpy as np
 import pytest
 
-from zedo_jax import data as data_lib, generalisation, lifting, model, temporal, train, zedo
+from zedo_jax.training import data as data_lib, trainer as train
+from experiments import loso as generalisation
+from zedo_jax import lifting
+from zedo_jax.core import model, temporal, program as zedo
 from zedo_jax import prior as prior_lib
-from zedo_jax.utils import silent
+from zedo_jax.runtime.compile_cache import silent
 
 REF = os.path.join(os.path.dirname(__file__), "data", "parity_reference.npz")
 TRAIN_POSES = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data",

@@ -4,7 +4,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from zedo_jax import losses, model, sde as sde_lib
+from zedo_jax.training import losses
+from zedo_jax.core import model, sde as sde_lib
 
 
 @pytest.mark.parametrize("t, alpha, sigma, beta, g2", [
@@ -146,7 +147,7 @@ def test_loop_time_sampling():
 
 
 def test_bone_features_input_and_adapt_params():
-    from zedo_jax import skeleton
+    from zedo_jax.core import skeleton
     x = jax.random.normal(jax.random.PRNGKey(1), (5, 17, 3)) * 0.3
     off = model.ScoreNetConfig(hidden_dim=64, embed_dim=32)
     on = model.ScoreNetConfig(hidden_dim=64, embed_dim=32, bone_features=True)

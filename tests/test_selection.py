@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from zedo_jax import selection, zedo
+from zedo_jax.core import selection, program as zedo
 
 
 def _hypotheses(rng, n_good=30, n_bad=20):
@@ -87,7 +87,8 @@ def test_denoise_error_prefers_real_poses_to_broken_ones(cmu_views):
     for the same poses with one shin stretched by 40% or the arms' depths mirrored."""
     import jax
     import jax.numpy as jnp
-    from zedo_jax import prior as prior_lib, score as score_lib
+    from zedo_jax import prior as prior_lib
+    from zedo_jax.core import score as score_lib
     P = prior_lib.load_prior()
     cfg = zedo.make_config()
     gt = cmu_views["poses3d"][::20].astype(np.float32)

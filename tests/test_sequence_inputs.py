@@ -6,7 +6,8 @@ import os
 import numpy as np
 import pytest
 
-from zedo_jax import inputs, lifting, skeleton
+from zedo_jax import inputs, lifting
+from zedo_jax.core import skeleton
 
 H36M = {n: i for i, n in enumerate(skeleton.JOINT_NAMES)}
 

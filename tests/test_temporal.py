@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 
 from conftest import SHARED_DATA, require
-from zedo_jax import inputs, metrics, temporal
+from zedo_jax import inputs
+from zedo_jax.evaluation import metrics
+from zedo_jax.core import temporal
 
 CMU_SEQUENCES = os.path.join(SHARED_DATA, "cmu_test_sequences.npz")
 
@@ -110,7 +112,7 @@ def test_savgol_reproduces_quadratics_at_edges_and_with_padding():
 
 
 def test_rescale_bones_sets_lengths_and_keeps_directions():
-    from zedo_jax import skeleton
+    from zedo_jax.core import skeleton
     x = np.random.default_rng(1).normal(size=(17, 3)).astype(np.float32)
     L = np.linspace(0.1, 0.5, 16).astype(np.float32)
     y = np.asarray(temporal.rescale_bones(jnp.asarray(x), jnp.asarray(L)))
@@ -162,8 +164,9 @@ def short_sequence():
 def test_temporal_mode_on_a_real_sequence(short_sequence):
     """Temporal mode with tiny step counts: smoother trajectories (accel error, translation)
     than per-frame lifting with the same schedule, same output layout, input order kept."""
-    from zedo_jax import lifting, prior as prior_lib, zedo
-    from zedo_jax.utils import silent
+    from zedo_jax import lifting, prior as prior_lib
+    from zedo_jax.core import program as zedo
+    from zedo_jax.runtime.compile_cache import silent
     d = short_sequence
     prior = prior_lib.load_prior()
     cfg = zedo.ZeDOConfig(ipo_steps=40, oil_steps=10)

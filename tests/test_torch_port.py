@@ -1,6 +1,6 @@
-"""Official PyTorch checkpoints -> zedo_jax (zedo_jax.torch_port, launch/convert_checkpoint.py).
+"""Official PyTorch checkpoints -> zedo_jax (zedo_jax.official.torch_port, launch/convert_checkpoint.py).
 
-The PyTorch side (zedo_jax.torch_reference) is written from the documented algorithm
+The PyTorch side (zedo_jax.official.torch_reference) is written from the documented algorithm
 (network, IPO, loop), so the tests prove numerical parity of the converted Flax network and of
 a full ZeDO lift. Tests that need PyTorch skip without it; the error-path tests run on numpy
 state dicts either way.
@@ -15,8 +15,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from zedo_jax import model as model_lib, prior as prior_lib, torch_port
-from zedo_jax.torch_reference import torch_reference_net, torch_zedo
+from zedo_jax.core import model as model_lib
+from zedo_jax import prior as prior_lib
+from zedo_jax.official import torch_port
+from zedo_jax.official.torch_reference import torch_reference_net, torch_zedo
 
 REPO = Path(__file__).resolve().parents[1]
 # 128 wide: GroupNorm(32) then has 4 features per group (at 64 wide, groups of 2 are so badly
@@ -25,7 +27,7 @@ SMALL = dict(hidden=128, embed=64)
 
 
 # ----------------------------------------------------------------------------------------------
-# PyTorch reference of the official ZeDO network (zedo_jax.torch_reference; torch stays optional)
+# PyTorch reference of the official ZeDO network (zedo_jax.official.torch_reference; torch stays optional)
 # ----------------------------------------------------------------------------------------------
 
 def make_official_checkpoint(path, hidden=1024, embed=512, seed=0):
@@ -141,7 +143,7 @@ def test_bare_and_unprefixed_state_dicts(small_ckpt):
 
 # ----------------------------------------------------------------------------------------------
 # full lift parity (IPO + optimization loop) against a straightforward PyTorch implementation
-# (zedo_jax.torch_reference.torch_zedo)
+# (zedo_jax.official.torch_reference.torch_zedo)
 # ----------------------------------------------------------------------------------------------
 
 def test_convert_cli_and_lift_parity(full_ckpt, tmp_path, cmu_views):
@@ -152,7 +154,9 @@ def test_convert_cli_and_lift_parity(full_ckpt, tmp_path, cmu_views):
     1e-4 px changes PyTorch's own 500-step IPO result by up to ~2 cm on some frames), so the
     reduced 50 + 100 iterations are what can be compared to sub-millimetre precision.
     """
-    from zedo_jax import lifting, utils, zedo
+    from zedo_jax import lifting
+    from zedo_jax.runtime import compile_cache as utils
+    from zedo_jax.core import program as zedo
     data = cmu_views                                             # conftest: skips if absent
     path, raw = full_ckpt
     frames = [0, 250, 500, 750]

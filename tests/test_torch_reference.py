@@ -1,4 +1,4 @@
-"""The PyTorch reference of ZeDO (zedo_jax.torch_reference, launch/torch_lift.py).
+"""The PyTorch reference of ZeDO (zedo_jax.official.torch_reference, launch/torch_lift.py).
 
 A zedo_jax prior's Flax weights in the release's PyTorch network give the Flax network's output;
 torch_zedo with the ``fast`` settings lifts as zedo_jax's fast schedule (without anatomy) does;
@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from zedo_jax import model as model_lib, torch_port, torch_reference, zedo
+from zedo_jax.core import model as model_lib, program as zedo
+from zedo_jax.official import torch_port, torch_reference
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -97,7 +98,8 @@ def test_schedules_are_zedo_jax_schedules():
 def test_fast_settings_lift_like_zedo_jax(small_prior, cmu_views):
     """euler_dt and linear_drift enter torch_zedo as in zedo_jax (short run, 2 frames)."""
     pytest.importorskip("torch")
-    from zedo_jax import lifting, utils
+    from zedo_jax import lifting
+    from zedo_jax.runtime import compile_cache as utils
     frames = [0, 500]
     kp, K = cmu_views["keypoints"][frames], cmu_views["K"][frames]
     cfg = zedo.make_config(schedule="fast", anatomy=False, ipo_steps=20, oil_steps=20,
@@ -133,7 +135,7 @@ def test_torch_lift_cli(tmp_path, cmu_views):
     out = tmp_path / "out.npz"
     env = dict(os.environ, JAX_PLATFORMS="cpu")
     proc = subprocess.run(
-        [sys.executable, "-m", "launch.torch_lift", "--input", str(inp), "--schedule", "fast",
+        [sys.executable, "-m", "experiments.torch_lift", "--input", str(inp), "--schedule", "fast",
          "--ipo_steps", "5", "--oil_steps", "5", "--threads", "1", "--output", str(out)],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -146,7 +148,7 @@ def test_torch_lift_cli(tmp_path, cmu_views):
     assert poses.shape == (2, 1, 17, 3) and np.isfinite(poses).all()
     # a bad input is one line on stderr
     proc = subprocess.run(
-        [sys.executable, "-m", "launch.torch_lift", "--input", str(tmp_path / "missing.npz")],
+        [sys.executable, "-m", "experiments.torch_lift", "--input", str(tmp_path / "missing.npz")],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "Error: --input" in proc.stderr, proc.stderr[-2000:]
 
@@ -165,7 +167,7 @@ def test_torch_lift_export_and_pth(tmp_path, cmu_views):
     env = dict(os.environ, JAX_PLATFORMS="cpu")
 
     def run(*args, python_flags=()):
-        proc = subprocess.run([sys.executable, *python_flags, "-m", "launch.torch_lift", *args],
+        proc = subprocess.run([sys.executable, *python_flags, "-m", "experiments.torch_lift", *args],
                               cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
         assert proc.returncode == 0, proc.stderr[-3000:]
         return proc
@@ -205,8 +207,8 @@ def test_torch_lift_export_and_pth(tmp_path, cmu_views):
                 if line.startswith("import time:")]
     assert "torch" in imported                                # the import log is there
     assert not [m for m in imported if m.split(".")[0] in ("jax", "flax", "orbax")
-                or (m.startswith("zedo_jax.") and m not in ("zedo_jax.torch_reference",
-                                                            "zedo_jax.utils"))], imported
+                or (m.startswith("zedo_jax.") and m not in ("zedo_jax.official.torch_reference",
+                                                            "zedo_jax.runtime.compile_cache"))], imported
     pth_out = proc.stdout
     proc = run(*flags, "--output", str(tmp_path / "prior.npz"))
     with np.load(tmp_path / "pth.npz") as f, np.load(tmp_path / "prior.npz") as g:
@@ -214,7 +216,7 @@ def test_torch_lift_export_and_pth(tmp_path, cmu_views):
     assert got.shape == want.shape == (2, 1, 17, 3)
     np.testing.assert_allclose(got, want, atol=1e-4)
 
-    # the numpy metrics of --pth mode are zedo_jax.metrics' (printed to 0.1 mm)
+    # the numpy metrics of --pth mode are zedo_jax.evaluation.metrics' (printed to 0.1 mm)
     def metrics_line(out):
         line = [x for x in out.splitlines() if x.startswith("MPJPE ")]
         assert len(line) == 1, out
@@ -225,6 +227,6 @@ def test_torch_lift_export_and_pth(tmp_path, cmu_views):
     # a .pth without its initial pose is one line on stderr
     (tmp_path / "alone.pth").write_bytes(pth.read_bytes())
     proc = subprocess.run(
-        [sys.executable, "-m", "launch.torch_lift", *flags, "--pth", str(tmp_path / "alone.pth")],
+        [sys.executable, "-m", "experiments.torch_lift", *flags, "--pth", str(tmp_path / "alone.pth")],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "alone_hypothesis.npy" in proc.stderr, proc.stderr[-2000:]

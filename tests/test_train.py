@@ -9,7 +9,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from zedo_jax import checkpoint, data, model, prior as prior_lib, skeleton, train
+from zedo_jax.training import checkpoint, data, trainer as train
+from zedo_jax.core import model, skeleton
+from zedo_jax import prior as prior_lib
 
 from conftest import ROOT
 

@@ -7,7 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from zedo_jax import camera, lifting, model, rotation, sde as sde_lib, zedo
+from zedo_jax.core import camera, model, rotation, sde as sde_lib, program as zedo
+from zedo_jax import lifting
 
 K = np.array([[1145.0, 0, 512.5], [0, 1144.0, 501.9], [0, 0, 1]], np.float32)
 
@@ -328,7 +329,10 @@ def test_final_denoise_is_one_tweedie_step(cmu_views):
     """``final_denoise_t`` adds ``std(t)^2 score(x, t)`` to the otherwise identical result and
     re-solves the translation; with the anatomy steps a last bone step keeps the skeleton
     plausible."""
-    from zedo_jax import lifting, metrics, prior as prior_lib, score as score_lib, utils
+    from zedo_jax import lifting, prior as prior_lib
+    from zedo_jax.evaluation import metrics
+    from zedo_jax.core import score as score_lib
+    from zedo_jax.runtime import compile_cache as utils
     pr = prior_lib.load_prior()
     kp, Kf = cmu_views["keypoints"][:3], cmu_views["K"][:3]
     with_anatomy = zedo.make_config(ipo_steps=10, oil_steps=10, euler_dt=0.1,

@@ -1,8 +1,8 @@
 """Lifting any number of frames: fixed-size chunks sharded over all devices (of every process
 in a ``jax.distributed`` run: each feeds its slice of every chunk and the results are gathered
 on all), progress output, a typed result. The per-chunk work is
-:func:`zedo_jax.zedo.zedo_batch`, compiled once per process and kept on disk between processes
-(:func:`zedo_jax.utils.compiled_program`); inputs are checked by
+:func:`zedo_jax.core.program.zedo_batch`, compiled once per process and kept on disk between processes
+(:func:`zedo_jax.runtime.compile_cache.compiled_program`); inputs are checked by
 :mod:`zedo_jax.inputs.validation`.
 
     from zedo_jax import lifting, prior
@@ -26,13 +26,14 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from . import camera, distributed, metrics, selection, skeleton
-from .inputs.types import LiftInput
-from .inputs.validation import (validate_init_poses, validate_intrinsics,  # noqa: F401
-                                validate_keypoints)                        # (aliases too)
-from .prior import Prior
-from .utils import compiled_program, echo, enable_compilation_cache
-from .zedo import ZeDOConfig, make_config, zedo_batch
+from zedo_jax.core import camera, selection, skeleton
+from zedo_jax.runtime import distributed
+from zedo_jax.evaluation import metrics
+from zedo_jax.inputs.types import LiftInput
+from zedo_jax.inputs.validation import validate_init_poses, validate_intrinsics, validate_keypoints
+from zedo_jax.prior import Prior
+from zedo_jax.runtime.compile_cache import compiled_program, echo, enable_compilation_cache
+from zedo_jax.core.program import ZeDOConfig, make_config, zedo_batch
 
 #: Arrays computed by the compiled program.
 OUTPUT_KEYS = ("poses", "translation", "reprojection_error_px", "ipo_poses", "ipo_translation",
@@ -57,7 +58,7 @@ class LiftTimings:
 
 @dataclasses.dataclass(frozen=True)
 class TemporalStats:
-    """What temporal mode (:mod:`zedo_jax.temporal`) adds to a :class:`LiftResult`.
+    """What temporal mode (:mod:`zedo_jax.core.temporal`) adds to a :class:`LiftResult`.
 
     Attributes:
       windows: windows lifted.  computed_frames: window slots (padding and overlaps
@@ -88,11 +89,11 @@ class LiftResult(collections.abc.Mapping):
       loop_asymmetry: ``[N, S]`` mean relative left/right limb-length difference at the end of
         the loop (before the anatomy steps).
       denoise_error: ``[N, S]`` the prior's denoising error for the final pose at the diffusion
-        time ``ZeDOConfig.likelihood_t`` (:func:`zedo_jax.zedo.denoise_error`; lower = more
+        time ``ZeDOConfig.likelihood_t`` (:func:`zedo_jax.core.program.denoise_error`; lower = more
         likely); 0 when S = 1.
-      selection_score: ``[N, S]`` lower is better (:func:`zedo_jax.selection.rank`).
+      selection_score: ``[N, S]`` lower is better (:func:`zedo_jax.core.selection.rank`).
       best: ``[N]`` int, the hypothesis chosen without ground truth (0 when S = 1).
-      plausible: ``[N, S]`` bool, the anatomical rule of :func:`zedo_jax.metrics.plausibility`.
+      plausible: ``[N, S]`` bool, the anatomical rule of :func:`zedo_jax.evaluation.metrics.plausibility`.
       timings: :class:`LiftTimings`.
       temporal: :class:`TemporalStats` of a temporal lift, else ``None``.
 
@@ -151,7 +152,7 @@ def save_result(path: str, result, inp: LiftInput | None = None,
     """Write a lifting result to ``path`` (``.npz``); returns ``path``.
 
     ``extra``: further per-frame arrays to store, e.g. the quality fields of
-    :func:`zedo_jax.quality.assess` (``suspect [N, S]`` etc.).
+    :func:`zedo_jax.evaluation.quality.assess` (``suspect [N, S]`` etc.).
 
     The file holds ``poses [N, S, 17, 3]`` root-relative metres in camera axes, ``translation
     [N, S, 3]`` metres, ``reprojection_error_px [N, S, 17]``, ``ipo_poses [N, S, 17, 3]``,
@@ -241,10 +242,10 @@ def lift(prior: Prior, keypoints, K, *, confidence=None, hypotheses: int = 1, in
         (sitting, crouching) and costs 0.1-0.9 mm PA-MPJPE on walking-like data; with
         ``hypotheses=10`` (about a fifth of the compute of S = 50) it is better than S = 1 on
         every benchmark but the other skeleton (BUILD_NOTES §7.4, §10).
-      config: :class:`~zedo_jax.zedo.ZeDOConfig`; default :func:`zedo_jax.zedo.make_config`
+      config: :class:`~zedo_jax.core.program.ZeDOConfig`; default :func:`zedo_jax.core.program.make_config`
         (the ``fast`` schedule with the anatomy steps); ``make_config(schedule="faithful")``
         is the release exactly. In temporal mode the default is
-        :data:`zedo_jax.temporal.SCHEDULE` (200 loop iterations of a 5x Euler step), and the
+        :data:`zedo_jax.core.temporal.SCHEDULE` (200 loop iterations of a 5x Euler step), and the
         anatomy switches do not apply (see ``TemporalConfig.bone_lengths``).
       chunk_size: frames per compiled chunk (default: about 4096 frame-hypotheses), rounded up
         to a multiple of the device count. The last chunk is padded, so one compilation
@@ -252,11 +253,11 @@ def lift(prior: Prior, keypoints, K, *, confidence=None, hypotheses: int = 1, in
       devices: devices to shard the frames over (default: ``jax.devices()``, every device of
         every process; in a multi-process run every process calls ``lift`` with the same
         inputs, feeds its devices' frames and receives all results).
-      log: progress callback (``zedo_jax.utils.silent`` to mute); process 0 only.
+      log: progress callback (``zedo_jax.runtime.compile_cache.silent`` to mute); process 0 only.
       seq, frame: optional ``[N]`` sequence ids and frame indices within them (temporal mode;
         ``None`` = one sequence in input order).
-      temporal: a :class:`zedo_jax.temporal.TemporalConfig` to lift sequences as windows of
-        consecutive frames (see :mod:`zedo_jax.temporal`); ``None`` (default) lifts every
+      temporal: a :class:`zedo_jax.core.temporal.TemporalConfig` to lift sequences as windows of
+        consecutive frames (see :mod:`zedo_jax.core.temporal`); ``None`` (default) lifts every
         frame on its own. ``chunk_size`` then counts windows.
     Returns:
       a :class:`LiftResult`: numpy arrays ``poses [N, S, 17, 3]`` (root-relative metres,
@@ -264,8 +265,8 @@ def lift(prior: Prior, keypoints, K, *, confidence=None, hypotheses: int = 1, in
       ``ipo_poses``, ``ipo_translation``, ``prior_residual [N, S]``, ``loop_asymmetry
       [N, S]``, ``denoise_error [N, S]``, ``selection_score
       [N, S]`` and ``best [N]`` (the hypothesis chosen without ground truth,
-      :func:`zedo_jax.selection.rank`), ``plausible [N, S]`` (the anatomical rule of
-      :func:`zedo_jax.metrics.plausibility`); and ``timings``. In temporal mode also
+      :func:`zedo_jax.core.selection.rank`), ``plausible [N, S]`` (the anatomical rule of
+      :func:`zedo_jax.evaluation.metrics.plausibility`); and ``timings``. In temporal mode also
       ``temporal`` (:class:`TemporalStats`).
     """
     uv, conf = validate_keypoints(keypoints, confidence)
@@ -294,7 +295,7 @@ def lift(prior: Prior, keypoints, K, *, confidence=None, hypotheses: int = 1, in
     else:
         init = validate_init_poses(init_poses, n)
     if temporal is not None:
-        from .temporal import SCHEDULE, lift_temporal
+        from zedo_jax.core.temporal import SCHEDULE, lift_temporal
         config = with_reference_bones(SCHEDULE if config is None else config, prior)
         return lift_temporal(prior, uv, conf, Ks, np.ascontiguousarray(init, np.float32),
                              seq=seq, frame=frame, config=config,

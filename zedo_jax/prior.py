@@ -11,7 +11,7 @@ A **prior directory** (what inference needs; shipped with the package, written b
     PRIOR/clusters_<S>.npy             [S, 17, 3] float32 hypotheses (metres, camera axes)
     PRIOR/training_stats.json          bone-length mean/std of the training poses
 
-:func:`load_prior` also reads a training workdir (:mod:`zedo_jax.checkpoint`; the latest
+:func:`load_prior` also reads a training workdir (:mod:`zedo_jax.training.checkpoint`; the latest
 step). Orbax is imported only when weights are read or written, so code that merely uses a
 :class:`Prior` (lifting, sampling) does not depend on it.
 """
@@ -28,9 +28,10 @@ from typing import Any
 import jax
 import numpy as np
 
-from . import model as model_lib
-from . import sde as sde_lib
-from . import skeleton
+from zedo_jax.core import model as model_lib
+from zedo_jax.core import sde as sde_lib
+from zedo_jax.core import skeleton
+from zedo_jax.runtime.distributed import on_default_device
 
 PRIOR_FORMAT = "zedo_jax.prior/1"
 ASSET_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets")
@@ -72,13 +73,6 @@ class Prior:
         return c - c[:, :1]
 
 
-def on_default_device(abstract):
-    """Abstract arrays (shape/dtype pytree) placed on the first local device, for restoring."""
-    sharding = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
-    return jax.tree_util.tree_map(
-        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), abstract)
-
-
 def save_prior(path: str, config: model_lib.ScoreNetConfig, sde, params, *, weights: str,
                clusters: dict | None = None, info: dict | None = None,
                stats: dict | None = None, other_weights: dict | None = None) -> str:
@@ -87,7 +81,7 @@ def save_prior(path: str, config: model_lib.ScoreNetConfig, sde, params, *, weig
     ``params`` are stored as the default weights under the label ``weights`` (``'raw'`` or
     ``'ema'``); ``other_weights`` (e.g. ``{'ema': ema_params}``) adds further sets, selectable
     with ``load_prior(weights=...)``. A variables tree of noise-level experts
-    (:func:`zedo_jax.model.combine_experts`) is recorded as such in ``prior.json``.
+    (:func:`zedo_jax.core.model.combine_experts`) is recorded as such in ``prior.json``.
     """
     import orbax.checkpoint as ocp
     path = os.path.abspath(path)
@@ -167,14 +161,14 @@ def store_hypotheses(directory: str, poses, sizes=(1, 50), key=None, *, s1: str 
                      iters: int = 100, restarts: int = 3) -> dict:
     """Compute and store what a prior needs besides its weights: the training statistics
     (of the camera-axes poses) and the hypotheses ``clusters_<S>.npy`` for each ``S`` in
-    ``sizes`` (:func:`zedo_jax.clustering.hypotheses`).
+    ``sizes`` (:func:`zedo_jax.training.clustering.hypotheses`).
 
     Args:
       directory: a prior directory or training workdir.  poses: a ``data.PoseSet``.
     Returns:
       ``{"training_stats": path, S: path, ...}``.
     """
-    from . import clustering, data as data_lib
+    from zedo_jax.training import clustering, data as data_lib
     key = jax.random.PRNGKey(0) if key is None else key
     cam = data_lib.camera_frame_poses(poses, jax.random.fold_in(key, 0))
     out = {"training_stats": save_training_stats(directory, training_stats(cam))}
@@ -257,7 +251,7 @@ def load_prior(path: str | None = None, weights: str | None = None) -> Prior:
                      clusters=load_clusters(path), path=path, info=meta,
                      stats=load_training_stats(path))
     if os.path.isdir(os.path.join(path, "checkpoints")):
-        from .checkpoint import TrainCheckpoints
+        from zedo_jax.training.checkpoint import TrainCheckpoints
         mngr = TrainCheckpoints(path)
         try:
             meta, params = mngr.restore_params(weights=weights or "raw")
@@ -295,13 +289,13 @@ def export_workdir(workdir: str, output: str, weights: str = "both",
         (what the release's inference uses) or ``'ema'`` (the shipped prior's, BUILD_NOTES §7.5).
       high_expert: a prior directory (single network). If given, the workdir's network becomes
         the low noise-level expert (``t <= split_t``) and this prior's network, the same weight
-        set, the high one (:func:`zedo_jax.model.combine_experts`, BUILD_NOTES §7.8); clusters
+        set, the high one (:func:`zedo_jax.core.model.combine_experts`, BUILD_NOTES §7.8); clusters
         and statistics come from the workdir, or from this prior where the workdir has none.
       split_t: the experts' boundary (0.1: the largest time ZeDO's loop asks about).
     Returns:
       ``(path of the prior, step exported)``.
     """
-    from .checkpoint import TrainCheckpoints
+    from zedo_jax.training.checkpoint import TrainCheckpoints
     if default not in ("raw", "ema"):
         raise ValueError(f"default must be 'raw' or 'ema', got {default!r}")
     high = None

@@ -32,7 +32,7 @@ import os
 
 import numpy as np
 
-from . import skeleton
+from zedo_jax.core import skeleton
 
 LEFT_COLOR = "#1f5fbf"
 RIGHT_COLOR = "#d62728"
@@ -343,7 +343,7 @@ def summary_figure(inp, out, *, frames=None, max_frames: int = 4, title: str | N
     """A few frames of a lifting run, one row each (2D input | camera view | side view).
 
     Args:
-      inp: :class:`zedo_jax.io.LiftInput`.  out: the dict of :func:`zedo_jax.lifting.lift`.
+      inp: :class:`zedo_jax.inputs.LiftInput`.  out: the dict of :func:`zedo_jax.lifting.lift`.
       frames: frame indices to show (default: ``max_frames`` evenly spaced ones).
       title: figure title (default: a short description of the run).
     Returns:
@@ -425,7 +425,7 @@ def save_gif(path: str, inp, out, *, every: int = 1, fps: float = 8.0, dpi: int 
 def sequence_frames(inp, every: int = 1) -> list[int]:
     """Frame indices of ``inp`` in playback order (by ``seq``, then ``frame``; file order when
     they are absent), every ``every``-th."""
-    from .metrics import sequence_order
+    from zedo_jax.evaluation.metrics import sequence_order
     if every < 1:
         raise ValueError(f"every must be >= 1, got {every}")
     seq = np.zeros(len(inp)) if inp.seq is None else inp.seq
@@ -468,7 +468,7 @@ def save_animation(path: str, inp, out, *, every: int = 1, fps: float | None = N
 
 
 def save_accuracy_cost(path: str, records: list[dict], marks: dict | None = None) -> str:
-    """Accuracy against cost (:func:`zedo_jax.benchmarks.accuracy_vs_cost` records): one
+    """Accuracy against cost (:func:`experiments.benchmarks.accuracy_vs_cost` records): one
     panel per file, PA-MPJPE (solid) and MPJPE (dashed) in mm against network evaluations
     per frame (log scale), one colour per variant; ``marks`` ``{label: evals}`` draws
     vertical lines (the named schedules). Returns ``path``."""

@@ -23,9 +23,9 @@ import os
 
 import numpy as np
 
-from . import cameras, h36m, mpi_inf_3dhp, pw3d, skipose
-from .base import DatasetError, EvalSet
-from .protocols import PROTOCOLS, Protocol, evaluate, format_table, get, load
+from zedo_jax.datasets import cameras, h36m, mpi_inf_3dhp, pw3d, skipose
+from zedo_jax.datasets.base import DatasetError, EvalSet
+from zedo_jax.datasets.protocols import PROTOCOLS, Protocol, evaluate, format_table, get, load
 
 __all__ = ["DatasetError", "EvalSet", "PROTOCOLS", "Protocol", "evaluate", "format_table", "get",
            "load", "load_init_poses", "cameras", "h36m", "pw3d", "mpi_inf_3dhp", "skipose"]

@@ -4,7 +4,7 @@ Files (in ``data_dir``):
 
 * ``data_3d_h36m.npz``: ``positions_3d`` (a pickled dict) ``[subject][action] -> [F, 32, 3]``
   float32, world frame, metres (z up). Reduced to 17 joints with
-  :data:`zedo_jax.data.H36M32_TO_17` (already-17-joint arrays are accepted too).
+  :data:`zedo_jax.training.data.H36M32_TO_17` (already-17-joint arrays are accepted too).
 * ``data_2d_h36m_<name>.npz``: ``positions_2d[subject][action]`` = list of 4 arrays (cameras
   54138969, 55011271, 58860488, 60457274) ``[F', 17, 2|3]`` pixels of the distorted images,
   ``F' >= F`` (extra frames are dropped, as VideoPose3D does), and ``metadata`` (dict with
@@ -26,11 +26,10 @@ import os
 
 import numpy as np
 
-from . import cameras
-from .base import DatasetError, EvalSet, check_metres, find_file, joints_to_camera, subsample, \
-    with_confidence
+from zedo_jax.datasets import cameras
+from zedo_jax.datasets.base import (DatasetError, EvalSet, check_metres, find_file, joints_to_camera, subsample, with_confidence)
 
-#: Human3.6M 32 -> 17 joints (the same indices as zedo_jax.data.H36M32_TO_17).
+#: Human3.6M 32 -> 17 joints (the same indices as zedo_jax.training.data.H36M32_TO_17).
 H36M32_TO_17 = (0, 1, 2, 3, 6, 7, 8, 12, 13, 14, 15, 17, 18, 19, 25, 26, 27)
 TRAIN_SUBJECTS = ("S1", "S5", "S6", "S7", "S8")
 TEST_SUBJECTS = ("S9", "S11")

@@ -21,8 +21,8 @@ import os
 
 import numpy as np
 
-from . import cameras
-from .base import DatasetError, EvalSet, check_metres, subsample, with_confidence
+from zedo_jax.datasets import cameras
+from zedo_jax.datasets.base import DatasetError, EvalSet, check_metres, subsample, with_confidence
 
 #: Human3.6M-17 joint <- MPI-INF-3DHP test joint.
 TEST17_TO_H36M = (14, 8, 9, 10, 11, 12, 13, 15, 1, 16, 0, 5, 6, 7, 2, 3, 4)

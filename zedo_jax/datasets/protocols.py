@@ -1,7 +1,7 @@
 """The release's evaluation protocols as named presets, their metrics and a paper-style table.
 
 A :class:`Protocol` fixes the frame selection (loader arguments), the ZeDO preset
-(:data:`zedo_jax.zedo.PRESETS`), the joint sets evaluated, how per-frame errors are averaged
+(:data:`zedo_jax.core.program.PRESETS`), the joint sets evaluated, how per-frame errors are averaged
 (per action / activity first, or over frames) and the paper's numbers to print beside ours.
 
 Errors follow the release (spec §8): ground truth root-centred, prediction **not** re-centred
@@ -17,9 +17,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .. import metrics
-from . import h36m, mpi_inf_3dhp, pw3d, skipose
-from .base import EvalSet
+from zedo_jax.evaluation import metrics
+from zedo_jax.datasets import h36m, mpi_inf_3dhp, pw3d, skipose
+from zedo_jax.datasets.base import EvalSet
 
 ALL_17 = tuple(range(17))
 METRICS = ("MPJPE", "PA-MPJPE", "N-MPJPE")
@@ -31,7 +31,7 @@ class Protocol:
 
     Attributes:
       name: dataset name (``--dataset``).  title: for the table.
-      preset: key of :data:`zedo_jax.zedo.PRESETS` (IPO keypoints, rotation axes, depth range).
+      preset: key of :data:`zedo_jax.core.program.PRESETS` (IPO keypoints, rotation axes, depth range).
       sample_interval: keep every n-th frame (after the valid-frame filter).
       release_frames: frames the release evaluated (its own preprocessed files).
       aggregate: ``'group'`` (mean over actions / activities of per-group means) or

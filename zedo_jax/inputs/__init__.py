@@ -10,11 +10,10 @@ Layers inside the package (each imports only those above it):
 * :mod:`~zedo_jax.inputs.readers` - one reader per source (npz, JSON frames, COCO results and
   annotations, OpenPose, VideoPose3D custom 2D) and :func:`load_input`, which dispatches on the path.
 """
-from .assemble import assemble, describe_default_camera, make_input
-from .readers import (load_input, load_json, load_npz, load_openpose_dir,
-                      load_videopose3d_custom)
-from .types import InputOptions, LiftInput
-from .validation import validate_init_poses, validate_intrinsics, validate_keypoints
+from zedo_jax.inputs.assemble import assemble, describe_default_camera, make_input
+from zedo_jax.inputs.readers import (load_input, load_json, load_npz, load_openpose_dir, load_videopose3d_custom)
+from zedo_jax.inputs.types import InputOptions, LiftInput
+from zedo_jax.inputs.validation import validate_init_poses, validate_intrinsics, validate_keypoints
 
 __all__ = ["InputOptions", "LiftInput", "assemble", "describe_default_camera", "load_input",
            "load_json", "load_npz", "load_openpose_dir", "load_videopose3d_custom", "make_input", "validate_init_poses",

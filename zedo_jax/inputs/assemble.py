@@ -13,16 +13,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import camera, quality
-from . import layouts
-from .types import InputOptions, LiftInput
-from .validation import (check_not_normalized, image_sizes, validate_fps, validate_frames,
-                         validate_intrinsics, validate_keypoints, validate_poses3d)
+from zedo_jax.core import camera
+from zedo_jax.evaluation import quality
+from zedo_jax.inputs import layouts
+from zedo_jax.inputs.types import InputOptions, LiftInput
+from zedo_jax.inputs.validation import (check_not_normalized, image_sizes, validate_fps, validate_frames, validate_intrinsics, validate_keypoints, validate_poses3d)
 
 
 def describe_default_camera(width: float, height: float, fov_deg: float = 55.0,
                             focal: float | None = None) -> str:
-    """One line describing :func:`zedo_jax.camera.default_intrinsics` for an image size."""
+    """One line describing :func:`zedo_jax.core.camera.default_intrinsics` for an image size."""
     K = camera.default_intrinsics(width, height, fov_deg=fov_deg, focal=focal)
     how = "given focal" if focal is not None else \
         f"{fov_deg:g} deg field of view across {max(width, height):g} px"
@@ -48,7 +48,7 @@ def make_input(keypoints, K=None, *, confidence=None, poses3d=None, seq=None, fr
     Args:
       keypoints: ``[N, 17, 2|3]`` Human3.6M pixels, or ``[N, J, C]`` in ``format``'s layout.
       K: ``[3, 3]`` / ``[N, 3, 3]``; when ``None`` it is built from ``image_size`` by
-        :func:`zedo_jax.camera.default_intrinsics` (``fov_deg`` / ``focal``).
+        :func:`zedo_jax.core.camera.default_intrinsics` (``fov_deg`` / ``focal``).
       format: ``None`` (Human3.6M, strict validation) or a layout of
         :mod:`zedo_jax.inputs.layouts`; then ``normalized``, ``min_confidence`` and
         ``confidence_mode`` apply as in :func:`zedo_jax.inputs.layouts.to_h36m`.

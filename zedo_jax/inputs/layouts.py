@@ -1,6 +1,6 @@
 """Convert 2D keypoints of common detectors to the Human3.6M-17 order ZeDO lifts.
 
-ZeDO's prior knows the 17 Human3.6M joints (:mod:`zedo_jax.skeleton`): 0 pelvis, 1 r_hip,
+ZeDO's prior knows the 17 Human3.6M joints (:mod:`zedo_jax.core.skeleton`): 0 pelvis, 1 r_hip,
 2 r_knee, 3 r_ankle, 4 l_hip, 5 l_knee, 6 l_ankle, 7 spine, 8 thorax, 9 neck_nose, 10 head_top,
 11 l_shoulder, 12 l_elbow, 13 l_wrist, 14 r_shoulder, 15 r_elbow, 16 r_wrist. ("Left" and
 "right" are the person's own sides, as in every detector format below.)
@@ -88,7 +88,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import skeleton
+from zedo_jax.core import skeleton
 
 #: Joint names of each source layout, in their order (person's left/right).
 COCO17_NAMES = ("nose", "l_eye", "r_eye", "l_ear", "r_ear", "l_shoulder", "r_shoulder",
@@ -464,7 +464,7 @@ def synthetic_coco17_3d(poses3d) -> np.ndarray:
       poses3d: ``[N, 17, 3]`` (or ``[17, 3]``) metres.
     Returns:
       ``[N, 17, 3]`` (or ``[17, 3]``) COCO-17 points in the same frame; project them with
-      :func:`zedo_jax.camera.project` to get detector-like 2D keypoints.
+      :func:`zedo_jax.core.camera.project` to get detector-like 2D keypoints.
     """
     P = np.asarray(poses3d, np.float64)
     single = P.ndim == 2

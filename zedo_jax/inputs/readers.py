@@ -19,7 +19,7 @@ key                 shape                meaning
                                          unless a ``format`` is given
 ``K``               [3, 3] or [N, 3, 3]  intrinsics in pixels (or give ``image_size``)
 ``image_size``      [2] or [N, 2]        optional (width, height); used for a default K when ``K``
-                                         is absent (see :func:`zedo_jax.camera.default_intrinsics`)
+                                         is absent (see :func:`zedo_jax.core.camera.default_intrinsics`)
 ``confidence``      [N, J]               optional, overrides a third keypoint column
 ``poses3d``         [N, 17, 3]           optional ground truth, metres, camera frame (absolute or
                                          root-relative); enables metrics
@@ -98,11 +98,11 @@ import zipfile
 
 import numpy as np
 
-from .. import camera
-from . import layouts
-from .assemble import assemble, make_input
-from .types import InputOptions, LiftInput
-from .validation import check_joint_count, check_not_normalized
+from zedo_jax.core import camera
+from zedo_jax.inputs import layouts
+from zedo_jax.inputs.assemble import assemble, make_input
+from zedo_jax.inputs.types import InputOptions, LiftInput
+from zedo_jax.inputs.validation import check_joint_count, check_not_normalized
 
 
 def load_npz(path: str, format: str | None = None, options: InputOptions | None = None,

@@ -9,7 +9,7 @@ from typing import Callable
 
 import numpy as np
 
-from .. import camera, skeleton
+from zedo_jax.core import camera, skeleton
 
 FrameName = Callable[[int], str]
 
@@ -83,7 +83,7 @@ def validate_keypoints(keypoints, confidence=None, name: str = "keypoints",
 
 def validate_intrinsics(K, n: int, name: str = "K") -> np.ndarray:
     """``[3, 3]`` or ``[N, 3, 3]`` -> ``[N, 3, 3]`` float32 (checked by
-    :func:`zedo_jax.camera.check_intrinsics`)."""
+    :func:`zedo_jax.core.camera.check_intrinsics`)."""
     K = camera.check_intrinsics(K, name)
     if K.ndim == 2:
         K = np.broadcast_to(K, (n, 3, 3))
@@ -150,7 +150,7 @@ def image_sizes(image_size, n: int, source: str):
 
 def check_joint_count(kp, fmt: str, where: str):
     """``kp [J, C]`` has a joint count that ``fmt`` accepts."""
-    from .layouts import num_joints
+    from zedo_jax.inputs.layouts import num_joints
     counts = num_joints(fmt)
     if kp.shape[0] not in counts:
         hint = ""

@@ -2,8 +2,8 @@
 
 A sequence is cut into windows of ``TemporalConfig.window`` consecutive frames (overlapping by
 ``overlap`` frames when a sequence is longer than one window). Each window is optimised as one
-unit by the building blocks of :mod:`zedo_jax.zedo` (:func:`~zedo_jax.zedo.ipo`,
-:func:`~zedo_jax.zedo.solve_translation`, :func:`~zedo_jax.zedo.ray_step`, the score step),
+unit by the building blocks of :mod:`zedo_jax.core.program` (:func:`~zedo_jax.core.program.ipo`,
+:func:`~zedo_jax.core.program.solve_translation`, :func:`~zedo_jax.core.program.ray_step`, the score step),
 with temporal coupling inside the loop:
 
 * **translation trajectory**: every iteration the per-frame least-squares translations are
@@ -27,7 +27,7 @@ blended back with linear cross-fades over their overlap.
 
 The result is a :class:`zedo_jax.lifting.LiftResult` like per-frame lifting's (hypothesis
 selection and plausibility included), with :class:`zedo_jax.lifting.TemporalStats`. The
-anatomy switches of :class:`~zedo_jax.zedo.ZeDOConfig` do not apply here (the loop is this
+anatomy switches of :class:`~zedo_jax.core.program.ZeDOConfig` do not apply here (the loop is this
 module's; see ``TemporalConfig.bone_lengths``).
 """
 from __future__ import annotations
@@ -43,12 +43,12 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from . import anatomy as anatomy_lib, camera, distributed, model as model_lib, skeleton
-from .prior import Prior
-from .score import score_fn
-from .utils import echo, enable_compilation_cache
-from .zedo import (ANATOMY, ZeDOConfig, _frame_geometry, denoise_error, final_bone_steps, ipo,
-                   likelihood_draws, make_score_step, ray_step, solve_translation)
+from zedo_jax.core import anatomy as anatomy_lib, camera, model as model_lib, skeleton
+from zedo_jax.runtime import distributed
+from zedo_jax.prior import Prior
+from zedo_jax.core.score import score_fn
+from zedo_jax.runtime.compile_cache import echo, enable_compilation_cache
+from zedo_jax.core.program import (ANATOMY, ZeDOConfig, _frame_geometry, denoise_error, final_bone_steps, ipo, likelihood_draws, make_score_step, ray_step, solve_translation)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -224,7 +224,7 @@ def interpolation_matrix(T: int, keys) -> np.ndarray:
 
 def rescale_bones(x, lengths):
     """Set every bone of ``x`` ``[..., 17, 3]`` to ``lengths`` ``[..., 16]`` (in
-    :data:`zedo_jax.skeleton.BONES` order), keeping the pelvis and each bone's direction."""
+    :data:`zedo_jax.core.skeleton.BONES` order), keeping the pelvis and each bone's direction."""
     out = [None] * skeleton.NUM_JOINTS
     out[0] = x[..., 0, :]
     for b, (p, c) in enumerate(skeleton.BONES):
@@ -258,7 +258,7 @@ def temporal_batch(params, init_poses, uv, conf, K, valid, *, net_config: model_
       dict of ``poses [W, T, S, 17, 3]`` (root-relative metres), ``translation [W, T, S, 3]``
       (the smoothed camera-frame trajectory, metres), ``reprojection_error_px [W, T, S, 17]``,
       ``ipo_poses [W, T, S, 17, 3]``, ``ipo_translation [W, T, S, 3]``, and, as
-      :func:`zedo_jax.zedo.zedo_batch`, ``prior_residual [W, T, S]``, ``loop_asymmetry
+      :func:`zedo_jax.core.program.zedo_batch`, ``prior_residual [W, T, S]``, ``loop_asymmetry
       [W, T, S]`` and ``denoise_error [W, T, S]`` (0 when S = 1) of the final poses.
     """
     score_step = make_score_step(params, net_config=net_config, sde=sde, cfg=cfg)
@@ -407,7 +407,7 @@ def plan_windows(seq, frame=None, window: int = 120, overlap: int = 24) -> Windo
     every ``length - overlap`` frames, the last one aligned with its end; a shorter one gets one
     padded window.
     """
-    from .metrics import sequence_order
+    from zedo_jax.evaluation.metrics import sequence_order
     n = len(seq)
     order, starts = sequence_order(seq, frame)
     lengths = np.diff(starts)
@@ -478,8 +478,8 @@ def lift_temporal(prior: Prior, uv, conf, Ks, init, *, seq=None, frame=None,
       window count, ``computed_frames`` (window slots, padding and overlaps included) and
       ``network_evals_per_frame``.
     """
-    from .lifting import OUTPUT_KEYS, LiftTimings, TemporalStats, make_result
-    from .utils import compiled_program
+    from zedo_jax.lifting import OUTPUT_KEYS, LiftTimings, TemporalStats, make_result
+    from zedo_jax.runtime.compile_cache import compiled_program
     n, S = init.shape[:2]
     seq = np.zeros(n, np.int64) if seq is None else np.asarray(seq)
     if seq.shape != (n,) or (frame is not None and np.shape(frame) != (n,)):

@@ -2,20 +2,21 @@ r"""Leave-one-subset-out generalisation table: for each subset of the CMU file, 
 prior on the other two with each augmentation recipe and evaluate it (S = 1, faithful loop) on
 views of the held-out subset's test sequences.
 
-    python -m launch.loso --data ../shared/data/cmu_h36m17.npz --workdir runs/loso \
+    python -m experiments.loso_main --data ../shared/data/cmu_h36m17.npz --workdir runs/loso \
         --recipes none,skeleton,posture,rebalance,all [--steps 5000] [--frames 300]
-    python -m launch.loso --workdir runs/loso_swap --recipes none,none:1,swap,swap:1 \
+    python -m experiments.loso_main --workdir runs/loso_swap --recipes none,none:1,swap,swap:1 \
         --weights raw,ema
 
 The table ends with each recipe's PA-MPJPE against ``none`` per held-out subset (seeds
 averaged) and whether it is better on every one (issue 10's criterion).
 
 Resumable: finished cells are kept in WORKDIR/loso.json and trainings resume from their
-checkpoints. All work is done by ``zedo_jax.generalisation.run_loso``.
+checkpoints. All work is done by ``experiments.loso.run_loso``.
 """
 from absl import app, flags, logging
 
-from zedo_jax import generalisation as gen, zedo
+from experiments import loso as gen
+from zedo_jax.core import program as zedo
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("data", "../shared/data/cmu_h36m17.npz", "CMU pose file with seq_source.")

@@ -1,14 +1,14 @@
 r"""Lift 2D keypoints the way the official ZeDO release does, in PyTorch: the timing baseline.
 
-    python -m launch.torch_lift --input IN.npz [--limit N] [--schedule faithful|fast] \
+    python -m experiments.torch_lift --input IN.npz [--limit N] [--schedule faithful|fast] \
         [--threads K] [--output OUT.npz] [--checkpoint PRIOR] [--weights raw|ema] \
         [--ipo_steps 500] [--oil_steps 1000] [--device cpu|cuda] [--nohost_copy]
-    python -m launch.torch_lift --export PREFIX [--checkpoint PRIOR] [--weights raw|ema]
-    python -m launch.torch_lift --input IN.npz --pth PREFIX.pth [...]
+    python -m experiments.torch_lift --export PREFIX [--checkpoint PRIOR] [--weights raw|ema]
+    python -m experiments.torch_lift --input IN.npz --pth PREFIX.pth [...]
 
 The shipped prior (or --checkpoint) is loaded with zedo_jax and its weights are put into the
-release's PyTorch network (zedo_jax.torch_reference.torch_net_from_prior); all frames are then
-lifted in one batch from the single hypothesis S = 1 by zedo_jax.torch_reference.torch_zedo:
+release's PyTorch network (zedo_jax.official.torch_reference.torch_net_from_prior); all frames are then
+lifted in one batch from the single hypothesis S = 1 by zedo_jax.official.torch_reference.torch_zedo:
 IPO with torch.optim.Adam, then a Python loop with one network call per iteration and a copy
 of the poses to the host every iteration (--nohost_copy drops the copy), as the release runs.
 
@@ -19,7 +19,7 @@ PREFIX_hypothesis.npy, the initial pose [1,17,3] float32. --pth PREFIX.pth lifts
 weights of such a file (a release checkpoint too: its raw model_state_dict, the size inferred
 from the shapes; the release's sub-VP SDE, beta in [0.1, 20], N = 1000) and the initial pose in
 PREFIX_hypothesis.npy next to it; this process then imports PyTorch and numpy only -- no JAX,
-Flax, Orbax or zedo_jax module other than zedo_jax.torch_reference -- as the release would.
+Flax, Orbax or zedo_jax module other than zedo_jax.official.torch_reference -- as the release would.
 
 Schedules: faithful = the release (500 IPO steps, 1000 iterations, Euler dt 1/N = 1e-3, the
 SDE's linear drift); fast = zedo_jax's fast schedule without its anatomy steps (100 + 100,
@@ -49,7 +49,7 @@ from absl import app, flags, logging  # noqa: E402
 from launch import errors  # noqa: E402
 # neither JAX nor PyTorch at import: PyTorch is imported in main, zedo_jax's prior (JAX) only
 # in the modes that read it
-from zedo_jax import torch_reference  # noqa: E402
+from zedo_jax.official import torch_reference  # noqa: E402
 
 import launch  # noqa: E402
 
@@ -141,7 +141,8 @@ def check_release_sde(sde, what: str):
 def export(prefix: str):
     """Write the zedo_jax prior as ``PREFIX.pth`` + ``PREFIX_hypothesis.npy``."""
     torch = torch_reference._import_torch()
-    from zedo_jax import model as model_lib, prior as prior_lib   # JAX: only where needed
+    from zedo_jax.core import model as model_lib
+    from zedo_jax import prior as prior_lib
     if prefix.endswith(".pth"):
         prefix = prefix[:-len(".pth")]
     pth, hyp = prefix + ".pth", hypothesis_path(prefix + ".pth")
@@ -210,7 +211,7 @@ def load_pth(path: str, device):
 
 
 def mpjpe_mm(poses, gt):
-    """``(MPJPE, PA-MPJPE)`` in mm, in numpy, as :func:`zedo_jax.metrics.evaluate` with its
+    """``(MPJPE, PA-MPJPE)`` in mm, in numpy, as :func:`zedo_jax.evaluation.metrics.evaluate` with its
     default EvalConfig: ``gt`` is root-centred, ``poses [N,S,17,3]`` are not (they are
     root-relative already); PA = similarity Procrustes allowing reflections; min over S, mean
     over frames."""
@@ -268,7 +269,7 @@ def main(argv):
         source = (f"the weights in {FLAGS.pth} ({net.pre_dense.out_features}-wide, raw "
                   f"model_state_dict)")
     else:
-        from zedo_jax import prior as prior_lib        # JAX: only in this mode
+        from zedo_jax import prior as prior_lib
         prior = prior_lib.load_prior(FLAGS.checkpoint, weights=FLAGS.weights)
         if type(prior.sde).__name__ != "SubVPSDE":
             errors.fail(f"the prior's SDE is {type(prior.sde).__name__}; the release (and "
@@ -299,7 +300,7 @@ def main(argv):
         if FLAGS.pth is not None:                       # numpy: no JAX in this mode
             mpjpe, pa = mpjpe_mm(poses, gt)
         else:
-            from zedo_jax import metrics
+            from zedo_jax.evaluation import metrics
             s = metrics.evaluate(poses, gt)["summary"]
             mpjpe, pa = s["mpjpe_mm"], s["pa_mpjpe_mm"]
         print(f"MPJPE {mpjpe:.1f} mm, PA-MPJPE {pa:.1f} mm ({len(poses)} frames, S=1)")

@@ -18,8 +18,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from . import anatomy as anatomy_lib, camera, model as model_lib, rotation, sde as sde_lib
-from .score import score_fn, time_biases_fn
+from zedo_jax.core import (anatomy as anatomy_lib, camera, model as model_lib, rotation, sde as sde_lib)
+from zedo_jax.core.score import score_fn, time_biases_fn
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,7 +60,7 @@ class ZeDOConfig:
       ray_step_size: fraction of the way to the ray each iteration (1.0 release).
       ray_conf_power: the fraction is further multiplied by ``confidence ** ray_conf_power``
         (0: confidence ignored, the release).
-    Anatomy (see :mod:`zedo_jax.anatomy`; off in the release):
+    Anatomy (see :mod:`zedo_jax.core.anatomy`; off in the release):
       anatomy: after the ray step, rebuild the skeleton with symmetric bone lengths.
       anatomy_prior_weight: blend of those lengths toward the training means scaled to the
         person (0: only the pose's own left/right average).
@@ -90,7 +90,7 @@ class ZeDOConfig:
         the prior pull the joints off by about the noise's size: 0.02-0.03 matches 2-5 px at
         5 m (BUILD_NOTES §10). With ``anatomy_final`` one more bone step follows (lengths
         only, bone directions kept).
-    Choosing among hypotheses (S > 1; :mod:`zedo_jax.selection`):
+    Choosing among hypotheses (S > 1; :mod:`zedo_jax.core.selection`):
       likelihood_t: diffusion time of the ``denoise_error`` output, the prior's likelihood
         term of the selection score (noise std 3 cm at 0.05: larger than the jitter that
         pixel noise leaves in a pose, smaller than the differences between hypotheses).
@@ -383,7 +383,7 @@ def denoise_error(score, sde, x, t, noise):
     estimate for ``x`` perturbed to diffusion time ``t`` by each of the draws ``noise
     [M, 17, 3]``, averaged (the denoising score-matching loss at ``t``; the diffusion ELBO
     integrates this over ``t``). Lower is more likely. ``score`` as
-    :func:`zedo_jax.score.score_fn`."""
+    :func:`zedo_jax.core.score.score_fn`."""
     mean, std = sde.marginal(jnp.asarray(t, x.dtype))
     eps = -score(mean * x + std * noise, t) * std
     return jnp.mean((eps - noise) ** 2)
@@ -482,8 +482,8 @@ def zedo_batch(params, init_poses, uv, conf, K, *, net_config: model_lib.ScoreNe
 
 def make_score_step(params, *, net_config: model_lib.ScoreNetConfig, sde, cfg: ZeDOConfig):
     """The loop's score step, ``(x [..., 17, 3], t, biases=None) -> x``: one Euler step of
-    :func:`zedo_jax.score.score_fn` (spec §7.1). Used by :func:`zedo_batch` and by other
-    programs built from these blocks (:mod:`zedo_jax.temporal`); under ``vmap`` over poses the
+    :func:`zedo_jax.core.score.score_fn` (spec §7.1). Used by :func:`zedo_batch` and by other
+    programs built from these blocks (:mod:`zedo_jax.core.temporal`); under ``vmap`` over poses the
     time branch stays computed once per ``t``."""
     score = score_fn(params, net_config, sde)
     dt = cfg.dt(sde)

@@ -1,4 +1,4 @@
-"""Orbax training workdirs (written by :func:`zedo_jax.train.fit`)::
+"""Orbax training workdirs (written by :func:`zedo_jax.training.trainer.fit`)::
 
     WORKDIR/checkpoints/<step>/state   Orbax: step, params, ema_params, opt_state
     WORKDIR/checkpoints/<step>/meta    JSON: model / SDE / training config, data source
@@ -22,12 +22,12 @@ from typing import Callable
 import jax
 import orbax.checkpoint as ocp
 
-from . import model as model_lib
-from . import sde as sde_lib
-from .prior import on_default_device
-from .utils import echo
+from zedo_jax.core import model as model_lib
+from zedo_jax.core import sde as sde_lib
+from zedo_jax.runtime.distributed import on_default_device
+from zedo_jax.runtime.compile_cache import echo
 
-TRAIN_FORMAT = "zedo_jax.train/1"
+TRAIN_FORMAT = "zedo_jax.training.trainer/1"
 
 
 def _jsonable(obj):
@@ -63,7 +63,7 @@ class _MismatchError(ValueError):
 
 
 class TrainCheckpoints:
-    """Thin wrapper of an Orbax ``CheckpointManager`` for :class:`zedo_jax.train.TrainState`."""
+    """Thin wrapper of an Orbax ``CheckpointManager`` for :class:`zedo_jax.training.trainer.TrainState`."""
 
     def __init__(self, workdir: str, keep: int = 3):
         self.directory = os.path.join(os.path.abspath(workdir), "checkpoints")
@@ -178,22 +178,3 @@ class TrainCheckpoints:
 
     def close(self):
         self._mngr.close()
-
-
-# ----------------------------------------------------------------------------------------------
-# aliases kept for older code (the prior now lives in zedo_jax.prior)
-# ----------------------------------------------------------------------------------------------
-
-_PRIOR_ALIASES = ("Prior", "load_prior", "save_prior", "training_stats", "save_training_stats",
-                  "load_training_stats", "save_clusters", "load_clusters", "PRIOR_FORMAT",
-                  "ASSET_DIR", "DEFAULT_PRIOR")
-sde_to_dict = sde_lib.sde_to_dict          # alias: zedo_jax.sde.sde_to_dict
-sde_from_dict = sde_lib.sde_from_dict      # alias: zedo_jax.sde.sde_from_dict
-
-
-def __getattr__(name):
-    """Aliases: ``checkpoint.load_prior`` etc. are :mod:`zedo_jax.prior`'s."""
-    if name in _PRIOR_ALIASES:
-        from . import prior
-        return getattr(prior, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -6,8 +6,8 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
-from . import model as model_lib
-from .sde import SDE
+from zedo_jax.core import model as model_lib
+from zedo_jax.core.sde import SDE
 
 
 def score_fn(params, net_config: model_lib.ScoreNetConfig, sde: SDE) -> Callable:
@@ -20,7 +20,7 @@ def score_fn(params, net_config: model_lib.ScoreNetConfig, sde: SDE) -> Callable
     can compute the branch for all its times at once (:func:`time_biases_fn`) and pass each
     step's ``biases``. Pure and jit-able.
 
-    With noise-level experts (:func:`zedo_jax.model.combine_experts`) the low network answers
+    With noise-level experts (:func:`zedo_jax.core.model.combine_experts`) the low network answers
     for ``t <= split_t`` and the high one above; one of the two runs (``lax.cond``; both,
     selected, where ``t`` is batched under ``vmap``).
     """
@@ -40,7 +40,7 @@ def score_fn(params, net_config: model_lib.ScoreNetConfig, sde: SDE) -> Callable
 
 def time_biases_fn(params, net_config: model_lib.ScoreNetConfig, sde: SDE) -> Callable:
     """``biases(t)``: the network's time branch at time ``t`` (a tuple of ``[hidden]`` arrays,
-    :meth:`~zedo_jax.model.ScoreNet.time_biases`); ``jax.vmap`` it over a time grid to get
+    :meth:`~zedo_jax.core.model.ScoreNet.time_biases`); ``jax.vmap`` it over a time grid to get
     ``[steps, hidden]`` arrays for a whole loop. With noise-level experts: the pair
     ``(low biases, high biases)``."""
     if model_lib.has_experts(params):

@@ -1,8 +1,8 @@
 """Pose augmentations that widen what a prior learns: other skeletons and other postures.
 
 Two families, both pure, jit-able and applied per sample inside the training step (see
-:func:`zedo_jax.data.augment`, which calls them with the settings of
-:class:`zedo_jax.data.AugmentConfig`):
+:func:`zedo_jax.training.data.augment`, which calls them with the settings of
+:class:`zedo_jax.training.data.AugmentConfig`):
 
 * **Skeleton variation** (:func:`vary_skeleton`): every bone group (hips, thighs, shins, lower
   spine, upper spine, neck, head, clavicles, upper arms, forearms) is scaled by its own
@@ -34,10 +34,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import skeleton
+from zedo_jax.core import skeleton
 
 #: Bone groups scaled together (left and right alike); values are bone indices of
-#: :data:`zedo_jax.skeleton.BONES` (bone ``k`` ends at joint ``k + 1``).
+#: :data:`zedo_jax.core.skeleton.BONES` (bone ``k`` ends at joint ``k + 1``).
 BONE_GROUPS = {
     "hip": (0, 3), "thigh": (1, 4), "shin": (2, 5), "lower_spine": (6,), "upper_spine": (7,),
     "neck": (8,), "head": (9,), "clavicle": (10, 13), "upper_arm": (11, 14), "forearm": (12, 15),
@@ -193,7 +193,7 @@ def vary_skeleton(key, pose, bone_range: float, body_range: float, slide: float,
     return pose.at[7].set(spine).at[8].set(thorax).at[9].set(neck)
 
 
-#: Left/right bone pairs (indices of :data:`zedo_jax.skeleton.BONES`).
+#: Left/right bone pairs (indices of :data:`zedo_jax.core.skeleton.BONES`).
 _BONE_PAIRS = ((0, 3), (1, 4), (2, 5), (10, 13), (11, 14), (12, 15))
 _MIRROR_BONE = np.arange(16)
 for _a, _b in _BONE_PAIRS:

@@ -10,7 +10,7 @@ deviation), so that terms in different units weigh alike whatever the image or t
   hypotheses start from poses spread over all viewpoints; where many of them end in the same
   place, that place is usually right (a robust mode of the set);
 * likelihood: the prior's denoising error for the final pose at a noise level of about 3 cm
-  (the lift's ``denoise_error``, :func:`zedo_jax.zedo.denoise_error`): the score-matching
+  (the lift's ``denoise_error``, :func:`zedo_jax.core.program.denoise_error`): the score-matching
   loss at one diffusion time, the term of the diffusion ELBO at that noise level, so lower
   means more likely under the prior. At 3 cm it judges the pose's configuration rather than
   the millimetre jitter that noisy keypoints leave in every hypothesis;

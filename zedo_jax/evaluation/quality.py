@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import skeleton
+from zedo_jax.core import skeleton
 
 #: A frame-hypothesis is ``suspect`` when any of these is exceeded.
 THRESHOLDS = {

@@ -25,11 +25,12 @@ import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from . import checkpoint as ckpt_lib
-from . import data as data_lib
-from . import distributed
-from . import losses, model as model_lib, sde as sde_lib
-from .utils import echo
+from zedo_jax.training import checkpoint as ckpt_lib, clustering
+from zedo_jax.training import data as data_lib
+from zedo_jax.runtime import distributed
+from zedo_jax.training import losses
+from zedo_jax.core import model as model_lib, sde as sde_lib
+from zedo_jax.runtime.compile_cache import echo
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,7 +104,7 @@ def create_state(cfg: TrainConfig, key=None) -> TrainState:
 
 def make_mesh(devices=None) -> Mesh:
     """A 1-D mesh with axis ``'batch'`` over ``devices`` (by default every device of every
-    process: the local devices in a single-process run, see :mod:`zedo_jax.distributed`)."""
+    process: the local devices in a single-process run, see :mod:`zedo_jax.runtime.distributed`)."""
     devices = jax.devices() if devices is None else devices
     return Mesh(np.asarray(devices), ("batch",))
 
@@ -228,7 +229,7 @@ def fit(cfg: TrainConfig, poses: data_lib.PoseSet, workdir: str, *, log_every: i
     step_fn = make_train_step(cfg, poses.frame, mesh)
     device_poses = distributed.put_replicated(np.asarray(poses.poses), replicated)
     aug = cfg.augment
-    weights = data_lib.rebalance_weights(poses, aug.rebalance_clusters, aug.rebalance_power,
+    weights = clustering.rebalance_weights(poses, aug.rebalance_clusters, aug.rebalance_power,
                                          jax.random.PRNGKey(cfg.seed))
     if aug.rebalance_power > 0:
         log(f"[train] rebalanced sampling: weights from {aug.rebalance_clusters} posture "

@@ -5,14 +5,14 @@ release keeps a skeleton consistent: limbs come out of different lengths on the 
 shin twice its thigh. This module holds
 
 * the **bone step**, a pure single-frame function used inside the loop (a
-  :class:`~zedo_jax.zedo.ZeDOConfig` switch): it estimates the person's bone lengths from the
+  :class:`~zedo_jax.core.program.ZeDOConfig` switch): it estimates the person's bone lengths from the
   current pose (left and right averaged, blended with the prior's training means scaled to the
   person's size) and rebuilds the skeleton from the pelvis outwards with those lengths. A visible
   joint stays on its camera ray (its depth along the ray is re-solved so that the bone has the
   wanted length, choosing the solution nearer to where the prior put it, which resolves the
   forward/backward ambiguity of a limb seen nearly along the ray); a missing joint keeps its bone
   direction.
-The rule that counts anatomically consistent frames is :func:`zedo_jax.metrics.plausibility`.
+The rule that counts anatomically consistent frames is :func:`zedo_jax.evaluation.metrics.plausibility`.
 
 Poses are ``[17, 3]`` (or ``[..., 17, 3]`` for the NumPy functions) in metres, Human3.6M order.
 """
@@ -21,7 +21,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from . import skeleton
+from zedo_jax.core import skeleton
 
 #: For each of the 16 bones (``skeleton.BONES`` order) the index of its mirror bone
 #: (central bones map to themselves).

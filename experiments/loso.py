@@ -4,7 +4,7 @@ protocol.
 Leave-one-subset-out (LOSO) on the CMU file of this project: its three subsets (``seq_source``:
 different capture sessions, skeleton definitions and repertoires) take turns as the held-out
 one. A prior is trained on the train split of the other two, and evaluated (S = 1) on benchmark
-views (:func:`zedo_jax.views.make_views`) of the held-out subset's test sequences, which it has
+views (:func:`experiments.views.make_views`) of the held-out subset's test sequences, which it has
 seen neither the skeleton nor the motions of. Running it with several recipes measures which
 augmentations help on data unlike the training data.
 
@@ -23,9 +23,13 @@ from typing import Callable, Sequence
 import jax
 import numpy as np
 
-from . import clustering, data as data_lib, lifting, losses, metrics, model, train, views
-from . import prior as prior_lib
-from .utils import echo, silent
+from zedo_jax.training import clustering, data as data_lib, losses, trainer as train
+from zedo_jax import lifting
+from zedo_jax.evaluation import metrics
+from zedo_jax.core import model
+from experiments import views
+from zedo_jax import prior as prior_lib
+from zedo_jax.runtime.compile_cache import echo, silent
 
 #: Training recipes: ``AugmentConfig`` overrides, and ``LossConfig`` ones (the training times,
 #: :data:`LOSS_FIELDS`). ``none`` is the release's training (virtual cameras only); ``all``
@@ -52,7 +56,7 @@ RECIPES = {
     "loop_t90": {"loop_t_fraction": 0.9},
     "swap_loop_t": {"swap_prob": 0.5, **_LOOP_T},
 }
-#: Recipe keys that belong to :class:`~zedo_jax.losses.LossConfig` (the rest are augmentation).
+#: Recipe keys that belong to :class:`~zedo_jax.training.losses.LossConfig` (the rest are augmentation).
 LOSS_FIELDS = frozenset(f.name for f in dataclasses.fields(losses.LossConfig))
 
 
@@ -63,13 +67,13 @@ def _check_recipe(name: str) -> dict:
 
 
 def recipe(name: str, base: data_lib.AugmentConfig = data_lib.AugmentConfig()):
-    """The :class:`~zedo_jax.data.AugmentConfig` of a named recipe."""
+    """The :class:`~zedo_jax.training.data.AugmentConfig` of a named recipe."""
     fields = {k: v for k, v in _check_recipe(name).items() if k not in LOSS_FIELDS}
     return dataclasses.replace(base, **fields)
 
 
 def recipe_loss(name: str, base: losses.LossConfig = losses.LossConfig()) -> losses.LossConfig:
-    """The :class:`~zedo_jax.losses.LossConfig` of a named recipe (``base`` unless the recipe
+    """The :class:`~zedo_jax.training.losses.LossConfig` of a named recipe (``base`` unless the recipe
     changes the training times)."""
     fields = {k: v for k, v in _check_recipe(name).items() if k in LOSS_FIELDS}
     return dataclasses.replace(base, **fields)
@@ -147,7 +151,7 @@ def run_loso(path: str, workdir: str, recipes: Sequence[str] = ("none", "all"),
     set of ``weights`` (``'raw'``, ``'ema'``); labels as :func:`cell_label`. ``config`` is the
     lifting configuration (default: the release's loop).
     """
-    from .zedo import ZeDOConfig
+    from zedo_jax.core.program import ZeDOConfig
     config = ZeDOConfig() if config is None else config
     log = silent if log is None else log
     specs = [(spec, *parse_recipe_spec(spec)) for spec in recipes]

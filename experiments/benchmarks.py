@@ -17,8 +17,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import camera, model as model_lib, sde as sde_lib, train, zedo
-from .utils import silent
+from zedo_jax.core import camera, model as model_lib, sde as sde_lib, program as zedo
+from zedo_jax.training import trainer as train
+from zedo_jax.runtime.compile_cache import silent
 
 
 def machine() -> dict:
@@ -224,7 +225,8 @@ def accuracy_vs_cost(prior, files: dict, steps=(10, 25, 50, 100, 200, 500, 1000)
       ``default`` (this library's default: no linear drift, closed-form translation, anatomy
       steps).
     """
-    from . import lifting, metrics
+    from zedo_jax import lifting
+    from zedo_jax.evaluation import metrics
     out = []
     for variant in ("release", "default"):
         for M in steps:

@@ -1,11 +1,11 @@
 r"""Accuracy against cost of the loop's length (the README's figure).
 
-    python -m launch.schedules [--input A.npz,B.npz,...] [--steps 10,25,50,100,200,500,1000] \
+    python -m experiments.schedules [--input A.npz,B.npz,...] [--steps 10,25,50,100,200,500,1000] \
         [--frames 500] [--json OUT.json] [--figure OUT.png] [--from_json OUT.json]
 
 For every file (default: the clean, noisy and cross-skeleton benchmarks of ../shared/data) and
 loop length M: S = 1 MPJPE and PA-MPJPE of the release's loop and of the default (no linear
-drift, anatomy steps), M network evaluations per frame (zedo_jax.benchmarks.accuracy_vs_cost).
+drift, anatomy steps), M network evaluations per frame (experiments.benchmarks.accuracy_vs_cost).
 --from_json redraws a figure from an earlier --json without lifting.
 """
 import json
@@ -14,8 +14,9 @@ import os
 from absl import app, flags, logging
 
 from launch import errors
-from zedo_jax import benchmarks, viz
-from zedo_jax.utils import echo
+from experiments import benchmarks
+from zedo_jax import viz
+from zedo_jax.runtime.compile_cache import echo
 
 FLAGS = flags.FLAGS
 _DATA = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..",

@@ -6,7 +6,7 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
-from . import sde as sde_lib
+from zedo_jax.core import sde as sde_lib
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,7 +62,7 @@ def dsm_loss(apply_fn, params, x0, key, sde, cfg: LossConfig = LossConfig(), tra
       params: network variables.
       x0: clean root-relative poses ``[B, 17, 3]`` (metres, camera axes).
       key: PRNG key (time, noise and dropout are drawn from it).
-      sde: an SDE from :mod:`zedo_jax.sde` (sub-VP for ZeDO).
+      sde: an SDE from :mod:`zedo_jax.core.sde` (sub-VP for ZeDO).
     Returns:
       scalar loss. A perfect epsilon-predictor has loss 0.
     """

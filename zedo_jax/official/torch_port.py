@@ -1,6 +1,6 @@
 """Load official ZeDO PyTorch checkpoints (``checkpoint_1500.pth``) as zedo_jax priors.
 
-The official release trains ``ScoreModelFC_Adv`` (:mod:`zedo_jax.model`) under ``nn.DataParallel`` and saves
+The official release trains ``ScoreModelFC_Adv`` (:mod:`zedo_jax.core.model`) under ``nn.DataParallel`` and saves
 ::
 
     {'epoch': int, 'step': int,
@@ -10,7 +10,7 @@ The official release trains ``ScoreModelFC_Adv`` (:mod:`zedo_jax.model`) under `
 
 ``shadow_params`` is an unnamed list in ``model.parameters()`` order (see
 :func:`official_parameter_names`). This module maps either set of weights onto the Flax
-:class:`~zedo_jax.model.ScoreNet` (``kernel = weight.T``; GroupNorm ``weight`` -> ``scale``),
+:class:`~zedo_jax.core.model.ScoreNet` (``kernel = weight.T``; GroupNorm ``weight`` -> ``scale``),
 infers ``hidden_dim`` / ``embed_dim`` / ``n_blocks`` from the tensor shapes, and validates the
 whole state dict before converting anything. The ``sigmas`` buffer (float64 noise levels indexed
 by the label and then discarded by the official forward pass) is ignored.
@@ -37,11 +37,10 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from . import prior as prior_lib
-from . import model as model_lib
-from . import sde as sde_lib
-from .torch_reference import _fmt, network_sizes
-from .utils import import_torch
+from zedo_jax import prior as prior_lib
+from zedo_jax.core import model as model_lib
+from zedo_jax.core import sde as sde_lib
+from zedo_jax.runtime.compile_cache import import_torch
 
 TORCH_MISSING = ("reading .pth checkpoints needs PyTorch: pip install 'zedo_jax[torch]' "
                  "(or pip install torch==2.13.0)")
@@ -53,6 +52,62 @@ _IGNORED_KEYS = ("sigmas",)
 _BLOCK_LAYERS = (("dense1", "dense1", "linear"), ("dense1_t", "dense1_t", "linear_t"),
                  ("gnorm1", "gnorm1", "norm"), ("dense2", "dense2", "linear"),
                  ("dense2_t", "dense2_t", "linear_t"), ("gnorm2", "gnorm2", "norm"))
+
+
+def _fmt(keys, limit: int = 40) -> str:
+    keys = list(keys)
+    more = f", ... ({len(keys) - limit} more)" if len(keys) > limit else ""
+    return ", ".join(keys[:limit]) + more
+
+
+def network_sizes(state_dict: Mapping[str, Any]) -> dict:
+    """The sizes of the network an (un-prefixed) official state dict holds, with numpy only:
+    ``{num_joints, hidden_dim, embed_dim, n_blocks}``. ``hidden_dim`` = rows of
+    ``pre_dense.weight``, ``embed_dim`` = rows of ``shared_time_embed.0.weight``,
+    ``num_joints`` = columns of ``pre_dense.weight`` / 3, ``n_blocks`` = the number of
+    ``b<k>_*`` blocks (:func:`zedo_jax.official.torch_port.infer_config` makes a ScoreNetConfig of it).
+
+    Raises:
+      ValueError: for a conditional GFPose network, a Fourier-embedding network, or when the
+        shapes needed for the inference are missing or malformed (listing the problems).
+    """
+    cond = sorted(k for k in state_dict if _COND_KEY.match(k))
+    if cond:
+        raise ValueError(
+            "this is a conditional GFPose network (it has the condition-branch keys "
+            f"{_fmt(cond)}); ZeDO's prior is unconditional, so these weights cannot be used. "
+            "Convert a ZeDO checkpoint (e.g. checkpoint/concatebb/checkpoint_1500.pth) instead.")
+    if "gauss_proj.W" in state_dict:
+        raise ValueError(
+            "this network uses the 'fourier' time embedding (key gauss_proj.W); the official "
+            "ZeDO checkpoints use 'positional', and zedo_jax's fourier features are its own "
+            "fixed random draw, so these weights cannot be converted")
+    problems = []
+    shapes = {}
+    for name in ("pre_dense.weight", "shared_time_embed.0.weight"):
+        if name not in state_dict:
+            problems.append(f"missing {name}")
+            continue
+        shapes[name] = tuple(np.shape(state_dict[name]))
+        if len(shapes[name]) != 2:
+            problems.append(f"{name} has shape {list(shapes[name])}, expected a 2-D [out, in]")
+    if problems:
+        raise ValueError("cannot infer the network size from the state dict: "
+                         + "; ".join(problems) + f" (keys: {_fmt(sorted(state_dict))})")
+    hidden, pose_dim = shapes["pre_dense.weight"]
+    embed = shapes["shared_time_embed.0.weight"][0]
+    if pose_dim % 3:
+        raise ValueError(f"pre_dense.weight has {pose_dim} input features; expected "
+                         f"num_joints * 3 (51 for the 17 Human3.6M joints)")
+    blocks = sorted({int(m.group(1)) for k in state_dict for m in [_BLOCK_KEY.match(k)] if m})
+    if blocks != list(range(1, len(blocks) + 1)):
+        raise ValueError(f"residual blocks must be numbered b1..bN without gaps; found "
+                         f"{['b%d' % b for b in blocks]}")
+    if hidden % 32:
+        raise ValueError(f"hidden width {hidden} (pre_dense.weight rows) is not divisible by "
+                         f"the 32 GroupNorm groups of ScoreModelFC_Adv")
+    return {"num_joints": pose_dim // 3, "hidden_dim": hidden, "embed_dim": embed,
+            "n_blocks": len(blocks)}
 
 
 def _import_torch():
@@ -197,13 +252,13 @@ def _expected_shapes(hidden: int, embed: int, pose_dim: int, n_blocks: int) -> d
 
 
 def infer_config(state_dict: Mapping[str, Any]) -> model_lib.ScoreNetConfig:
-    """The :class:`~zedo_jax.model.ScoreNetConfig` of an (un-prefixed) official state dict:
-    the sizes of :func:`zedo_jax.torch_reference.network_sizes` (which also refuses GFPose's
+    """The :class:`~zedo_jax.core.model.ScoreNetConfig` of an (un-prefixed) official state dict:
+    the sizes of :func:`network_sizes` (which also refuses GFPose's
     conditional and Fourier-embedding networks); dropout 0.25, GroupNorm(32, eps 1e-5) and the
     positional embedding are fixed by the official code.
 
     Raises:
-      ValueError: as :func:`~zedo_jax.torch_reference.network_sizes`.
+      ValueError: as :func:`~network_sizes`.
     """
     return model_lib.ScoreNetConfig(**network_sizes(state_dict), joint_dim=3, dropout=0.25,
                                     gn_groups=32, gn_eps=1e-5, embedding="positional")
@@ -316,7 +371,7 @@ def convert_official_checkpoint(source, weights: str = "raw"
       weights: ``'raw'`` (``model_state_dict``; what the official inference uses) or
         ``'ema'`` (``ema.shadow_params``).
     Returns:
-      ``(config, variables)``: the inferred :class:`~zedo_jax.model.ScoreNetConfig` and Flax
+      ``(config, variables)``: the inferred :class:`~zedo_jax.core.model.ScoreNetConfig` and Flax
       variables ``{'params': ...}`` (float32 numpy leaves) for
       ``ScoreNet(config).apply(variables, x [B, 17, 3], 999 * t [B])``.
     Raises:
@@ -408,7 +463,7 @@ def convert_to_prior(pth_path: str, output: str, weights: str = "raw",
             cl[c.shape[0]] = c
     info = {"source": "PyTorch checkpoint in the official ZeDO format",
             "file": os.path.basename(str(pth_path)), "weights": weights,
-            "converted_by": "zedo_jax.torch_port", **meta}
+            "converted_by": "zedo_jax.official.torch_port", **meta}
     if checkpoint is None and os.path.isfile(pth_path):
         info["sha256"] = _sha256(pth_path)
     return prior_lib.save_prior(output, config, sde, variables, weights=weights,

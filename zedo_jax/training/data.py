@@ -26,8 +26,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import augment as augment_lib
-from . import camera, skeleton
+from zedo_jax.training import augment as augment_lib
+from zedo_jax.core import camera, skeleton
 
 #: VideoPose3D / Human3.6M 32-joint indices of the 17 joints kept by ZeDO, in H36M-17 order.
 H36M32_TO_17 = (0, 1, 2, 3, 6, 7, 8, 12, 13, 14, 15, 17, 18, 19, 25, 26, 27)
@@ -64,7 +64,7 @@ def validate_poses(poses, name: str = "poses") -> np.ndarray:
         raise ValueError(
             f"{name} has {poses.shape[1]} joints per pose, expected 17 (Human3.6M-17 order: "
             f"{', '.join(skeleton.JOINT_NAMES)}). Convert your skeleton first; 32-joint "
-            f"Human3.6M arrays can be reduced with zedo_jax.data.H36M32_TO_17.")
+            f"Human3.6M arrays can be reduced with zedo_jax.training.data.H36M32_TO_17.")
     if len(poses) == 0:
         raise ValueError(f"{name} is empty (0 poses)")
     bad = ~np.isfinite(poses).all(axis=(1, 2))
@@ -164,7 +164,7 @@ def _load_poses(path: str, split: str = "train", frame: str = "auto") -> PoseSet
                 detected = "world"
                 desc = f"{os.path.basename(path)} (VideoPose3D Human3.6M, {split})"
                 if frame == "camera":   # the release's recipe: the four real cameras
-                    from .datasets import h36m as h36m_files
+                    from zedo_jax.datasets import h36m as h36m_files
                     poses = h36m_files.camera_frame_poses(
                         path, tuple(s for s in subjects if s in data))
                     detected, desc = "camera", desc + " in its 4 real cameras"
@@ -208,7 +208,7 @@ class AugmentConfig:
     left/right) with that probability (off in the release).
 
     Wider coverage (all off by default, which reproduces the release's training; see
-    :mod:`zedo_jax.augment` and BUILD_NOTES for the ranges):
+    :mod:`zedo_jax.training.augment` and BUILD_NOTES for the ranges):
       bone_scale_range: each bone group (left and right alike) scaled by ``exp(U(-r, r))``.
       body_scale_range: every bone scaled by a common ``exp(U(-r, r))`` (body size).
       keep_size: after the per-group factors, rescale the skeleton to its original sum of
@@ -328,7 +328,7 @@ def front_facing_poses(poses: PoseSet, cfg: AugmentConfig = AugmentConfig()) -> 
     axis crossed with up) points at the camera. World-frame (z-up) poses are then seen by a
     camera with the mean pitch of the virtual-camera rig in ``cfg``; camera-frame poses keep
     their pitch and roll (vertical = -y). Used for the ``S = 1`` hypothesis (see
-    :func:`zedo_jax.clustering.hypotheses`).
+    :func:`zedo_jax.training.clustering.hypotheses`).
     """
     p = np.asarray(poses.poses, np.float64)
     up = np.array([0.0, 0.0, 1.0]) if poses.frame == "world" else np.array([0.0, -1.0, 0.0])
@@ -346,26 +346,6 @@ def front_facing_poses(poses: PoseSet, cfg: AugmentConfig = AugmentConfig()) -> 
         pitch = math.atan2(np.mean(cfg.height_m) - cfg.pelvis_height_m, np.mean(cfg.distance_m))
         out = out @ np.asarray(camera.yaw_pitch_rotation(0.0, pitch), np.float64).T
     return out.astype(np.float32)
-
-
-def rebalance_weights(poses: PoseSet, clusters: int = 64, power: float = 0.5,
-                      key=None) -> np.ndarray:
-    """Sampling weights ``[F]`` (summing to 1) that make rare postures more frequent.
-
-    The poses are turned to face one way (:func:`front_facing_poses`, so the estimate is about
-    posture, not viewpoint), clustered by k-means into ``clusters`` groups, and each pose gets
-    ``count^-power`` of its group (``power`` 0 = uniform, 1 = every group equally often).
-    """
-    from . import clustering
-    if power <= 0:
-        return np.full(len(poses), 1.0 / len(poses))
-    x = front_facing_poses(poses).reshape(len(poses), -1)
-    k = int(min(clusters, len(poses)))
-    centres = clustering.kmeans_poses(x.reshape(-1, 17, 3), k, key=key, iters=30, restarts=1)
-    assign = clustering.assign(x.reshape(-1, 17, 3), centres)
-    counts = np.bincount(assign, minlength=k).astype(np.float64)
-    w = counts[assign] ** -power
-    return w / w.sum()
 
 
 def weighted_batch_indices(key, step, weights, batch_size: int):

@@ -7,7 +7,7 @@ training poses are seen from all around (random yaw, as with virtual cameras) th
 degenerate figure whose hips and shoulders collapse onto the body's axis: the IPO, which fits
 the pelvis and hips, then cannot observe the depth and drives it to its lower clamp. By default
 the single hypothesis is therefore the mean pose of the training set turned to face the camera
-(:func:`zedo_jax.data.front_facing_poses`); ``s1='kmeans'`` gives the literal k-means centre.
+(:func:`zedo_jax.training.data.front_facing_poses`); ``s1='kmeans'`` gives the literal k-means centre.
 """
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from zedo_jax.training import data as data_lib
 
 
 def _sq_dists(x, c):
@@ -98,13 +100,12 @@ def assign(poses, centres) -> np.ndarray:
 def hypotheses(poses, S: int, key=None, s1: str = "front", iters: int = 100,
                restarts: int = 3, camera_poses=None) -> np.ndarray:
     """The ``S`` initial poses ``[S, 17, 3]`` of a training set (a
-    :class:`zedo_jax.data.PoseSet`): k-means centres of the poses in camera axes (random virtual
+    :class:`zedo_jax.training.data.PoseSet`): k-means centres of the poses in camera axes (random virtual
     cameras for world-frame data); for ``S = 1`` with ``s1='front'`` the front-facing mean pose.
 
     ``camera_poses``: the camera-axes poses of ``poses`` if already computed with
     ``data.camera_frame_poses(poses, fold_in(key, 0))`` (they are not computed again).
     """
-    from . import data as data_lib
     if s1 not in ("front", "kmeans"):
         raise ValueError(f"s1 must be 'front' or 'kmeans', got {s1!r}")
     key = jax.random.PRNGKey(0) if key is None else key
@@ -113,3 +114,22 @@ def hypotheses(poses, S: int, key=None, s1: str = "front", iters: int = 100,
     cam = data_lib.camera_frame_poses(poses, jax.random.fold_in(key, 0)) \
         if camera_poses is None else camera_poses
     return kmeans_poses(cam, S, jax.random.fold_in(key, S), iters=iters, restarts=restarts)
+
+
+def rebalance_weights(poses: data_lib.PoseSet, clusters: int = 64, power: float = 0.5,
+                      key=None) -> np.ndarray:
+    """Sampling weights ``[F]`` (summing to 1) that make rare postures more frequent.
+
+    The poses are turned to face one way (:func:`front_facing_poses`, so the estimate is about
+    posture, not viewpoint), clustered by k-means into ``clusters`` groups, and each pose gets
+    ``count^-power`` of its group (``power`` 0 = uniform, 1 = every group equally often).
+    """
+    if power <= 0:
+        return np.full(len(poses), 1.0 / len(poses))
+    x = data_lib.front_facing_poses(poses).reshape(len(poses), -1)
+    k = int(min(clusters, len(poses)))
+    centres = kmeans_poses(x.reshape(-1, 17, 3), k, key=key, iters=30, restarts=1)
+    assign = assign(x.reshape(-1, 17, 3), centres)
+    counts = np.bincount(assign, minlength=k).astype(np.float64)
+    w = counts[assign] ** -power
+    return w / w.sum()

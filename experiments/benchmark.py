@@ -1,6 +1,6 @@
 r"""Throughput of training and lifting, against a matmul peak measured in the same process.
 
-    python -m launch.benchmark [--json OUT.json] [--what train,lift] [--batches 1,64,1024] \
+    python -m experiments.benchmark [--json OUT.json] [--what train,lift] [--batches 1,64,1024] \
         [--schedule fast|faithful] [--hidden_dim 512 --embed_dim 256]
 
 Reports training poses/s and lifting pose-iterations/s with the default 7.2M network (random
@@ -11,8 +11,8 @@ import json
 
 from absl import app, flags, logging
 
-from zedo_jax import benchmarks
-from zedo_jax.utils import echo
+from experiments import benchmarks
+from zedo_jax.runtime.compile_cache import echo
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("json", None, "Write the results to this JSON file.")

@@ -14,8 +14,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import anatomy, skeleton
-from .utils import compiled_program
+from zedo_jax.core import anatomy, skeleton
+from zedo_jax.runtime.compile_cache import compiled_program
 
 
 def _center_root(p):
@@ -114,7 +114,7 @@ def _per_hypothesis(pred, gt, recenter: bool, allow_reflection: bool, pck_thresh
 
 def _evaluator(cfg: EvalConfig, pred, gt):
     """The compiled per-hypothesis metrics for these shapes, kept in the process and on disk
-    between processes like the lifting program (:func:`zedo_jax.utils.compiled_program`): a
+    between processes like the lifting program (:func:`zedo_jax.runtime.compile_cache.compiled_program`): a
     short ``launch.lift`` run would otherwise spend a third of a second compiling them."""
     fn = jax.jit(functools.partial(_per_hypothesis, recenter=cfg.recenter,
                                    allow_reflection=cfg.allow_reflection,
@@ -178,7 +178,7 @@ def flexed_legs(poses3d, min_flexion_deg: float = FLEXED_LEGS_DEG) -> np.ndarray
     """``[N]`` bool: frames whose ground truth has both thighs flexed forward beyond
     ``min_flexion_deg`` (sitting, crouching, kneeling, squatting).
 
-    The flexion is measured in each pose's own body frame (:func:`zedo_jax.augment.
+    The flexion is measured in each pose's own body frame (:func:`zedo_jax.training.augment.
     thigh_flexion_deg`: 0 = thigh straight down, 90 = horizontal), so the camera does not
     matter. These postures are rare in the CMU training poses (3%) and common in everyday
     motion (about 25%); the prior's errors on them are about 1.6x its average (BUILD_NOTES
@@ -187,7 +187,7 @@ def flexed_legs(poses3d, min_flexion_deg: float = FLEXED_LEGS_DEG) -> np.ndarray
     Args:
       poses3d: ``[N, 17, 3]`` metres, Human3.6M-17 order, any axes.
     """
-    from . import augment          # jax-side helper; imported here to keep import order light
+    from zedo_jax.training import augment
     poses3d = np.asarray(poses3d, np.float32)
     if poses3d.ndim != 3 or poses3d.shape[1:] != (17, 3):
         raise ValueError(f"poses3d must be [N, 17, 3]; got {list(poses3d.shape)}")

@@ -5,7 +5,7 @@ The protocol of the shared CMU benchmark files (``cmu_test_views.npz``): the pel
 aims at the pelvis (up to 3 degrees off in pitch and yaw), with the intrinsics of one of the
 four Human3.6M cameras (1000 x 1000 px images); views in which a joint leaves the image are
 drawn again. Used to build held-out benchmarks from any world-frame pose set (e.g. the
-leave-one-subset-out protocol of :mod:`zedo_jax.generalisation`).
+leave-one-subset-out protocol of :mod:`experiments.loso`).
 """
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import camera
-from .datasets.cameras import H36M_CAMERAS
+from zedo_jax.core import camera
+from zedo_jax.datasets.cameras import H36M_CAMERAS
 
 #: Intrinsics of the four Human3.6M cameras (1000 x 1000 px images), the benchmark's cameras.
 H36M_INTRINSICS = np.stack([c.K for c in H36M_CAMERAS]).astype(np.float32)

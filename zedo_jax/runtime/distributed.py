@@ -31,7 +31,7 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding
 
-from .utils import echo
+from zedo_jax.runtime.compile_cache import echo
 
 CLUSTER_ENVS = {
     # name: environment variables that must all be present (what jax.distributed detects)
@@ -177,7 +177,7 @@ def process_rows(n: int, sharding: NamedSharding) -> slice:
     lo, hi = blocks[0][0], blocks[-1][1]
     if any(a[1] != b[0] for a, b in zip(blocks, blocks[1:])):
         raise ValueError("this process's devices do not hold a contiguous block of the batch; "
-                         "build the mesh with zedo_jax.distributed.global_mesh()")
+                         "build the mesh with zedo_jax.runtime.distributed.global_mesh()")
     return slice(lo, hi)
 
 
@@ -223,3 +223,10 @@ def sync(name: str) -> None:
     if is_multiprocess():
         from jax.experimental import multihost_utils
         multihost_utils.sync_global_devices(name)
+
+
+def on_default_device(abstract):
+    """Abstract arrays (shape/dtype pytree) placed on the first local device, for restoring."""
+    sharding = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+    return jax.tree_util.tree_map(
+        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), abstract)

@@ -30,7 +30,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import skeleton
+from zedo_jax.core import skeleton
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,7 +47,7 @@ class ScoreNetConfig:
       embedding: ``'positional'`` (sinusoidal of the label, the release) or ``'fourier'``
         (Gaussian random features of ``log(label)``, frozen, scale ``fourier_scale``).
       bone_features: also feed the input pose's 16 bone lengths (metres,
-        :func:`zedo_jax.skeleton.bone_lengths`) to the input layer, beside the 51 coordinates
+        :func:`zedo_jax.core.skeleton.bone_lengths`) to the input layer, beside the 51 coordinates
         (off: the release). Bone lengths do not change with the motion, so a network that
         sees them can tie a pose's size to its skeleton for motions it was not trained on
         (BUILD_NOTES §7.6).

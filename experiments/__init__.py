@@ -1,0 +1,1 @@
+"""Research experiments built on zedo_jax (not part of the library)."""
