@@ -1,5 +1,4 @@
-"""How well a prior generalises: named augmentation recipes and the leave-one-subset-out
-protocol.
+"""How well a prior generalises: the leave-one-subset-out protocol.
 
 Leave-one-subset-out (LOSO) on the CMU file of this project: its three subsets (``seq_source``:
 different capture sessions, skeleton definitions and repertoires) take turns as the held-out
@@ -8,7 +7,7 @@ views (:func:`experiments.views.make_views`) of the held-out subset's test seque
 seen neither the skeleton nor the motions of. Running it with several recipes measures which
 augmentations help on data unlike the training data.
 
-    from zedo_jax import generalisation as gen
+    from experiments import loso as gen
     table = gen.run_loso("cmu_h36m17.npz", "runs/loso", recipes=("none", "swap", "swap:1"),
                          weights=("raw", "ema"), steps=5000)
     print(gen.format_loso(table))
@@ -23,61 +22,15 @@ from typing import Callable, Sequence
 import jax
 import numpy as np
 
-from zedo_jax.training import clustering, data as data_lib, losses, trainer as train
+from zedo_jax.training import clustering, data as data_lib, losses, recipes as recipes_lib
+from zedo_jax.training import trainer as train
 from zedo_jax import lifting
 from zedo_jax.evaluation import metrics
 from zedo_jax.core import model
+from zedo_jax.core.config import LiftConfig
 from experiments import views
 from zedo_jax import prior as prior_lib
 from zedo_jax.runtime.compile_cache import echo, silent
-
-#: Training recipes: ``AugmentConfig`` overrides, and ``LossConfig`` ones (the training times,
-#: :data:`LOSS_FIELDS`). ``none`` is the release's training (virtual cameras only); ``all``
-#: combines the augmentations (skeleton proportions at a kept size, joint slides, postures,
-#: rebalancing; measured in BUILD_NOTES §7.2, not shipped). ``all_free_size`` adds a free body
-#: size (``body_scale_range``, no ``keep_size``): measured to inflate lifted poses (BUILD_NOTES
-#: §7). ``swap`` retargets half the batch onto other members' skeletons; ``swap_skeleton`` adds
-#: the kept-size proportions of ``skeleton`` (BUILD_NOTES §7.1, §7.6). ``loop_t`` trains half
-#: of each batch at the times the loop uses (t < 0.1, BUILD_NOTES §7.7), ``loop_t90`` nine
-#: tenths; ``swap_loop_t`` swaps and trains half at the loop's times.
-_SKELETON = {"bone_scale_range": 0.12, "keep_size": True, "joint_slide": 0.08}
-_LOOP_T = {"loop_t_fraction": 0.5}
-RECIPES = {
-    "none": {},
-    "skeleton": _SKELETON,
-    "posture": {"posture_prob": 0.4},
-    "rebalance": {"rebalance_power": 0.5},
-    "swap": {"swap_prob": 0.5},
-    "swap_skeleton": {**_SKELETON, "swap_prob": 0.5},
-    "all": {**_SKELETON, "posture_prob": 0.4, "rebalance_power": 0.5},
-    "all_free_size": {"bone_scale_range": 0.12, "body_scale_range": 0.08, "joint_slide": 0.08,
-                      "posture_prob": 0.4, "rebalance_power": 0.5},
-    "loop_t": _LOOP_T,
-    "loop_t90": {"loop_t_fraction": 0.9},
-    "swap_loop_t": {"swap_prob": 0.5, **_LOOP_T},
-}
-#: Recipe keys that belong to :class:`~zedo_jax.training.losses.LossConfig` (the rest are augmentation).
-LOSS_FIELDS = frozenset(f.name for f in dataclasses.fields(losses.LossConfig))
-
-
-def _check_recipe(name: str) -> dict:
-    if name not in RECIPES:
-        raise ValueError(f"unknown recipe {name!r}; choose one of {sorted(RECIPES)}")
-    return RECIPES[name]
-
-
-def recipe(name: str, base: data_lib.AugmentConfig = data_lib.AugmentConfig()):
-    """The :class:`~zedo_jax.training.data.AugmentConfig` of a named recipe."""
-    fields = {k: v for k, v in _check_recipe(name).items() if k not in LOSS_FIELDS}
-    return dataclasses.replace(base, **fields)
-
-
-def recipe_loss(name: str, base: losses.LossConfig = losses.LossConfig()) -> losses.LossConfig:
-    """The :class:`~zedo_jax.training.losses.LossConfig` of a named recipe (``base`` unless the recipe
-    changes the training times)."""
-    fields = {k: v for k, v in _check_recipe(name).items() if k in LOSS_FIELDS}
-    return dataclasses.replace(base, **fields)
-
 
 def subset_poses(path: str, sources: Sequence[str], split: str) -> data_lib.PoseSet:
     """World-frame root-relative poses of the CMU file restricted to ``sources`` (subset
@@ -125,7 +78,7 @@ def train_prior(poses: data_lib.PoseSet, workdir: str, aug: data_lib.AugmentConf
 def parse_recipe_spec(spec: str) -> tuple[str, int]:
     """``'swap'`` -> ``('swap', 0)``, ``'swap:1'`` -> ``('swap', 1)`` (training seed)."""
     name, _, seed = spec.partition(":")
-    recipe(name)
+    recipes_lib.augment_config(name)
     try:
         return name, int(seed or 0)
     except ValueError:
@@ -146,13 +99,12 @@ def run_loso(path: str, workdir: str, recipes: Sequence[str] = ("none", "all"),
     ``workdir/loso.json`` after every cell (an interrupted run resumes where it stopped: the
     trainings resume from their checkpoints and finished cells are kept).
 
-    ``recipes`` are names of :data:`RECIPES`, optionally with a training seed (``'swap:1'``;
+    ``recipes`` are names of :data:`zedo_jax.training.recipes.RECIPES`, optionally with a training seed (``'swap:1'``;
     run several seeds to see the run-to-run noise). Each prior is evaluated with every weight
     set of ``weights`` (``'raw'``, ``'ema'``); labels as :func:`cell_label`. ``config`` is the
     lifting configuration (default: the release's loop).
     """
-    from zedo_jax.core.program import ZeDOConfig
-    config = ZeDOConfig() if config is None else config
+    config = LiftConfig() if config is None else config
     log = silent if log is None else log
     specs = [(spec, *parse_recipe_spec(spec)) for spec in recipes]
     for w in weights:
@@ -179,8 +131,9 @@ def run_loso(path: str, workdir: str, recipes: Sequence[str] = ("none", "all"),
             log(f"[loso] held out {held}, recipe {spec}: training on {len(train_poses):,} poses")
             run_dir = os.path.join(workdir, f"{held}__{name}" + (f"__{seed}" if seed else ""))
             for i, w in enumerate(todo):
-                prior = (train_prior(train_poses, run_dir, recipe(name), steps=steps, seed=seed,
-                                     weights=w, loss=recipe_loss(name), log=log, **train_kw)
+                prior = (train_prior(train_poses, run_dir, recipes_lib.augment_config(name),
+                                     steps=steps, seed=seed, weights=w,
+                                     loss=recipes_lib.loss_config(name), log=log, **train_kw)
                          if i == 0
                          else prior_lib.load_prior(run_dir, weights=w))
                 res = lifting.lift(prior, v["keypoints"], v["K"], config=config, log=None)

@@ -1,7 +1,7 @@
 """Outputs equal to the recorded reference (tests/data/parity_reference.npz): the default,
 faithful, S = 50, top-10-of-50 and temporal lifts of small slices of the shared benchmarks,
 and the per-step training losses of four recipes with a fixed seed. The reference holds its
-own inputs, so this runs without ../shared/data (except training, which reads the poses)."""
+own inputs, so the lifts run without ../shared/data (training reads the poses)."""
 import dataclasses
 import json
 import os
@@ -9,12 +9,10 @@ import os
 import numpy as np
 import pytest
 
-from zedo_jax.training import data as data_lib, trainer as train
-from experiments import loso as generalisation
-from zedo_jax import lifting
-from zedo_jax.core import model, temporal, program as zedo
-from zedo_jax import prior as prior_lib
+import zedo_jax
+from zedo_jax.core import model
 from zedo_jax.runtime.compile_cache import silent
+from zedo_jax.training import data as data_lib, recipes, trainer
 
 REF = os.path.join(os.path.dirname(__file__), "data", "parity_reference.npz")
 TRAIN_POSES = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data",
@@ -29,7 +27,7 @@ def ref():
 
 @pytest.fixture(scope="module")
 def shipped():
-    return prior_lib.load_prior()
+    return zedo_jax.load_prior()
 
 
 def _median_dev(a, b):
@@ -38,7 +36,7 @@ def _median_dev(a, b):
 
 def _lift(p, ref, name, n=None, **kw):
     kp, K = ref[name + "_kp"][:n], ref[name + "_K"][:n]
-    return lifting.lift(p, kp[..., :2], K, confidence=kp[..., 2], log=silent, **kw)
+    return zedo_jax.lift(p, kp[..., :2], K, confidence=kp[..., 2], log=silent, **kw)
 
 
 @pytest.mark.parametrize("name", ["views", "noisy", "daz"])
@@ -49,8 +47,8 @@ def test_default_lift(ref, shipped, name):
 
 
 def test_faithful_lift(ref):
-    r = _lift(prior_lib.load_prior(weights="raw"), ref, "views", 12,
-              config=zedo.make_config(schedule="faithful"))
+    r = _lift(zedo_jax.load_prior(weights="raw"), ref, "views", 12,
+              config=zedo_jax.make_config(schedule="faithful"))
     assert _median_dev(r.poses, ref["faithful_poses"]) <= TOL_M
     assert _median_dev(r.translation, ref["faithful_translation"]) <= TOL_M
 
@@ -66,13 +64,17 @@ def test_fifty_hypotheses_and_selection(ref, shipped):
 
 def test_temporal_lift(ref, shipped):
     kw = dict(seq=ref["seq_seq"], frame=ref["seq_frame"])
-    r = _lift(shipped, ref, "seq", temporal=temporal.TemporalConfig(), **kw)
+    r = _lift(shipped, ref, "seq", config=zedo_jax.make_config(schedule="temporal"), **kw)
     assert _median_dev(r.poses, ref["temporal_poses"]) <= TOL_M
     assert _median_dev(r.translation, ref["temporal_translation"]) <= TOL_M
-    r = _lift(shipped, ref, "seq", temporal=temporal.TemporalConfig(key_stride=4),
-              init_poses=shipped.hypotheses(50)[:4], **kw)
+    cfg = zedo_jax.make_config(schedule="temporal", overrides={"temporal.key_stride": 4})
+    r = _lift(shipped, ref, "seq", config=cfg, init_poses=shipped.hypotheses(50)[:4], **kw)
     assert _median_dev(r.poses, ref["temporal_s4_poses"]) <= TOL_M
-    assert np.mean(r.best == ref["temporal_s4_best"]) >= 0.97
+    # The chosen hypothesis is not compared here: windows now measure loop_asymmetry where
+    # frames on their own do (at the end of the loop, before the anatomy steps; it was after
+    # the post-filter), which moves the selection of 27% of these 240 frames (PA-MPJPE of the
+    # chosen poses 32.6 -> 33.0 mm against the ground truth).
+    assert np.array_equal(r.best, np.argmin(r.selection_score, 1))
 
 
 @pytest.mark.skipif(not os.path.exists(TRAIN_POSES), reason="needs ../shared/data")
@@ -80,9 +82,9 @@ def test_temporal_lift(ref, shipped):
 def test_training_losses(ref, recipe, tmp_path):
     poses = data_lib.load_poses(TRAIN_POSES, split="train")
     poses = dataclasses.replace(poses, poses=poses.poses[:4000])
-    cfg = train.TrainConfig(model=model.ScoreNetConfig(hidden_dim=64, embed_dim=32), steps=12,
-                            batch_size=128, augment=generalisation.recipe(recipe),
-                            loss=generalisation.recipe_loss(recipe), warmup_steps=4, seed=3)
-    train.fit(cfg, poses, str(tmp_path), log_every=1, checkpoint_every=100, log=silent)
+    cfg = trainer.TrainConfig(model=model.ScoreNetConfig(hidden_dim=64, embed_dim=32),
+                              steps=12, batch_size=128, augment=recipes.augment_config(recipe),
+                              loss=recipes.loss_config(recipe), warmup_steps=4, seed=3)
+    trainer.fit(cfg, poses, str(tmp_path), log_every=1, checkpoint_every=100, log=silent)
     losses = [json.loads(line)["loss"] for line in open(tmp_path / "metrics.jsonl")]
     np.testing.assert_allclose(losses, ref[f"train_{recipe}_loss"], rtol=1e-5)

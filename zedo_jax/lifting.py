@@ -1,19 +1,18 @@
 """Lifting any number of frames: fixed-size chunks sharded over all devices (of every process
 in a ``jax.distributed`` run: each feeds its slice of every chunk and the results are gathered
-on all), progress output, a typed result. The per-chunk work is
-:func:`zedo_jax.core.program.zedo_batch`, compiled once per process and kept on disk between processes
-(:func:`zedo_jax.runtime.compile_cache.compiled_program`); inputs are checked by
+on all), progress output, a typed result. Frames lifted on their own and windows of
+sequences go through the same driver and the same compiled program,
+:func:`zedo_jax.core.program.lift_program` (compiled once per process and kept on disk between
+processes, :func:`zedo_jax.runtime.compile_cache.compiled_program`); inputs are checked by
 :mod:`zedo_jax.inputs.validation`.
 
-    from zedo_jax import lifting, prior
-    p = prior.load_prior()                               # the shipped prior
-    out = lifting.lift(p, keypoints, K, hypotheses=50)
+    import zedo_jax
+    prior = zedo_jax.load_prior()                        # the shipped prior
+    out = zedo_jax.lift(prior, keypoints, K, hypotheses=50)
     out.poses                                            # [N, 50, 17, 3] metres, camera axes
-    out["poses"]                                         # the same (mapping view)
 """
 from __future__ import annotations
 
-import collections.abc
 import dataclasses
 import functools
 import math
@@ -22,22 +21,20 @@ import time
 from typing import Callable
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from zedo_jax.core import camera, selection, skeleton
-from zedo_jax.runtime import distributed
+from zedo_jax.core import camera, selection, skeleton, temporal
+from zedo_jax.core.config import LiftConfig, ipo_only, make_config
+from zedo_jax.core.program import OUTPUT_KEYS, lift_program
 from zedo_jax.evaluation import metrics
 from zedo_jax.inputs.types import LiftInput
-from zedo_jax.inputs.validation import validate_init_poses, validate_intrinsics, validate_keypoints
+from zedo_jax.inputs.validation import (validate_init_poses, validate_intrinsics,
+                                        validate_keypoints)
 from zedo_jax.prior import Prior
-from zedo_jax.runtime.compile_cache import compiled_program, echo, enable_compilation_cache
-from zedo_jax.core.program import ZeDOConfig, make_config, zedo_batch
+from zedo_jax.runtime import distributed
+from zedo_jax.runtime.compile_cache import compiled_program, echo
 
-#: Arrays computed by the compiled program.
-OUTPUT_KEYS = ("poses", "translation", "reprojection_error_px", "ipo_poses", "ipo_translation",
-               "prior_residual", "loop_asymmetry", "denoise_error")
 #: Every array of a :class:`LiftResult` (the program's, then those computed from them).
 RESULT_KEYS = OUTPUT_KEYS + ("selection_score", "best", "plausible")
 
@@ -58,7 +55,7 @@ class LiftTimings:
 
 @dataclasses.dataclass(frozen=True)
 class TemporalStats:
-    """What temporal mode (:mod:`zedo_jax.core.temporal`) adds to a :class:`LiftResult`.
+    """What a lift of sequences (``config.temporal``) adds to a :class:`LiftResult`.
 
     Attributes:
       windows: windows lifted.  computed_frames: window slots (padding and overlaps
@@ -71,12 +68,8 @@ class TemporalStats:
     network_evals_per_frame: float
 
 
-#: Keys of :class:`TemporalStats` that a temporal :class:`LiftResult` also maps.
-TEMPORAL_KEYS = ("windows", "computed_frames", "network_evals_per_frame")
-
-
 @dataclasses.dataclass(frozen=True)
-class LiftResult(collections.abc.Mapping):
+class LiftResult:
     """What :func:`lift` returns: numpy arrays, plus the timings apart.
 
     Attributes:
@@ -89,18 +82,13 @@ class LiftResult(collections.abc.Mapping):
       loop_asymmetry: ``[N, S]`` mean relative left/right limb-length difference at the end of
         the loop (before the anatomy steps).
       denoise_error: ``[N, S]`` the prior's denoising error for the final pose at the diffusion
-        time ``ZeDOConfig.likelihood_t`` (:func:`zedo_jax.core.program.denoise_error`; lower = more
-        likely); 0 when S = 1.
+        time ``config.selection.likelihood_t`` (lower = more likely); 0 when S = 1.
       selection_score: ``[N, S]`` lower is better (:func:`zedo_jax.core.selection.rank`).
       best: ``[N]`` int, the hypothesis chosen without ground truth (0 when S = 1).
-      plausible: ``[N, S]`` bool, the anatomical rule of :func:`zedo_jax.evaluation.metrics.plausibility`.
+      plausible: ``[N, S]`` bool, the anatomical rule of
+        :func:`zedo_jax.evaluation.metrics.plausibility`.
       timings: :class:`LiftTimings`.
-      temporal: :class:`TemporalStats` of a temporal lift, else ``None``.
-
-    Also a read-only mapping over the arrays (``out["poses"]``, ``dict(out)``); ``out["seconds"]``
-    and ``out["compile_seconds"]`` still read the timings for older code, and for a temporal
-    lift ``out["windows"]`` etc. (:data:`TEMPORAL_KEYS`) its statistics (``"windows" in out``
-    tells a temporal result).
+      temporal: :class:`TemporalStats` of a lift of sequences, else ``None``.
     """
 
     poses: np.ndarray
@@ -117,21 +105,6 @@ class LiftResult(collections.abc.Mapping):
     timings: LiftTimings = LiftTimings()
     temporal: TemporalStats | None = None
 
-    def __getitem__(self, key):
-        if key in RESULT_KEYS:
-            return getattr(self, key)
-        if key in ("seconds", "compile_seconds"):
-            return getattr(self.timings, key)
-        if key in TEMPORAL_KEYS and self.temporal is not None:
-            return getattr(self.temporal, key)
-        raise KeyError(key)
-
-    def __iter__(self):
-        return iter(RESULT_KEYS)
-
-    def __len__(self):
-        return len(RESULT_KEYS)
-
     @property
     def num_hypotheses(self) -> int:
         return self.poses.shape[1]
@@ -141,34 +114,33 @@ class LiftResult(collections.abc.Mapping):
         """``[N, 17, 3]`` each frame's ``best`` hypothesis (chosen without ground truth)."""
         return np.take_along_axis(self.poses, self.best[:, None, None, None], 1)[:, 0]
 
+    def arrays(self) -> dict:
+        """The per-frame arrays (:data:`RESULT_KEYS`) by name."""
+        return {k: getattr(self, k) for k in RESULT_KEYS}
+
 
 def _stored(a):
     a = np.asarray(a)
     return a.astype(np.float32) if np.issubdtype(a.dtype, np.floating) else a
 
 
-def save_result(path: str, result, inp: LiftInput | None = None,
+def save_result(path: str, result: LiftResult, inp: LiftInput | None = None,
                 extra: dict | None = None) -> str:
     """Write a lifting result to ``path`` (``.npz``); returns ``path``.
 
     ``extra``: further per-frame arrays to store, e.g. the quality fields of
     :func:`zedo_jax.evaluation.quality.assess` (``suspect [N, S]`` etc.).
 
-    The file holds ``poses [N, S, 17, 3]`` root-relative metres in camera axes, ``translation
-    [N, S, 3]`` metres, ``reprojection_error_px [N, S, 17]``, ``ipo_poses [N, S, 17, 3]``,
-    ``prior_residual [N, S]``, ``loop_asymmetry``, ``denoise_error``, ``selection_score [N, S]``,
-    ``best [N]``, ``plausible [N, S]``,
-    and,
-    with ``inp``, ``K``, ``keypoints`` (the Human3.6M input, with confidences), ``frame_ids``
-    and ``image_size`` (when known) for reference, and the input's ``seq``, ``frame`` and
-    ``fps`` when it has them. A temporal result adds ``windows`` and
-    ``network_evals_per_frame``.
+    The file holds the :class:`LiftResult` arrays but ``ipo_translation`` (``poses [N, S, 17, 3]``
+    root-relative metres in camera axes, ``translation [N, S, 3]`` metres, ...) and, with
+    ``inp``, ``K``, ``keypoints`` (the Human3.6M input, with confidences), ``frame_ids`` and
+    ``image_size`` (when known) for reference, and the input's ``seq``, ``frame`` and ``fps``
+    when it has them. A temporal result adds ``windows`` and ``network_evals_per_frame``.
     """
-    arrays = {k: _stored(result[k]) for k in RESULT_KEYS
-              if k in result and k != "ipo_translation"}
-    for k in ("windows", "network_evals_per_frame"):       # temporal mode
-        if k in result:
-            arrays[k] = np.asarray(result[k])
+    arrays = {k: _stored(v) for k, v in result.arrays().items() if k != "ipo_translation"}
+    if result.temporal is not None:
+        arrays["windows"] = np.asarray(result.temporal.windows)
+        arrays["network_evals_per_frame"] = np.asarray(result.temporal.network_evals_per_frame)
     if inp is not None:
         arrays["K"] = inp.K
         for k in ("seq", "frame"):
@@ -188,9 +160,10 @@ def save_result(path: str, result, inp: LiftInput | None = None,
 
 
 def default_chunk(n: int, S: int, n_dev: int, target_poses: int = 4096) -> int:
-    """Frames per compiled chunk: at most about ``target_poses`` frame-hypotheses, a multiple of
-    the device count, and equal chunks for ``n`` frames (4,800 frames at S = 1 are two chunks of
-    2,400, not two of 4,096 with the second mostly padding)."""
+    """Windows (frames, when lifted on their own) per compiled chunk for ``n`` of them with
+    ``S`` poses each: at most about ``target_poses`` poses, a multiple of the device count,
+    and equal chunks (4,800 frames at S = 1 are two chunks of 2,400, not two of 4,096 with the
+    second mostly padding)."""
     c = max(1, target_poses // max(S, 1))
     c = min(c, n)
     c = int(math.ceil(n / math.ceil(n / c)))         # equal chunks: little padding
@@ -198,80 +171,65 @@ def default_chunk(n: int, S: int, n_dev: int, target_poses: int = 4096) -> int:
 
 
 @functools.lru_cache(maxsize=16)
-def _compiled(net_config, sde, cfg: ZeDOConfig, devices: tuple):
+def _compiled(net_config, sde, cfg: LiftConfig, devices: tuple):
     mesh = Mesh(np.asarray(devices), ("batch",))
     batch = NamedSharding(mesh, P("batch"))
     rep = NamedSharding(mesh, P())
-    fn = functools.partial(zedo_batch, net_config=net_config, sde=sde, cfg=cfg)
-    return jax.jit(fn, in_shardings=(rep, batch, batch, batch, batch),
-                   out_shardings=batch), rep, batch
+    fn = functools.partial(lift_program, net_config=net_config, sde=sde, cfg=cfg)
+    return jax.jit(fn, in_shardings=(rep,) + (batch,) * 5, out_shardings=batch), rep, batch
 
 
-def with_reference_bones(config: ZeDOConfig, prior: Prior) -> ZeDOConfig:
-    """``config`` with ``reference_bones`` taken from the prior's training statistics when the
-    anatomy step needs them and none are set (without statistics the step uses only the pose's
-    own left/right averages)."""
-    if not (config.anatomy or config.anatomy_final) or config.reference_bones is not None:
+def with_reference_bones(config: LiftConfig, prior: Prior) -> LiftConfig:
+    """``config`` with ``anatomy.reference_bones`` taken from the prior's training statistics
+    when the anatomy steps need them and none are set (without statistics the steps use only
+    the pose's own left/right averages)."""
+    if not config.anatomy.enabled or config.anatomy.reference_bones is not None:
         return config
     ref = (prior.stats or {}).get("bone_length_mean_m")
     if ref is None or len(ref) != len(skeleton.BONES):
         return config
-    return dataclasses.replace(config, reference_bones=tuple(float(v) for v in ref))
+    return config.replace(**{"anatomy.reference_bones": tuple(float(v) for v in ref)})
 
 
 def lift(prior: Prior, keypoints, K, *, confidence=None, hypotheses: int = 1, init_poses=None,
-         start_candidates: int = 1, config: ZeDOConfig | None = None,
-         chunk_size: int | None = None, devices=None, log: Callable[[str], None] = echo,
-         seq=None, frame=None, temporal=None) -> LiftResult:
+         start_candidates: int = 1, config: LiftConfig | None = None,
+         seq=None, frame=None, chunk_size: int | None = None, devices=None,
+         log: Callable[[str], None] = echo) -> LiftResult:
     """Lift 2D keypoints to 3D with ZeDO.
 
     Args:
-      prior: a :class:`~zedo_jax.prior.Prior` (``prior.load_prior()``).
+      prior: a :class:`~zedo_jax.prior.Prior` (``load_prior()``).
       keypoints: ``[N, 17, 2|3]`` pixels (Human3.6M order), optional confidence column.
       K: ``[3, 3]`` or ``[N, 3, 3]`` intrinsics (pixels).
       confidence: optional ``[N, 17]`` in [0, 1]; 0 marks a missing joint.
       hypotheses: ``S``, the number of cluster centres of the prior to start from.
       init_poses: instead of the prior's clusters: ``[S, 17, 3]`` shared initial poses, or
         per-frame poses ``[N, 17, 3]`` / ``[N, S, 17, 3]`` from another lifter (refinement);
-        see :func:`validate_init_poses`.
-      start_candidates: fit the IPO from each of this many cluster centres
-        (``prior.hypotheses(start_candidates)``, e.g. 50) and start the loop from the
-        ``hypotheses`` of them whose IPO pose reprojects best over all visible joints
-        (:func:`rank_starts`); ``best`` then chooses among those. 1 (default) = the prior's
-        ``hypotheses`` cluster centres as they are. With ``hypotheses=1`` it helps flexed legs
-        (sitting, crouching) and costs 0.1-0.9 mm PA-MPJPE on walking-like data; with
-        ``hypotheses=10`` (about a fifth of the compute of S = 50) it is better than S = 1 on
-        every benchmark but the other skeleton (BUILD_NOTES §7.4, §10).
-      config: :class:`~zedo_jax.core.program.ZeDOConfig`; default :func:`zedo_jax.core.program.make_config`
-        (the ``fast`` schedule with the anatomy steps); ``make_config(schedule="faithful")``
-        is the release exactly. In temporal mode the default is
-        :data:`zedo_jax.core.temporal.SCHEDULE` (200 loop iterations of a 5x Euler step), and the
-        anatomy switches do not apply (see ``TemporalConfig.bone_lengths``).
-      chunk_size: frames per compiled chunk (default: about 4096 frame-hypotheses), rounded up
-        to a multiple of the device count. The last chunk is padded, so one compilation
-        serves all chunks.
-      devices: devices to shard the frames over (default: ``jax.devices()``, every device of
+        see :func:`zedo_jax.inputs.validate_init_poses`.
+      start_candidates: fit the IPO from each of this many cluster centres (e.g. 50) and
+        start the loop from the ``hypotheses`` of them whose IPO pose reprojects best over
+        all visible joints (:func:`rank_starts`); ``best`` then chooses among those. 1 = the
+        prior's ``hypotheses`` cluster centres as they are.
+      config: a :class:`~zedo_jax.core.config.LiftConfig`; default ``make_config()`` (the
+        ``fast`` schedule with the anatomy steps). ``make_config(schedule="faithful")`` is the
+        release exactly; ``make_config(schedule="temporal")`` lifts sequences as windows of
+        consecutive frames (``config.temporal``).
+      seq, frame: optional ``[N]`` sequence ids and frame indices within them, for a lift of
+        sequences (``None`` = one sequence in input order).
+      chunk_size: windows (frames, when lifted on their own) per compiled chunk (default:
+        about 4096 poses), rounded up to a multiple of the device count. The last chunk is
+        padded, so one compilation serves all chunks.
+      devices: devices to shard the chunks over (default: ``jax.devices()``, every device of
         every process; in a multi-process run every process calls ``lift`` with the same
-        inputs, feeds its devices' frames and receives all results).
+        inputs, feeds its devices' share and receives all results).
       log: progress callback (``zedo_jax.runtime.compile_cache.silent`` to mute); process 0 only.
-      seq, frame: optional ``[N]`` sequence ids and frame indices within them (temporal mode;
-        ``None`` = one sequence in input order).
-      temporal: a :class:`zedo_jax.core.temporal.TemporalConfig` to lift sequences as windows of
-        consecutive frames (see :mod:`zedo_jax.core.temporal`); ``None`` (default) lifts every
-        frame on its own. ``chunk_size`` then counts windows.
     Returns:
-      a :class:`LiftResult`: numpy arrays ``poses [N, S, 17, 3]`` (root-relative metres,
-      camera axes), ``translation [N, S, 3]`` (metres), ``reprojection_error_px [N, S, 17]``,
-      ``ipo_poses``, ``ipo_translation``, ``prior_residual [N, S]``, ``loop_asymmetry
-      [N, S]``, ``denoise_error [N, S]``, ``selection_score
-      [N, S]`` and ``best [N]`` (the hypothesis chosen without ground truth,
-      :func:`zedo_jax.core.selection.rank`), ``plausible [N, S]`` (the anatomical rule of
-      :func:`zedo_jax.evaluation.metrics.plausibility`); and ``timings``. In temporal mode also
-      ``temporal`` (:class:`TemporalStats`).
+      a :class:`LiftResult`.
     """
     uv, conf = validate_keypoints(keypoints, confidence)
     n = uv.shape[0]
     Ks = validate_intrinsics(K, n)
+    config = with_reference_bones(make_config() if config is None else config, prior)
     if chunk_size is not None and (int(chunk_size) != chunk_size or chunk_size < 1):
         raise ValueError(f"chunk_size must be a positive number of frames; got {chunk_size}")
     if init_poses is not None and hypotheses != 1:
@@ -281,10 +239,10 @@ def lift(prior: Prior, keypoints, K, *, confidence=None, hypotheses: int = 1, in
         raise ValueError(f"start_candidates must be a positive number of cluster centres; got "
                          f"{start_candidates}")
     if start_candidates > 1 and (hypotheses > start_candidates or init_poses is not None or
-                                 temporal is not None):
+                                 config.temporal is not None):
         raise ValueError(f"start_candidates chooses the {hypotheses} start(s) of a per-frame "
                          f"lift among {start_candidates} cluster centres: need hypotheses <= "
-                         f"start_candidates and no init_poses or temporal, or set "
+                         f"start_candidates and no init_poses or temporal config, or set "
                          f"start_candidates=1")
     if start_candidates > 1:
         centres, err = rank_starts(prior, uv, conf, Ks, int(start_candidates), config=config,
@@ -294,33 +252,39 @@ def lift(prior: Prior, keypoints, K, *, confidence=None, hypotheses: int = 1, in
         init = np.broadcast_to(prior.hypotheses(hypotheses)[None], (n, hypotheses, 17, 3))
     else:
         init = validate_init_poses(init_poses, n)
-    if temporal is not None:
-        from zedo_jax.core.temporal import SCHEDULE, lift_temporal
-        config = with_reference_bones(SCHEDULE if config is None else config, prior)
-        return lift_temporal(prior, uv, conf, Ks, np.ascontiguousarray(init, np.float32),
-                             seq=seq, frame=frame, config=config,
-                             temporal=temporal, windows_per_chunk=chunk_size, devices=devices,
-                             log=log)
-    config = with_reference_bones(make_config() if config is None else config, prior)
+    init = np.ascontiguousarray(init, np.float32)
+    tcfg = config.temporal
+    if tcfg is None:
+        plan = temporal.single_frames(n)
+    else:
+        seq = np.zeros(n, np.int64) if seq is None else np.asarray(seq)
+        if seq.shape != (n,) or (frame is not None and np.shape(frame) != (n,)):
+            raise ValueError(f"seq and frame must have one entry per frame ({n}); got "
+                             f"{list(seq.shape)} and {list(np.shape(frame))}")
+        plan = temporal.plan_windows(seq, frame, tcfg.window, tcfg.overlap)
+    W, T = plan.index.shape
     S = init.shape[1]
     devices = tuple(jax.devices() if devices is None else devices)
     log = distributed.primary_only(log)
-    chunk = default_chunk(n, S, len(devices)) if chunk_size is None else \
-        int(math.ceil(chunk_size / len(devices))) * len(devices)
-    enable_compilation_cache()
+    nd = len(devices)
+    per = default_chunk(W, T * S, nd) if chunk_size is None else \
+        int(math.ceil(chunk_size / nd)) * nd
     fn, rep, batch = _compiled(prior.config, prior.sde, config, devices)
     params = distributed.put_replicated(prior.params, rep)
+    what = "frames" if tcfg is None else f"windows of {T} frames,"
 
-    n_chunks = int(math.ceil(n / chunk))
+    n_chunks = int(math.ceil(W / per))
     outs = {k: [] for k in OUTPUT_KEYS}
     t_start = time.perf_counter()
     times = []
     compile_s = 0.0
     for c in range(n_chunks):
-        lo, hi = c * chunk, min((c + 1) * chunk, n)
-        idx = np.minimum(np.arange(lo, lo + chunk), n - 1)   # pad by repeating the last frame
+        lo, hi = c * per, min((c + 1) * per, W)
+        rows = np.minimum(np.arange(lo, lo + per), W - 1)   # pad by repeating the last window
+        idx = plan.index[rows]
         t0 = time.perf_counter()
-        args = distributed.put_sharded((init[idx], uv[idx], conf[idx], Ks[idx]), batch)
+        args = distributed.put_sharded((init[idx], uv[idx], conf[idx], Ks[idx],
+                                        plan.valid[rows].astype(np.float32)), batch)
         if c == 0:
             exe, compile_s = compiled_program(fn, (params, *args),
                                               key=("lift", prior.config, prior.sde, config))
@@ -332,12 +296,16 @@ def lift(prior: Prior, keypoints, K, *, confidence=None, hypotheses: int = 1, in
             done = time.perf_counter() - t_start
             steady = np.mean(times[1:]) if len(times) > 1 else max(times[0] - compile_s, 0.0)
             eta = steady * (n_chunks - c - 1)
-            log(f"[lift] chunk {c + 1}/{n_chunks}: frames {lo}-{hi - 1} x {S} hypotheses "
+            log(f"[lift] chunk {c + 1}/{n_chunks}: {what} {lo}-{hi - 1} x {S} hypotheses "
                 f"in {times[-1]:.1f}s"
                 f"{f' (incl. {compile_s:.1f}s compile)' if c == 0 and compile_s else ''} | elapsed "
                 f"{done:.0f}s, ETA {eta:.0f}s")
-    arrays = {k: np.concatenate(v, 0) for k, v in outs.items()}
-    return make_result(arrays, conf, LiftTimings(time.perf_counter() - t_start, compile_s))
+    arrays = {k: temporal.blend(np.concatenate(v, 0), plan, n) for k, v in outs.items()}
+    stats = None if tcfg is None else TemporalStats(
+        W, plan.computed_frames,
+        temporal.network_evals_per_window(config.loop.steps, tcfg, T) * W / n)
+    return make_result(arrays, conf, LiftTimings(time.perf_counter() - t_start, compile_s),
+                       stats)
 
 
 def ipo_fit_error(ipo_poses, ipo_translation, uv, conf, K) -> np.ndarray:
@@ -358,14 +326,14 @@ def ipo_fit_error(ipo_poses, ipo_translation, uv, conf, K) -> np.ndarray:
 
 
 def rank_starts(prior: Prior, uv, conf, Ks, candidates: int, *,
-                config: ZeDOConfig | None = None, chunk_size: int | None = None, devices=None,
+                config: LiftConfig | None = None, chunk_size: int | None = None, devices=None,
                 log=echo):
     """How well the IPO fits each of ``prior.hypotheses(candidates)`` to every frame.
 
-    Runs the IPO alone (``oil_steps = 0``) from each cluster centre and measures how close its
-    fitted pose (rotation and translation from the IPO's joints, the pelvis and hips by
-    default) reprojects to *all* visible joints: the limbs' layout in the image tells the
-    posture family (legs bent or straight) before the loop starts.
+    Runs the IPO alone (:func:`zedo_jax.core.config.ipo_only`) from each cluster centre and
+    measures how close its fitted pose (rotation and translation from the IPO's joints, the
+    pelvis and hips by default) reprojects to *all* visible joints: the limbs' layout in the
+    image tells the posture family (legs bent or straight) before the loop starts.
 
     Args:
       uv: ``[N, 17, 2]`` pixels.  conf: ``[N, 17]``.  Ks: ``[N, 3, 3]``.
@@ -373,17 +341,17 @@ def rank_starts(prior: Prior, uv, conf, Ks, candidates: int, *,
     Returns:
       ``(centres [candidates, 17, 3], error [N, candidates] pixels)``.
     """
-    cfg = make_config() if config is None else config
-    ipo_cfg = dataclasses.replace(cfg, oil_steps=0, anatomy_final=False, final_denoise_t=0.0)
+    cfg = ipo_only(make_config() if config is None else config)
     centres = prior.hypotheses(candidates)
-    out = lift(prior, uv, Ks, confidence=conf, hypotheses=candidates, config=ipo_cfg,
+    out = lift(prior, uv, Ks, confidence=conf, hypotheses=candidates, config=cfg,
                chunk_size=chunk_size, devices=devices, log=log)
-    err = ipo_fit_error(out["ipo_poses"], out["ipo_translation"], uv, conf, Ks)
+    err = ipo_fit_error(out.ipo_poses, out.ipo_translation, uv, conf, Ks)
     return centres, err.astype(np.float32)
 
 
-def choose_starts(prior: Prior, uv, conf, Ks, candidates: int, *, config: ZeDOConfig | None = None,
-                  chunk_size: int | None = None, devices=None, log=echo):
+def choose_starts(prior: Prior, uv, conf, Ks, candidates: int, *,
+                  config: LiftConfig | None = None, chunk_size: int | None = None, devices=None,
+                  log=echo):
     """Per frame, the cluster centre the IPO fits best (:func:`rank_starts`): a start for an
     S = 1 lift.
 
@@ -397,7 +365,7 @@ def choose_starts(prior: Prior, uv, conf, Ks, candidates: int, *, config: ZeDOCo
 
 
 def make_result(arrays: dict, conf, timings: LiftTimings,
-                temporal: "TemporalStats | None" = None) -> LiftResult:
+                temporal_stats: TemporalStats | None = None) -> LiftResult:
     """A :class:`LiftResult` from the program's :data:`OUTPUT_KEYS` arrays (``[N, S, ...]``)
     and the confidences ``[N, 17]``: adds the selection and plausibility arrays."""
     arrays = dict(arrays)
@@ -405,4 +373,4 @@ def make_result(arrays: dict, conf, timings: LiftTimings,
         arrays["poses"], arrays["reprojection_error_px"], conf, arrays["prior_residual"],
         arrays["loop_asymmetry"], denoise_error=arrays["denoise_error"])
     arrays["plausible"] = metrics.plausibility(arrays["poses"])["plausible"]
-    return LiftResult(**arrays, timings=timings, temporal=temporal)
+    return LiftResult(**arrays, timings=timings, temporal=temporal_stats)

@@ -5,7 +5,7 @@ release keeps a skeleton consistent: limbs come out of different lengths on the 
 shin twice its thigh. This module holds
 
 * the **bone step**, a pure single-frame function used inside the loop (a
-  :class:`~zedo_jax.core.program.ZeDOConfig` switch): it estimates the person's bone lengths from the
+  :class:`~zedo_jax.core.config.AnatomyConfig`): it estimates the person's bone lengths from the
   current pose (left and right averaged, blended with the prior's training means scaled to the
   person's size) and rebuilds the skeleton from the pelvis outwards with those lengths. A visible
   joint stays on its camera ray (its depth along the ray is re-solved so that the bone has the

@@ -1,229 +1,31 @@
-"""The ZeDO optimiser: the Initial Pose Optimizer (IPO) + the optimization loop.
+"""The ZeDO program: the Initial Pose Optimizer (IPO), the optimisation loop and the outputs,
+as one pure, jit-able function of a batch of windows of frames.
 
-Everything here is pure and jit-able. The building blocks work on **one frame and one
-hypothesis** (shapes ``[17, 3]``); :func:`zedo_batch` vmaps them over hypotheses and frames, so
-the whole inference (IPO scan + loop scan) is one compiled program. The network's time branch
-depends only on ``t`` and is therefore evaluated once per iteration for the whole batch.
+The building blocks work on **one frame and one hypothesis** (shapes ``[17, 3]``);
+:func:`lift_program` vmaps them over hypotheses, frames and windows, so the whole inference
+(IPO scan + loop scan) is one compiled program. A frame lifted on its own is a window of one
+frame without coupling; a sequence's windows add the coupling steps of
+:mod:`zedo_jax.core.temporal` to the same loop body. The network's time branch depends only on
+``t`` and is evaluated for the whole time grid once, before the loop.
 
 Faithful to the official release by default, including where it departs from the paper
 (Euler step size, drift factor, least-squares weights, the sign flip of the translation, the
-frozen-translation phase); each deviation from the release is a field of :class:`ZeDOConfig`.
+frozen-translation phase); each deviation is a field of :class:`~zedo_jax.core.config.LiftConfig`.
 """
 from __future__ import annotations
 
-import dataclasses
-from typing import Any
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
-from zedo_jax.core import (anatomy as anatomy_lib, camera, model as model_lib, rotation, sde as sde_lib)
+from zedo_jax.core import anatomy as anatomy_lib, camera, model as model_lib, rotation
+from zedo_jax.core import sde as sde_lib, temporal as temporal_lib
+from zedo_jax.core.config import (AnatomyConfig, IPOConfig, LiftConfig, LoopConfig,
+                                  SelectionConfig)
 from zedo_jax.core.score import score_fn, time_biases_fn
-
-
-@dataclasses.dataclass(frozen=True)
-class ZeDOConfig:
-    """Hyper-parameters of IPO + optimization loop (defaults: the release's H36M / wild config).
-
-    IPO:
-      ipo_steps: Adam iterations (500).  ipo_lr: Adam learning rate (0.1).
-      ipo_keypoints: joints in the reprojection loss ((0, 1, 4) = pelvis and hips; all 17 for
-        3DPW / Ski).
-      rot_axes: quaternion components learned: 'z' (roll about the optical axis), 'y', 'xyz'.
-      ipo_distance: initial root distance along the pelvis ray, metres (IPO_T = 3).
-      min_scale, max_scale: clamp of the depth scale (root distance in [1.5, 6] m by default).
-    Loop:
-      oil_steps: iterations (1000).  t_start, t_end: time grid ``linspace(0.1, 0.01, M)``.
-      fixed_translation_steps: iterations with the IPO translation frozen; ``None`` = M // 5
-        (as the release).
-      euler_dt: '1/N' (the release: 1e-3 whatever the time grid), 'grid' (the grid spacing),
-        or a number.
-      drift_factor: factor on ``g^2 * score`` (1.0 as the release; 0.5 = the true probability-flow ODE).
-      linear_drift: factor on the SDE's own drift ``f(x, t)`` in the loop's step (1.0 as the
-        release). For the VP and sub-VP SDEs ``f = -beta(t) x / 2`` only rescales the
-        root-relative pose: each step enlarges it by ``beta dt / 2``, which the prior's score
-        must undo. A prior that knows the size does; one trained on varied skeletons pushes
-        back weakly and the pose grows to the largest size it finds plausible. ``0`` leaves
-        the size to the score alone (BUILD_NOTES §7).
-      ls_weight_power: least-squares row weight ``c^power`` (2 as the release).
-      conf_min: confidences are clamped to [conf_min, 1] for the least squares (1e-4).
-      translation_solver: 'lstsq' (``jnp.linalg.lstsq`` on the 2J x 3 system), 'normal'
-        (3 x 3 normal equations by ``jnp.linalg.solve``, as the release) or 'closed' (the same
-        normal equations by the adjugate, no LAPACK call: :func:`solve_sym3`; the ``fast``
-        schedule's). Identical solutions up to float32 rounding.
-      mask_zero_confidence: joints with confidence exactly 0 are treated as missing: they get
-        zero least-squares weight, are not moved onto their (meaningless) rays, and are left
-        out of the IPO loss. With confidences > 0 (every official dataset) this changes nothing;
-        ``False`` reproduces the release exactly.
-    Ray step (noise-aware switches; the release moves every joint all the way onto its ray):
-      ray_step_size: fraction of the way to the ray each iteration (1.0 release).
-      ray_conf_power: the fraction is further multiplied by ``confidence ** ray_conf_power``
-        (0: confidence ignored, the release).
-    Anatomy (see :mod:`zedo_jax.core.anatomy`; off in the release):
-      anatomy: after the ray step, rebuild the skeleton with symmetric bone lengths.
-      anatomy_prior_weight: blend of those lengths toward the training means scaled to the
-        person (0: only the pose's own left/right average).
-      anatomy_ratio_tol: shin/thigh and forearm/upper-arm ratios are kept within this fraction
-        of the training means' ratios (needs reference bones).
-      anatomy_size_weight: pull of the person's size toward the training mean (0: none; 1: the
-        mean size; the 2D cannot tell size from distance).
-      anatomy_strength: fraction of the way to the rebuilt skeleton each iteration.
-      anatomy_on_rays: keep visible joints on their rays while rebuilding (else keep bone
-        directions).
-      anatomy_final: apply full bone steps to the returned pose: ``anatomy_final_iters`` of
-        them, with a ray step between two.
-      anatomy_from: fraction of the loop's iterations after which the bone step runs (0: all).
-      anatomy_missing_from_observed: a bone ending at a missing joint (confidence 0) takes
-        the length of its detected mirror bone, or the reference length at the person's size
-        when both are missing, instead of the length the prior gave it.
-      anatomy_missing_size_weight: with ``anatomy_missing_from_observed``, the size given to
-        bones with neither side detected: ``s ** (1 - w)`` times the training means, ``s`` the
-        person's size from the detected bones (0: the person's size; 1: the training means
-        exactly; the default lift's :data:`ANATOMY` uses 0.5, BUILD_NOTES §10).
-      reference_bones: ``[16]`` training-mean bone lengths (metres); ``None`` = filled in by
-        :func:`zedo_jax.lifting.lift` from the prior's training statistics.
-    Noisy 2D:
-      final_denoise_t: after everything else, one Tweedie denoising step of the returned pose
-        at this diffusion time (``x + std(t)^2 score(x, t)``; 0 = off, the release). The
-        ray steps put every joint on its observed ray, pixel noise included; this step lets
-        the prior pull the joints off by about the noise's size: 0.02-0.03 matches 2-5 px at
-        5 m (BUILD_NOTES §10). With ``anatomy_final`` one more bone step follows (lengths
-        only, bone directions kept).
-    Choosing among hypotheses (S > 1; :mod:`zedo_jax.core.selection`):
-      likelihood_t: diffusion time of the ``denoise_error`` output, the prior's likelihood
-        term of the selection score (noise std 3 cm at 0.05: larger than the jitter that
-        pixel noise leaves in a pose, smaller than the differences between hypotheses).
-      likelihood_draws: noise draws averaged for it (the same draws for every hypothesis
-        and frame, so that hypotheses are compared on equal noise).
-      likelihood_seed: PRNG seed of those draws.
-    """
-
-    ipo_steps: int = 500
-    ipo_lr: float = 0.1
-    ipo_keypoints: tuple = (0, 1, 4)
-    rot_axes: str = "z"
-    ipo_distance: float = 3.0
-    min_scale: float = 0.5
-    max_scale: float = 2.0
-    oil_steps: int = 1000
-    t_start: float = 0.1
-    t_end: float = 0.01
-    fixed_translation_steps: int | None = None
-    euler_dt: Any = "1/N"
-    drift_factor: float = 1.0
-    linear_drift: float = 1.0
-    ls_weight_power: float = 2.0
-    conf_min: float = 1e-4
-    translation_solver: str = "lstsq"
-    mask_zero_confidence: bool = True
-    ray_step_size: float = 1.0
-    ray_conf_power: float = 0.0
-    anatomy: bool = False
-    anatomy_prior_weight: float = 0.0
-    anatomy_ratio_tol: float = 0.2
-    anatomy_size_weight: float = 0.0
-    anatomy_strength: float = 1.0
-    anatomy_on_rays: bool = True
-    anatomy_final: bool = False
-    anatomy_from: float = 0.0
-    anatomy_final_iters: int = 1
-    anatomy_missing_from_observed: bool = False
-    anatomy_missing_size_weight: float = 0.0
-    reference_bones: tuple | None = None
-    final_denoise_t: float = 0.0
-    likelihood_t: float = 0.05
-    likelihood_draws: int = 8
-    likelihood_seed: int = 0
-
-    def __post_init__(self):
-        rotation.axes_indices(self.rot_axes)
-        if self.translation_solver not in ("lstsq", "normal", "closed"):
-            raise ValueError(f"translation_solver must be 'lstsq', 'normal' or 'closed', "
-                             f"got {self.translation_solver!r}")
-        if not (0 < self.min_scale <= self.max_scale) and self.min_scale != 0:
-            raise ValueError(f"need 0 <= min_scale <= max_scale, got {self.min_scale}, "
-                             f"{self.max_scale}")
-        if self.oil_steps < 0 or self.ipo_steps < 0:
-            raise ValueError("ipo_steps and oil_steps must be >= 0")
-        if any(not 0 <= j < 17 for j in self.ipo_keypoints) or not self.ipo_keypoints:
-            raise ValueError(f"ipo_keypoints must be joint indices in [0, 16]; "
-                             f"got {self.ipo_keypoints}")
-        if not 0.0 < self.likelihood_t <= 1.0 or self.likelihood_draws < 1:
-            raise ValueError(f"need 0 < likelihood_t <= 1 and likelihood_draws >= 1; got "
-                             f"{self.likelihood_t}, {self.likelihood_draws}")
-        if not 0.0 <= self.anatomy_missing_size_weight <= 1.0:
-            raise ValueError(f"anatomy_missing_size_weight must be in [0, 1] (0: the person's "
-                             f"size, 1: the training means); got "
-                             f"{self.anatomy_missing_size_weight}")
-
-    @property
-    def n_fixed(self) -> int:
-        if self.fixed_translation_steps is None:
-            return self.oil_steps // 5
-        return min(self.fixed_translation_steps, self.oil_steps)
-
-    def dt(self, sde) -> float:
-        if self.euler_dt == "1/N":
-            return 1.0 / sde.N
-        if self.euler_dt == "grid":
-            return (self.t_start - self.t_end) / max(self.oil_steps - 1, 1)
-        return float(self.euler_dt)
-
-    def time_grid(self, dtype=jnp.float32):
-        return jnp.linspace(self.t_start, self.t_end, self.oil_steps, dtype=dtype)
-
-
-#: Per-dataset settings of the release's configuration files.
-PRESETS = {
-    "h36m": ZeDOConfig(),
-    "wild": ZeDOConfig(),
-    "3dhp": ZeDOConfig(),
-    "3dpw": ZeDOConfig(ipo_keypoints=tuple(range(17)), ipo_distance=8.0, min_scale=0.2),
-    "ski": ZeDOConfig(ipo_keypoints=tuple(range(17)), rot_axes="y", ipo_distance=20.0),
-}
-
-
-#: Named schedules: how many IPO and loop iterations, the loop's Euler step, and how the step
-#: treats the pose's size. ``faithful`` is the release's (500 IPO steps, 1000 loop iterations,
-#: dt = 1e-3 on t in [0.1, 0.01], the full SDE drift); ``fast`` reaches the same or better
-#: accuracy with a tenth of the network evaluations (BUILD_NOTES, issue 11): the same t range
-#: in 100 iterations of dt = 0.01, and without the linear drift that inflates the pose
-#: (``linear_drift = 0``, BUILD_NOTES §7.3), ending with one denoising step at t = 0.02
-#: (``final_denoise_t``, BUILD_NOTES §10: detector keypoints are never exact).
-SCHEDULES = {
-    "faithful": {},
-    "fast": {"ipo_steps": 100, "oil_steps": 100, "euler_dt": 0.01, "linear_drift": 0.0,
-             "translation_solver": "closed", "final_denoise_t": 0.02},
-}
-
-#: The anatomy switches of the default lift (BUILD_NOTES, issue 17): two bone steps after
-#: the loop (symmetric lengths, limb ratios near the training means, bone directions kept),
-#: with a ray step between them; bones ending at undetected joints sized from the detected
-#: ones, limbs missing on both sides half way (geometrically) from the visible body's size to
-#: the training means (BUILD_NOTES §10).
-ANATOMY = {"anatomy_final": True, "anatomy_on_rays": False, "anatomy_final_iters": 2,
-           "anatomy_missing_from_observed": True, "anatomy_missing_size_weight": 0.5}
-
-
-def make_config(preset: str = "h36m", schedule: str = "fast", anatomy: bool | None = None,
-                **overrides) -> ZeDOConfig:
-    """A :class:`ZeDOConfig` from names: a dataset ``preset`` (:data:`PRESETS`), a
-    ``schedule`` (:data:`SCHEDULES`) and the ``anatomy`` switches (:data:`ANATOMY`; default:
-    on, except with the ``faithful`` schedule, which reproduces the release), then any field
-    ``overrides``.
-
-    ``make_config()`` is what :func:`zedo_jax.lifting.lift` uses by default;
-    ``make_config(schedule="faithful")`` is exactly the release.
-    """
-    if preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
-    if schedule not in SCHEDULES:
-        raise ValueError(f"unknown schedule {schedule!r}; choose one of {sorted(SCHEDULES)}")
-    if anatomy is None:
-        anatomy = schedule != "faithful"
-    fields = {**SCHEDULES[schedule], **(ANATOMY if anatomy else {}), **overrides}
-    return dataclasses.replace(PRESETS[preset], **fields)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -238,14 +40,14 @@ def root_ray(unit_rays, mask):
     return jnp.where(mask[0] > 0, unit_rays[0], visible)
 
 
-def ipo_weights(mask, cfg: ZeDOConfig):
-    """Per-joint weights ``[17]`` of the IPO loss: 1 on ``cfg.ipo_keypoints`` that are usable;
+def ipo_weights(mask, cfg: IPOConfig):
+    """Per-joint weights ``[17]`` of the IPO loss: 1 on ``cfg.keypoints`` that are usable;
     if none is, every usable joint."""
-    sel = jnp.zeros((17,), jnp.float32).at[jnp.asarray(cfg.ipo_keypoints)].set(1.0) * mask
+    sel = jnp.zeros((17,), jnp.float32).at[jnp.asarray(cfg.keypoints)].set(1.0) * mask
     return jnp.where(jnp.sum(sel) > 0, sel, mask)
 
 
-def ipo(init_pose, uv, mask, K, unit_rays, cfg: ZeDOConfig):
+def ipo(init_pose, uv, mask, K, unit_rays, cfg: IPOConfig):
     """Initial Pose Optimizer for one frame and one hypothesis.
 
     Fits a rotation (quaternion with the components of ``cfg.rot_axes``) and a clamped depth
@@ -259,7 +61,7 @@ def ipo(init_pose, uv, mask, K, unit_rays, cfg: ZeDOConfig):
       ``(pose, T)``: the rotated pose ``C R^T`` ``[17, 3]`` (still root-relative) and the
       translation ``[3]`` (metres).
     """
-    T0 = cfg.ipo_distance * root_ray(unit_rays, mask)
+    T0 = cfg.distance * root_ray(unit_rays, mask)
     w = ipo_weights(mask, cfg)
 
     def rot(theta):
@@ -274,14 +76,14 @@ def ipo(init_pose, uv, mask, K, unit_rays, cfg: ZeDOConfig):
     dtype = init_pose.dtype
     theta = {"q": jnp.zeros((1 + len(cfg.rot_axes),), dtype).at[0].set(1.0),
              "s": jnp.ones((), dtype)}
-    tx = optax.adam(cfg.ipo_lr)
+    tx = optax.adam(cfg.lr)
 
     def step(carry, _):
         theta, opt = carry
         upd, opt = tx.update(jax.grad(loss_fn)(theta), opt, theta)
         return (optax.apply_updates(theta, upd), opt), None
 
-    (theta, _), _ = jax.lax.scan(step, (theta, tx.init(theta)), None, length=cfg.ipo_steps)
+    (theta, _), _ = jax.lax.scan(step, (theta, tx.init(theta)), None, length=cfg.steps)
     s = jnp.clip(theta["s"], cfg.min_scale, cfg.max_scale)
     return init_pose @ rot(theta).T, s * T0
 
@@ -340,11 +142,24 @@ def ray_step(x, T, unit_rays, mask):
 
 
 # ----------------------------------------------------------------------------------------------
-# batched program
+# per frame: geometry, bone steps, likelihood
 # ----------------------------------------------------------------------------------------------
 
-def _frame_geometry(uv, conf, K, cfg: ZeDOConfig):
-    """Rays, usable-joint mask and least-squares weights of one frame."""
+class Geometry(NamedTuple):
+    """One frame's camera geometry: z-normalised rays ``rays_n [17, 3]``, unit rays ``unit``,
+    usable-joint ``mask [17]``, least-squares weights ``w [17]`` and the ray step's per-joint
+    fraction ``step [17]``."""
+
+    rays_n: jax.Array
+    unit: jax.Array
+    mask: jax.Array
+    w: jax.Array
+    step: jax.Array
+
+
+def frame_geometry(uv, conf, K, cfg: LoopConfig) -> Geometry:
+    """:class:`Geometry` of one frame from keypoints ``uv [17, 2]``, confidences ``conf [17]``
+    and intrinsics ``K [3, 3]``."""
     rays_n = camera.normalized_coordinates(uv, K)
     unit = rays_n / jnp.linalg.norm(rays_n, axis=-1, keepdims=True)
     if cfg.mask_zero_confidence:
@@ -352,29 +167,32 @@ def _frame_geometry(uv, conf, K, cfg: ZeDOConfig):
     else:
         mask = jnp.ones_like(conf)
     w = jnp.clip(conf, cfg.conf_min, 1.0) ** cfg.ls_weight_power * mask
-    return rays_n, unit, mask, w
+    step = mask
+    if cfg.ray_step_size != 1.0 or cfg.ray_conf_power != 0.0:
+        step = mask * cfg.ray_step_size * jnp.clip(conf, cfg.conf_min, 1.0) ** cfg.ray_conf_power
+    return Geometry(rays_n, unit, mask, w, step)
 
 
-def _bone_step(x, T, unit, mask, strength, cfg: ZeDOConfig):
+def bone_step(x, T, unit, mask, strength, cfg: AnatomyConfig):
+    """:func:`zedo_jax.core.anatomy.bone_step` with the settings of ``cfg``."""
     return anatomy_lib.bone_step(x, T, unit, mask, reference=cfg.reference_bones,
-                                 prior_weight=cfg.anatomy_prior_weight,
-                                 ratio_tol=cfg.anatomy_ratio_tol,
-                                 size_weight=cfg.anatomy_size_weight, strength=strength,
-                                 on_rays=cfg.anatomy_on_rays,
-                                 missing_from_observed=cfg.anatomy_missing_from_observed,
-                                 missing_size_weight=cfg.anatomy_missing_size_weight)
+                                 prior_weight=cfg.prior_weight, ratio_tol=cfg.ratio_tol,
+                                 size_weight=cfg.size_weight, strength=strength,
+                                 on_rays=cfg.on_rays,
+                                 missing_from_observed=cfg.missing_from_observed,
+                                 missing_size_weight=cfg.missing_size_weight)
 
 
-def final_bone_steps(x, T, rays_n, unit, mask, w, step, cfg: ZeDOConfig):
-    """The anatomy steps after the loop (``cfg.anatomy_final``) for one pose ``x [17, 3]``
-    with translation ``T [3]``: ``cfg.anatomy_final_iters`` bone steps with a ray step between
-    two, ending on a bone step; the translation is re-solved after each. Returns ``(x, T)``."""
-    for i in range(cfg.anatomy_final_iters):
+def final_bone_steps(x, T, geo: Geometry, cfg: AnatomyConfig, solver: str):
+    """The anatomy steps after the loop for one pose ``x [17, 3]`` with translation ``T [3]``:
+    ``cfg.final_iters`` bone steps with a ray step between two, ending on a bone step; the
+    translation is re-solved after each. Returns ``(x, T)``."""
+    for i in range(cfg.final_iters):
         if i:
-            x = ray_step(x, T, unit, step)
-            T = solve_translation(x, rays_n, w, cfg.translation_solver)
-        x = _bone_step(x, T, unit, mask, 1.0, cfg)
-        T = solve_translation(x, rays_n, w, cfg.translation_solver)
+            x = ray_step(x, T, geo.unit, geo.step)
+            T = solve_translation(x, geo.rays_n, geo.w, solver)
+        x = bone_step(x, T, geo.unit, geo.mask, 1.0, cfg)
+        T = solve_translation(x, geo.rays_n, geo.w, solver)
     return x, T
 
 
@@ -389,102 +207,17 @@ def denoise_error(score, sde, x, t, noise):
     return jnp.mean((eps - noise) ** 2)
 
 
-def likelihood_draws(cfg: ZeDOConfig, dtype=jnp.float32):
-    """The fixed noise draws ``[cfg.likelihood_draws, 17, 3]`` of :func:`denoise_error` (seed
-    ``cfg.likelihood_seed``), shared by every hypothesis and frame."""
+def likelihood_draws(cfg: SelectionConfig, dtype=jnp.float32):
+    """The fixed noise draws ``[cfg.likelihood_draws, 17, 3]`` of :func:`denoise_error`,
+    shared by every hypothesis and frame."""
     return jax.random.normal(jax.random.PRNGKey(cfg.likelihood_seed),
                              (cfg.likelihood_draws, 17, 3), dtype)
 
 
-def zedo_batch(params, init_poses, uv, conf, K, *, net_config: model_lib.ScoreNetConfig,
-               sde, cfg: ZeDOConfig):
-    """IPO + optimization loop for a batch of frames and hypotheses, as one program.
-
-    Args:
-      params: score-network variables.
-      init_poses: ``[B, S, 17, 3]`` root-relative initial poses (metres, camera axes).
-      uv: ``[B, 17, 2]`` keypoints (pixels).  conf: ``[B, 17]`` confidences in [0, 1].
-      K: ``[B, 3, 3]`` intrinsics.
-    Returns:
-      dict of ``poses [B, S, 17, 3]`` (final root-relative poses, metres), ``translation
-      [B, S, 3]`` (least squares on the final pose), ``reprojection_error_px [B, S, 17]``,
-      ``ipo_poses [B, S, 17, 3]`` and ``ipo_translation [B, S, 3]`` (the IPO result), and
-      ``prior_residual [B, S]`` (RMS of the network's noise estimate for the final pose at
-      the last loop time: small for poses the prior finds likely) and ``loop_asymmetry
-      [B, S]`` (mean relative left/right limb difference at the end of the loop, before the
-      anatomy steps) and ``denoise_error [B, S]`` (:func:`denoise_error` of the final pose at
-      ``cfg.likelihood_t``; computed only when S > 1 and the loop runs, else 0).
-    """
-    ts = cfg.time_grid(init_poses.dtype)
-    draws = (likelihood_draws(cfg, init_poses.dtype)
-             if init_poses.shape[1] > 1 and cfg.oil_steps else None)
-    n_fix = cfg.n_fixed
-    n_anat = min(int(round(cfg.anatomy_from * cfg.oil_steps)), cfg.oil_steps)
-    # One pose per call here; vmap turns the trunk into one matmul over all frames and
-    # hypotheses, while the time branch (independent of the pose) runs once per iteration.
-    score = score_fn(params, net_config, sde)
-    score_step = make_score_step(params, net_config=net_config, sde=sde, cfg=cfg)
-    # The time branch for the whole grid at once, before the loop: [steps, hidden] arrays
-    # that each iteration slices, instead of a few one-row matmuls per iteration.
-    grid_biases = jax.vmap(time_biases_fn(params, net_config, sde))(ts)
-
-    def one(init_pose, uv, conf, K):
-        rays_n, unit, mask, w = _frame_geometry(uv, conf, K, cfg)
-        x, T_ipo = ipo(init_pose, uv, mask, K, unit, cfg)
-        step = mask
-        if cfg.ray_step_size != 1.0 or cfg.ray_conf_power != 0.0:
-            step = mask * cfg.ray_step_size * jnp.clip(conf, cfg.conf_min, 1.0) ** cfg.ray_conf_power
-
-        def body(fixed: bool, anat: bool):
-            def f(x, t_biases):
-                t, biases = t_biases
-                T = T_ipo if fixed else solve_translation(x, rays_n, w, cfg.translation_solver)
-                x = ray_step(x, T, unit, step)
-                if anat:
-                    x = _bone_step(x, T, unit, mask, cfg.anatomy_strength, cfg)
-                return score_step(x, t, biases), None
-            return f
-
-        x_ipo = x
-        # The loop in segments with static bodies: frozen IPO translation for the first
-        # n_fix iterations, least squares afterwards; the bone step from n_anat on.
-        cuts = sorted({0, n_fix, n_anat, cfg.oil_steps})
-        for lo, hi in zip(cuts[:-1], cuts[1:]):
-            x, _ = jax.lax.scan(body(lo < n_fix, cfg.anatomy and lo >= n_anat), x,
-                                (ts[lo:hi], jax.tree_util.tree_map(lambda b: b[lo:hi], grid_biases)))
-        T = solve_translation(x, rays_n, w, cfg.translation_solver)
-        loop_asymmetry = anatomy_lib.limb_asymmetry(x)
-        if cfg.anatomy_final:
-            x, T = final_bone_steps(x, T, rays_n, unit, mask, w, step, cfg)
-        if cfg.final_denoise_t > 0:
-            # Tweedie: E[x_0 | x_t = x] = x + std(t)^2 score(x, t) (the mean factor of the
-            # marginal, ~1 at small t, is left out: it would only rescale the pose).
-            td = jnp.asarray(cfg.final_denoise_t, x.dtype)
-            x = x + sde.marginal(td)[1] ** 2 * score(x, td)
-            T = solve_translation(x, rays_n, w, cfg.translation_solver)
-            if cfg.anatomy_final:            # the bone lengths again, bone directions kept
-                x = _bone_step(x, T, unit, mask, 1.0, cfg)
-                T = solve_translation(x, rays_n, w, cfg.translation_solver)
-        err = camera.reprojection_error(x + T, uv, K)
-        # How far the prior finds the final pose from its training poses: the RMS of the
-        # network's noise estimate at the last time of the grid (one more evaluation).
-        residual = (jnp.sqrt(jnp.mean(score(x, ts[-1]) ** 2)) * sde.marginal(ts[-1])[1]
-                    if cfg.oil_steps else jnp.zeros((), x.dtype))
-        likelihood = (denoise_error(score, sde, x, cfg.likelihood_t, draws)
-                      if draws is not None else jnp.zeros((), x.dtype))
-        return {"poses": x, "translation": T, "reprojection_error_px": err,
-                "ipo_poses": x_ipo, "ipo_translation": T_ipo, "prior_residual": residual,
-                "loop_asymmetry": loop_asymmetry, "denoise_error": likelihood}
-
-    over_hyps = jax.vmap(one, in_axes=(0, None, None, None))
-    return jax.vmap(over_hyps, in_axes=(0, 0, 0, 0))(init_poses, uv, conf, K)
-
-
-def make_score_step(params, *, net_config: model_lib.ScoreNetConfig, sde, cfg: ZeDOConfig):
+def make_score_step(params, *, net_config: model_lib.ScoreNetConfig, sde, cfg: LoopConfig):
     """The loop's score step, ``(x [..., 17, 3], t, biases=None) -> x``: one Euler step of
-    :func:`zedo_jax.core.score.score_fn` (spec §7.1). Used by :func:`zedo_batch` and by other
-    programs built from these blocks (:mod:`zedo_jax.core.temporal`); under ``vmap`` over poses the
-    time branch stays computed once per ``t``."""
+    :func:`zedo_jax.core.score.score_fn`; the time branch is computed once per ``t`` for all
+    poses (or taken from ``biases``)."""
     score = score_fn(params, net_config, sde)
     dt = cfg.dt(sde)
 
@@ -496,3 +229,170 @@ def make_score_step(params, *, net_config: model_lib.ScoreNetConfig, sde, cfg: Z
         return x_new
 
     return score_step
+
+
+# ----------------------------------------------------------------------------------------------
+# the batched program
+# ----------------------------------------------------------------------------------------------
+
+#: Arrays computed by :func:`lift_program`, each ``[W, T, S, ...]``.
+OUTPUT_KEYS = ("poses", "translation", "reprojection_error_px", "ipo_poses", "ipo_translation",
+               "prior_residual", "loop_asymmetry", "denoise_error")
+
+
+def _per_frame_hyp(f, *frame_axes):
+    """vmap ``f`` over hypotheses (axis 0 of its first argument; ``frame_axes`` gives the
+    others' hypothesis axis, ``None`` = shared) and then over frames (axis 0 of everything)."""
+    return jax.vmap(jax.vmap(f, in_axes=(0,) + frame_axes), in_axes=0)
+
+
+def lift_program(params, init_poses, uv, conf, K, valid, *, net_config: model_lib.ScoreNetConfig,
+                 sde, cfg: LiftConfig):
+    """IPO + optimisation loop + outputs for a batch of windows, as one program.
+
+    A window is ``T`` consecutive frames of one sequence (``cfg.temporal``), or one frame
+    lifted on its own (``T = 1``, ``cfg.temporal`` is ``None``).
+
+    Args:
+      params: score-network variables.
+      init_poses: ``[W, T, S, 17, 3]`` root-relative initial poses (metres, camera axes).
+      uv: ``[W, T, 17, 2]`` keypoints (pixels).  conf: ``[W, T, 17]`` in [0, 1].
+      K: ``[W, T, 3, 3]`` intrinsics.  valid: ``[W, T]`` 1 for real frames, 0 for padding.
+    Returns:
+      dict of :data:`OUTPUT_KEYS`: ``poses [W, T, S, 17, 3]`` (final root-relative poses,
+      metres), ``translation [W, T, S, 3]`` (least squares on the final pose; smoothed along
+      a window), ``reprojection_error_px [W, T, S, 17]``, ``ipo_poses`` and
+      ``ipo_translation`` (the IPO's result), ``prior_residual [W, T, S]`` (RMS of the
+      network's noise estimate for the final pose at the last loop time: small for poses the
+      prior finds likely), ``loop_asymmetry [W, T, S]`` (mean relative left/right limb
+      difference at the end of the loop, before the anatomy steps) and ``denoise_error
+      [W, T, S]`` (:func:`denoise_error` at ``cfg.selection.likelihood_t``; computed when
+      S > 1 and the loop runs, else 0).
+    """
+    loop, anat, tcfg = cfg.loop, cfg.anatomy, cfg.temporal
+    solver = loop.translation_solver
+    dtype = init_poses.dtype
+    S = init_poses.shape[2]
+    score = score_fn(params, net_config, sde)
+    score_step = make_score_step(params, net_config=net_config, sde=sde, cfg=loop)
+    biases_of = jax.vmap(time_biases_fn(params, net_config, sde))
+    ts = loop.time_grid(dtype)
+    draws = likelihood_draws(cfg.selection, dtype) if S > 1 and loop.steps else None
+    n_fix = loop.n_fixed
+    n_anat = min(int(round(anat.loop_from * loop.steps)), loop.steps)
+
+    geometry = jax.vmap(lambda u, c, k: frame_geometry(u, c, k, loop))
+    ray = _per_frame_hyp(ray_step, 0, None, None)
+    solve = _per_frame_hyp(lambda x, r, w: solve_translation(x, r, w, solver), None, None)
+
+    def bones(x, T, unit, mask, strength):
+        return _per_frame_hyp(lambda p, tt, u, m: bone_step(p, tt, u, m, strength, anat),
+                              0, None, None)(x, T, unit, mask)
+
+    ipo_all = _per_frame_hyp(lambda x, u, m, k, r: ipo(x, u, m, k, r, cfg.ipo),
+                             None, None, None, None)
+    # the score on all poses of a window; the time branch stays shared (t unbatched)
+    score_all = jax.vmap(jax.vmap(score_step, in_axes=(0, None, None)), in_axes=(0, None, None))
+
+    def coupling(geo: Geometry, valid, pos):
+        """``(translation(x), couple(x), fill(x))`` of the frames at positions ``pos``: the
+        translation by least squares (smoothed along the window) and the temporal coupling
+        steps (identities for frames on their own)."""
+        if tcfg is None:
+            return (lambda x: solve(x, geo.rays_n, geo.w)), None, (lambda x: x)
+        return temporal_lib.coupling(geo, valid, pos, tcfg, solve)
+
+    def run_loop(x, geo, T_of, couple, T_fix, ts, biases, n_fix):
+        """The loop on the frames of ``geo``: segments with static bodies (frozen IPO
+        translation for the first ``n_fix`` iterations, the bone step from ``n_anat`` on)."""
+        def body(fixed: bool, with_bones: bool):
+            def f(x, t_biases):
+                t, b = t_biases
+                T = T_fix if fixed else T_of(x)
+                x = ray(x, T, geo.unit, geo.step)
+                if with_bones:
+                    x = bones(x, T, geo.unit, geo.mask, anat.strength)
+                if couple is not None:
+                    x = couple(x)
+                return score_all(x, t, b), None
+            return f
+
+        steps = ts.shape[0]
+        cuts = sorted({0, min(n_fix, steps), min(n_anat, steps), steps})
+        for lo, hi in zip(cuts[:-1], cuts[1:]):
+            x, _ = jax.lax.scan(body(lo < n_fix, anat.in_loop and lo >= n_anat), x,
+                                (ts[lo:hi], jax.tree_util.tree_map(lambda b: b[lo:hi], biases)))
+        return x
+
+    def window(init, uv_in, conf, K, valid):
+        n_frames = init.shape[0]
+        keys = temporal_lib.key_frames(n_frames, tcfg.key_stride if tcfg else 1)
+        uv = uv_in
+        if tcfg is not None and tcfg.input_window > 0:
+            uv = temporal_lib.smooth_keypoints(uv_in, conf, valid, tcfg)
+        geo = geometry(uv, conf, K)
+        pos = jnp.arange(n_frames, dtype=jnp.float32)
+        # 1) key frames (every frame unless temporal.key_stride > 1): IPO and the full loop
+        geo_k = geo if len(keys) == n_frames else Geometry(*(g[keys] for g in geo))
+        sub = (lambda a: a) if len(keys) == n_frames else (lambda a: a[keys])
+        x_ipo, T_ipo = ipo_all(sub(init), sub(uv), geo_k.mask, sub(K), geo_k.unit)
+        T_of, couple, fill = coupling(geo_k, sub(valid), sub(pos))
+        T_fix = T_ipo if tcfg is None else temporal_lib.smooth_translation(
+            T_ipo, sub(valid), sub(pos), tcfg)
+        x = fill(run_loop(x_ipo, geo_k, T_of, couple, T_fix, ts, biases_of(ts), n_fix))
+        if len(keys) < n_frames:
+            # 2) every frame: from the key frames' poses interpolated in time, a short
+            #    schedule at low noise levels
+            interp = jnp.asarray(temporal_lib.interpolation_matrix(n_frames, keys))
+            x = jnp.tensordot(interp, x, axes=(1, 0))
+            ts2 = jnp.linspace(tcfg.refine_t_start, loop.t_end, tcfg.refine_steps, dtype=dtype)
+            T_of, couple, fill = coupling(geo, valid, pos)
+            x = fill(run_loop(x, geo, T_of, couple, None, ts2, biases_of(ts2), 0))
+            x_ipo = jnp.tensordot(interp, x_ipo, axes=(1, 0))
+            T_ipo = jnp.tensordot(interp, T_ipo, axes=(1, 0))
+        # the outputs
+        T = T_of(x)
+        loop_asymmetry = jax.vmap(jax.vmap(anatomy_lib.limb_asymmetry))(x)
+        if anat.final:
+            x, T = _per_frame_hyp(lambda p, tt, g: final_bone_steps(p, tt, g, anat, solver),
+                                  0, None)(x, T, geo)
+            T = T_of(x) if tcfg is not None else T
+        if cfg.denoise.final_t > 0:
+            # Tweedie: E[x_0 | x_t = x] = x + std(t)^2 score(x, t) (the mean factor of the
+            # marginal, ~1 at small t, is left out: it would only rescale the pose).
+            td = jnp.asarray(cfg.denoise.final_t, dtype)
+            x = x + sde.marginal(td)[1] ** 2 * score(x, td)
+            T = T_of(x)
+            if anat.final:                 # the bone lengths again, bone directions kept
+                x = bones(x, T, geo.unit, geo.mask, 1.0)
+                T = T_of(x)
+        if tcfg is not None and tcfg.post_filter == "savgol":
+            M = temporal_lib.savgol_matrix(valid, tcfg.savgol_window, tcfg.savgol_order)
+            x = jnp.tensordot(M, x, axes=(1, 0))
+            T = T_of(x)
+        err = _per_frame_hyp(lambda p, tt, u, k: camera.reprojection_error(p + tt, u, k),
+                             0, None, None)(x, T, uv_in, K)
+        # How far the prior finds the final pose from its training poses: the RMS of the
+        # network's noise estimate at the last time of the grid (one more evaluation).
+        if loop.steps:
+            residual = jnp.sqrt(jnp.mean(score(x, ts[-1]) ** 2, axis=(-2, -1))) * \
+                sde.marginal(ts[-1])[1]
+        else:
+            residual = jnp.zeros(x.shape[:2], dtype)
+        if draws is not None:
+            likelihood = _per_frame_hyp(
+                lambda p: denoise_error(score, sde, p, cfg.selection.likelihood_t, draws))(x)
+        else:
+            likelihood = jnp.zeros(x.shape[:2], dtype)
+        return {"poses": x, "translation": T, "reprojection_error_px": err,
+                "ipo_poses": x_ipo, "ipo_translation": T_ipo, "prior_residual": residual,
+                "loop_asymmetry": loop_asymmetry, "denoise_error": likelihood}
+
+    args = (init_poses, uv, conf, K, valid)
+    if tcfg is None:
+        # Frames on their own: all frames of the batch as one uncoupled window, so that the
+        # per-frame operations batch over [frames, hypotheses] with no window axis.
+        W, T = init_poses.shape[:2]
+        out = window(*(a.reshape((W * T,) + a.shape[2:]) for a in args))
+        return {k: v.reshape((W, T) + v.shape[1:]) for k, v in out.items()}
+    return jax.vmap(window)(*args)

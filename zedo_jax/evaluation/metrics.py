@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from zedo_jax.core import anatomy, skeleton
+from zedo_jax.core.temporal import sequence_order
 from zedo_jax.runtime.compile_cache import compiled_program
 
 
@@ -296,20 +297,6 @@ def acceleration_error(pred, gt):
     ap = jnp.diff(_center_root(pred), n=2, axis=-3)
     ag = jnp.diff(_center_root(gt), n=2, axis=-3)
     return jnp.mean(jnp.linalg.norm(ap - ag, axis=-1), axis=-1)
-
-
-def sequence_order(seq, frame=None):
-    """Indices ``[N]`` that sort frames by sequence, then by ``frame`` (stable: file order when
-    ``frame`` is ``None``), and the start offsets ``[G + 1]`` of the ``G`` sequences in that
-    order."""
-    seq = np.asarray(seq)
-    n = len(seq)
-    key = np.arange(n) if frame is None else np.asarray(frame)
-    _, seq_codes = np.unique(seq, return_inverse=True)
-    order = np.lexsort((np.arange(n), key, seq_codes.reshape(-1)))
-    codes = seq_codes.reshape(-1)[order]
-    starts = np.concatenate([[0], np.flatnonzero(np.diff(codes)) + 1, [n]])
-    return order, starts
 
 
 def temporal_metrics(pred, gt, seq=None, frame=None) -> dict:

@@ -33,7 +33,7 @@ confidence 1 (except NaN coordinates).
 **Missing joints.** A source joint is *missing* when its confidence is 0 (OpenPose writes
 ``(0, 0, 0)`` for undetected joints), below ``min_confidence`` (default 0: keep everything),
 or its coordinates are NaN. Missing joints get confidence 0 and NaN coordinates in the
-output. ZeDO (``ZeDOConfig.mask_zero_confidence``, on by default) then ignores them: they get
+output. ZeDO (``LiftConfig.loop.mask_zero_confidence``, on by default) then ignores them: they get
 zero weight in the least-squares translation, are not moved onto their camera rays, and are
 left out of the IPO loss; the prior fills them in. Every other joint weighs ``c^2`` in the
 least-squares translation (as the release weighs them), so low confidences pull less.

@@ -144,7 +144,7 @@ def _executable_path(key, args) -> str | None:
     import os
     import jax
     import jaxlib
-    cache = enable_compilation_cache()
+    cache = _cache_state.get("dir")
     if cache is None or jax.process_count() > 1 or jax.devices()[0].platform != "cpu":
         return None
     desc = repr((key, _args_desc(args), jax.__version__, jaxlib.__version__,

@@ -120,7 +120,7 @@ def rebalance_weights(poses: data_lib.PoseSet, clusters: int = 64, power: float 
                       key=None) -> np.ndarray:
     """Sampling weights ``[F]`` (summing to 1) that make rare postures more frequent.
 
-    The poses are turned to face one way (:func:`front_facing_poses`, so the estimate is about
+    The poses are turned to face one way (:func:`zedo_jax.training.data.front_facing_poses`, so the estimate is about
     posture, not viewpoint), clustered by k-means into ``clusters`` groups, and each pose gets
     ``count^-power`` of its group (``power`` 0 = uniform, 1 = every group equally often).
     """
@@ -129,7 +129,7 @@ def rebalance_weights(poses: data_lib.PoseSet, clusters: int = 64, power: float 
     x = data_lib.front_facing_poses(poses).reshape(len(poses), -1)
     k = int(min(clusters, len(poses)))
     centres = kmeans_poses(x.reshape(-1, 17, 3), k, key=key, iters=30, restarts=1)
-    assign = assign(x.reshape(-1, 17, 3), centres)
-    counts = np.bincount(assign, minlength=k).astype(np.float64)
-    w = counts[assign] ** -power
+    group = assign(x.reshape(-1, 17, 3), centres)
+    counts = np.bincount(group, minlength=k).astype(np.float64)
+    w = counts[group] ** -power
     return w / w.sum()
