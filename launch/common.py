@@ -1,20 +1,20 @@
-"""Flags shared by launch/lift.py and launch/evaluate.py (inputs, prior, ZeDO settings), and
-the multi-process flags of launch/train.py, lift.py and evaluate.py."""
+"""What the launchers share: start-up (XLA defaults, compilation cache, processes), the input,
+prior and lifting flags, and the lifting configuration built from the generated
+``--config.*`` flags (launch/config_flags.py)."""
 from __future__ import annotations
 
-import dataclasses
 import os
 import sys
 
 import numpy as np
-from absl import flags
+from absl import flags, logging
 
-from launch import errors
-from zedo_jax.runtime import distributed
+from launch import config_flags, errors
 from zedo_jax import inputs, prior as prior_lib
+from zedo_jax.core import config as config_lib
 from zedo_jax.evaluation import metrics
-from zedo_jax.core import program as zedo
 from zedo_jax.inputs import layouts
+from zedo_jax.runtime import compile_cache, distributed
 
 FLAGS = flags.FLAGS
 
@@ -35,9 +35,13 @@ def define_distributed_flags():
                          "declared dead and the others stop (JAX default 100).")
 
 
-def init_distributed():
-    """Start jax.distributed from the flags (before any JAX computation); exits with a
-    one-line error on inconsistent flags."""
+def start():
+    """Before any JAX computation: quiet logs, the CPU XLA defaults, the on-disk cache of
+    compiled programs, and jax.distributed from the flags (a one-line error on inconsistent
+    flags)."""
+    logging.set_verbosity(logging.WARNING)
+    compile_cache.apply_xla_defaults()
+    compile_cache.enable_compilation_cache()
     try:
         distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes,
                                FLAGS.process_id, mode=FLAGS.distributed,
@@ -62,35 +66,20 @@ def define_lift_flags(input_required: bool = False):
     flags.DEFINE_integer("hypotheses", 1, "S: number of cluster centres to start from.")
     flags.DEFINE_integer("start_candidates", 1, "Start each frame from the --hypotheses of "
                          "this many cluster centres (e.g. 50) that the IPO fits best over all "
-                         "joints. With S = 1 it helps bent legs (sitting) and costs 0.1-0.9 mm "
-                         "PA-MPJPE on walking, 2.5x the time; with --hypotheses 10 it beats S = 1 "
-                         "nearly everywhere at about a fifth of S = 50's compute (BUILD_NOTES "
-                         "§7.4, §10). 1 = the prior's cluster centres as they are.")
-    flags.DEFINE_enum("preset", "h36m", sorted(zedo.PRESETS),
+                         "joints: helps bent legs (sitting) at 2.5x the time. 1 = the prior's "
+                         "cluster centres as they are.")
+    flags.DEFINE_enum("preset", "h36m", sorted(config_lib.PRESETS),
                       "Release configuration to start from (per-dataset settings).")
-    flags.DEFINE_enum("schedule", None, sorted(zedo.SCHEDULES),
-                      "Iteration schedule: 'fast' (100 IPO steps, 100 loop iterations; the "
-                      "default) or 'faithful' (the release's 500 + 1000; the default of "
-                      "evaluate --dataset). See BUILD_NOTES for the accuracy of each.")
+    flags.DEFINE_enum("schedule", None, sorted(config_lib.SCHEDULES),
+                      "'fast' (the default: 100 IPO steps, 100 loop iterations, anatomy and "
+                      "denoising steps), 'faithful' (the release's 500 + 1000) or 'temporal' "
+                      "(sequences as windows of consecutive frames; same as --temporal).")
+    flags.DEFINE_bool("temporal", False, "Lift sequences as windows of consecutive frames "
+                      "(the 'temporal' schedule): the input's 'seq' / 'frame', else all frames "
+                      "in file order.")
     flags.DEFINE_bool("anatomy", None, "Final bone steps that make limbs symmetric and "
-                      "proportioned (default: on, except with --schedule faithful).")
-    flags.DEFINE_integer("ipo_steps", None, "IPO Adam steps (overrides the schedule).")
-    flags.DEFINE_integer("oil_steps", None, "Optimization-loop iterations (overrides the "
-                         "schedule).")
-    flags.DEFINE_string("euler_dt", None, "'1/N' (release), 'grid', or a number.")
-    flags.DEFINE_float("drift_factor", None, "Factor on g^2*score (1.0 release, 0.5 PF-ODE).")
-    flags.DEFINE_float("linear_drift", None, "Factor on the SDE's linear drift -beta x/2 in "
-                       "the loop (1.0 release; 0 leaves the pose's size to the prior's score).")
-    flags.DEFINE_float("final_denoise_t", None, "One Tweedie denoising step of the result at "
-                       "this diffusion time (default 0.02 with the fast schedule, 0 = off as "
-                       "the release; 0.03 for keypoints with 3-5 px of noise; per-frame "
-                       "lifting only).")
-    flags.DEFINE_float("anatomy_missing_size_weight", None, "Size of limbs whose joints are all "
-                       "missing (confidence 0): 0 = the visible body's size, 1 = the training means "
-                       "exactly; default 0.5 with the anatomy steps (BUILD_NOTES §10).")
-    flags.DEFINE_enum("translation_solver", None, ["lstsq", "normal", "closed"],
-                      "Least-squares solver (zedo.ZeDOConfig.translation_solver).")
-    flags.DEFINE_bool("mask_zero_confidence", None, "Treat confidence-0 joints as missing.")
+                      "proportioned (default: as the schedule has them).")
+    config_flags.define("config", config_lib.LiftConfig, "Lifting setting")
     flags.DEFINE_integer("limit", None, "Only the first N frames.")
     flags.DEFINE_integer("chunk_size", None, "Frames per compiled chunk.")
     flags.DEFINE_bool("recenter", False, "Root-centre predictions before MPJPE (the release "
@@ -119,34 +108,16 @@ def define_lift_flags(input_required: bool = False):
                       "(COCO 0/1/2 flags), sigmoid (logits, e.g. Detectron2), auto.")
 
 
-def zedo_config(default_schedule: str = "fast") -> zedo.ZeDOConfig:
-    """The :class:`zedo_jax.core.program.ZeDOConfig` of the flags: ``--preset``, ``--schedule`` (or
-    ``default_schedule``), ``--anatomy``, then the single-field flags."""
-    overrides = {k: getattr(FLAGS, k) for k in ("ipo_steps", "oil_steps", "drift_factor",
-                                                "linear_drift", "translation_solver", "mask_zero_confidence",
-                                                "final_denoise_t", "anatomy_missing_size_weight")
-                 if getattr(FLAGS, k) is not None}
-    if FLAGS.euler_dt is not None:
-        overrides["euler_dt"] = _euler_dt(FLAGS.euler_dt)
-    for k in ("ipo_steps", "oil_steps"):
-        if overrides.get(k, 0) < 0:
-            errors.fail(f"--{k} must be >= 0; got {overrides[k]}")
-    if overrides.get("drift_factor", 1.0) <= 0:
-        errors.fail(f"--drift_factor must be positive; got {FLAGS.drift_factor}")
-    return zedo.make_config(FLAGS.preset, FLAGS.schedule or default_schedule, FLAGS.anatomy,
-                            **overrides)
-
-
-def _euler_dt(text: str):
-    if text in ("1/N", "grid"):
-        return text
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not value > 0 or value == float("inf"):
-        errors.fail(f"--euler_dt must be '1/N', 'grid' or a positive number; got {text!r}")
-    return value
+def lift_config(default_schedule: str = "fast") -> config_lib.LiftConfig:
+    """The :class:`~zedo_jax.core.config.LiftConfig` of the flags: ``--preset``, ``--schedule``
+    (``temporal`` with ``--temporal``, else ``default_schedule``), ``--anatomy``, then every
+    ``--config.*`` override."""
+    schedule = FLAGS.schedule or ("temporal" if FLAGS.temporal else default_schedule)
+    if FLAGS.temporal and schedule != "temporal":
+        errors.fail(f"--temporal is the 'temporal' schedule; drop --schedule {schedule} or "
+                    f"--temporal")
+    return config_lib.make_config(FLAGS.preset, schedule, FLAGS.anatomy,
+                                  config_flags.overrides("config", config_lib.LiftConfig))
 
 
 def check_lift_flags():
@@ -161,7 +132,7 @@ def check_lift_flags():
         errors.fail(f"--start_candidates must be >= 1; got {FLAGS.start_candidates}")
     if FLAGS.start_candidates > 1 and (FLAGS.hypotheses > FLAGS.start_candidates
                                        or FLAGS.init_poses is not None
-                                       or ("temporal" in FLAGS and FLAGS.temporal)):
+                                       or FLAGS.temporal):
         errors.fail(f"--start_candidates picks the --hypotheses starts of a per-frame lift among "
                     f"that many cluster centres: need --hypotheses <= --start_candidates "
                     f"(got {FLAGS.hypotheses} > {FLAGS.start_candidates}) and no --init_poses "
@@ -177,7 +148,7 @@ def check_lift_flags():
         errors.fail("--focal and --fov_deg both set the default camera; drop one of them")
     if not 0 <= FLAGS.min_confidence <= 1:
         errors.fail(f"--min_confidence must lie in [0, 1]; got {FLAGS.min_confidence}")
-    zedo_config()
+    lift_config()
 
 
 def eval_config() -> metrics.EvalConfig:
@@ -251,73 +222,13 @@ def init_poses(num_frames: int | None = None):
     return poses
 
 
-def format_table(rows: list[tuple[str, dict]]) -> str:
-    """A plain-text table of ``(label, summary)`` rows (mm; a ``plausible_pct`` entry adds a
-    column)."""
-    width = max([34] + [len(label) + 2 for label, _ in rows])
-    plaus = any(s.get("plausible_pct") is not None for _, s in rows)
-    head = (f"{'':<{width}}{'MPJPE':>9}{'PA-MPJPE':>10}{'N-MPJPE':>9}{'frames':>8}"
-            + (f"{'plausible':>11}" if plaus else ""))
-    lines = [head, "-" * len(head)]
-    for label, s in rows:
-        p = s.get("plausible_pct")
-        lines.append(f"{label:<{width}}{s['mpjpe_mm']:>9.1f}{s['pa_mpjpe_mm']:>10.1f}"
-                     f"{s['n_mpjpe_mm']:>9.1f}{s['frames']:>8d}"
-                     + (f"{p:>10.1f}%" if p is not None else ""))
-    return "\n".join(lines)
-
-
-# --- temporal lifting (issue 14) ---------------------------------------------------------------
-
-def define_temporal_flags():
-    flags.DEFINE_bool("temporal", False, "Lift sequences as windows of consecutive frames "
-                      "(zedo_jax.core.temporal): smooth trajectories and camera distance, missing "
-                      "joints from neighbouring frames; 200 loop iterations of 5x the "
-                      "release's Euler step unless --oil_steps / --euler_dt. Sequences: the "
-                      "input's 'seq' / 'frame' (an .npz), else all frames in file order.")
-    flags.DEFINE_integer("temporal_window", None, "--temporal: frames per window (default 120).")
-    flags.DEFINE_integer("temporal_overlap", None, "--temporal: frames shared by consecutive "
-                         "windows of a longer sequence (default 24).")
-    flags.DEFINE_float("smooth_weight", None, "--temporal: per-iteration pull of each joint "
-                       "towards its smoothed trajectory, in [0, 1].")
-    flags.DEFINE_enum("post_filter", None, ["savgol", "none"], "--temporal: filter of the final "
-                      "trajectories (Savitzky-Golay by default).")
-
-
-def temporal_config():
-    """The :class:`zedo_jax.core.temporal.TemporalConfig` of the flags, or ``None`` without
-    ``--temporal``."""
-    from zedo_jax.core import temporal
-    if not FLAGS.temporal:
-        return None
-    names = {"temporal_window": "window", "temporal_overlap": "overlap",
-             "smooth_weight": "smooth_weight", "post_filter": "post_filter"}
-    over = {v: getattr(FLAGS, k) for k, v in names.items() if getattr(FLAGS, k) is not None}
-    return dataclasses.replace(temporal.TemporalConfig(), **over)
-
-
-def lift_config() -> zedo.ZeDOConfig:
-    """:func:`zedo_config`, with temporal mode's shorter loop
-    (:data:`zedo_jax.core.temporal.SCHEDULE`) when ``--temporal`` is set and ``--oil_steps`` is
-    not."""
-    from zedo_jax.core import temporal
-    cfg = zedo_config()
-    if FLAGS.temporal and FLAGS.oil_steps is None:
-        cfg = dataclasses.replace(cfg, oil_steps=temporal.SCHEDULE.oil_steps)
-        if FLAGS.euler_dt is None:
-            cfg = dataclasses.replace(cfg, euler_dt=temporal.SCHEDULE.euler_dt)
-        if FLAGS.linear_drift is None:
-            cfg = dataclasses.replace(cfg, linear_drift=temporal.SCHEDULE.linear_drift)
-    return cfg
-
-
 def print_temporal_metrics(pred, inp, best=None) -> dict | None:
     """Velocity / acceleration errors of sequence inputs (``inp.frame`` or an fps set, or
     ``--temporal``; a ``seq`` alone only groups frames, e.g. views of unrelated frames);
     ``pred`` ``[N, S, 17, 3]``, ``best`` ``[N]`` the hypothesis per frame.
     Prints one line and returns the numbers (``None`` when not a sequence input)."""
     is_sequence = (inp.frame is not None or inp.info.get("fps") is not None
-                   or FLAGS.temporal)
+                   or FLAGS.temporal or FLAGS.schedule == "temporal")
     if inp.poses3d is None or not is_sequence:
         return None
     pred = np.asarray(pred)

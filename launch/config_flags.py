@@ -1,41 +1,53 @@
-"""absl flags derived from frozen config dataclasses: the defaults and types come from the
-dataclass, so a launcher lists only which fields it exposes and their help text."""
+"""Flags generated from nested frozen config dataclasses: every leaf ``a.b`` of a config
+becomes ``--PREFIX.a.b`` (a string flag parsed by the leaf's type), so a launcher writes no
+flag by hand for a config value and each default lives in its dataclass."""
 from __future__ import annotations
 
+import ast
 import dataclasses
 
 from absl import flags
 
+from zedo_jax.core import config as config_lib
+
 FLAGS = flags.FLAGS
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
 
-def _default(cls, name: str):
-    field = next(f for f in dataclasses.fields(cls) if f.name == name)
-    if field.default is not dataclasses.MISSING:
-        return field.default
-    return field.default_factory()
+def define(prefix: str, cls, what: str) -> None:
+    """``--PREFIX.<dotted leaf>`` for every leaf of ``cls`` (``what`` names it in the help)."""
+    for name, field in config_lib.leaves(cls).items():
+        default = field.default if field.default is not dataclasses.MISSING else "(required)"
+        flags.DEFINE_string(f"{prefix}.{name}", None, f"{what} {name} (default {default!r}).")
 
 
-def define(cls, helps: dict[str, str], enums: dict[str, list] | None = None):
-    """Define one flag per ``helps`` entry (``field name -> help``) with the field's default
-    and a flag type from the default's type (bool, int, float, str; ``enums`` for choices)."""
-    enums = enums or {}
-    for name, text in helps.items():
-        default = _default(cls, name)
-        if name in enums:
-            flags.DEFINE_enum(name, default, enums[name], text)
-        elif isinstance(default, bool):
-            flags.DEFINE_bool(name, default, text)
-        elif isinstance(default, int):
-            flags.DEFINE_integer(name, default, text)
-        elif isinstance(default, float):
-            flags.DEFINE_float(name, default, text)
-        elif isinstance(default, str):
-            flags.DEFINE_string(name, default, text)
-        else:
-            raise TypeError(f"{cls.__name__}.{name}: no flag type for {type(default).__name__}")
+def _parse(name: str, text: str, default):
+    """The value of ``--name=text`` for a leaf whose default is ``default``."""
+    if isinstance(default, bool):
+        if text.strip().lower() in _TRUE + _FALSE:
+            return text.strip().lower() in _TRUE
+        raise ValueError(f"--{name}={text!r}: expected true or false")
+    try:
+        value = ast.literal_eval(text.strip())
+    except (ValueError, SyntaxError):
+        value = text
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if default is None or isinstance(default, str):
+        return float(value) if number and isinstance(default, str) else value
+    if isinstance(default, int) and isinstance(value, int) and number:
+        return value
+    if isinstance(default, float) and number:
+        return float(value)
+    if isinstance(default, tuple) and (number or isinstance(value, (tuple, list))):
+        return (value,) if number else tuple(value)
+    raise ValueError(f"--{name}={text!r}: expected a value like {default!r}")
 
 
-def build(cls, helps: dict[str, str], **fields):
-    """``cls`` with the flags of ``helps`` (and explicit ``fields``) filled in."""
-    return cls(**{name: getattr(FLAGS, name) for name in helps}, **fields)
+def overrides(prefix: str, cls) -> dict:
+    """``{dotted leaf: value}`` of the ``--PREFIX.*`` flags given on the command line."""
+    out = {}
+    for name, field in config_lib.leaves(cls).items():
+        flag = f"{prefix}.{name}"
+        if FLAGS[flag].value is not None:
+            out[name] = _parse(flag, FLAGS[flag].value, field.default)
+    return out

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from zedo_jax.core import camera, model, rotation, sde as sde_lib, program as zedo
+from zedo_jax.core.config import IPOConfig, LiftConfig, LoopConfig, make_config
 from zedo_jax import lifting
 
 K = np.array([[1145.0, 0, 512.5], [0, 1144.0, 501.9], [0, 0, 1]], np.float32)
@@ -98,7 +99,7 @@ def test_quaternion_z_example():
 
 
 def test_time_grid_and_fixed_steps():
-    cfg = zedo.ZeDOConfig()
+    cfg = LoopConfig()
     ts = cfg.time_grid()
     assert ts.shape == (1000,) and abs(ts[0] - 0.1) < 1e-7 and abs(ts[-1] - 0.01) < 1e-7
     assert abs(float(ts[0] - ts[1]) - 9.009e-5) < 1e-7
@@ -117,7 +118,7 @@ def test_ipo_recovers_roll_and_depth():
     T = np.array([0.2, 0.1, 4.5], np.float32)
     uv = camera.project(jnp.asarray(C @ Rz.T + T), jnp.asarray(K))
     unit = camera.unit_rays(uv, jnp.asarray(K))
-    cfg = zedo.ZeDOConfig(ipo_keypoints=tuple(range(17)))
+    cfg = IPOConfig(keypoints=tuple(range(17)))
     x, T_hat = zedo.ipo(jnp.asarray(C), uv, jnp.ones(17), jnp.asarray(K), unit, cfg)
     err = camera.reprojection_error(x + T_hat, uv, jnp.asarray(K))
     # Adam (lr 0.1) on an L1 loss ends in a small oscillation, hence pixel-level tolerances.
@@ -202,40 +203,43 @@ def test_fused_matches_python_loop(cmu_views):
         Kf = cmu_views["K"][idx].astype(np.float64)
         rng = np.random.default_rng(0)
         C = np.stack([random_pose(rng, 0.25), random_pose(rng, 0.25)]).astype(np.float64)
-        cfg = zedo.ZeDOConfig(ipo_steps=60, oil_steps=100)
+        cfg = LiftConfig().replace(**{"ipo.steps": 60, "loop.steps": 100})
         init = np.broadcast_to(C[None], (3, 2, 17, 3))
-        out = jax.jit(lambda *a: zedo.zedo_batch(*a, net_config=net_cfg, sde=sde_lib.SubVPSDE(),
-                                                 cfg=cfg))(params, init, uv, conf, Kf)
+        # frames on their own: W = 3 windows of T = 1 frame
+        out = jax.jit(lambda p, i, u, c, k, v: zedo.lift_program(
+            p, i, u, c, k, v, net_config=net_cfg, sde=sde_lib.SubVPSDE(), cfg=cfg))(
+                params, init[:, None], uv[:, None], conf[:, None], Kf[:, None], np.ones((3, 1)))
+        out = {k: v[:, 0] for k, v in out.items()}
         assert out["poses"].dtype == jnp.float64
         for b in range(3):
             for s in range(2):
                 ref = reference_zedo(params, net_cfg, C[s], uv[b], conf[b], Kf[b],
-                                     cfg.ipo_steps, cfg.oil_steps)
+                                     cfg.ipo.steps, cfg.loop.steps)
                 np.testing.assert_allclose(np.asarray(out["poses"][b, s]), ref, atol=1e-5)
 
 
 def test_lift_chunking_and_padding_are_invisible(tiny_prior, cmu_views):
-    cfg = zedo.ZeDOConfig(ipo_steps=20, oil_steps=30)
+    cfg = LiftConfig().replace(**{"ipo.steps": 20, "loop.steps": 30})
     kp, Kf = cmu_views["keypoints"][:7], cmu_views["K"][:7]
     a = lifting.lift(tiny_prior, kp, Kf, hypotheses=3, config=cfg, chunk_size=3, log=None)
     b = lifting.lift(tiny_prior, kp, Kf, hypotheses=3, config=cfg, chunk_size=8, log=None)
-    assert a["poses"].shape == (7, 3, 17, 3)
-    np.testing.assert_allclose(a["poses"], b["poses"], atol=1e-5)
-    assert np.isfinite(a["reprojection_error_px"]).all()
+    assert a.poses.shape == (7, 3, 17, 3)
+    np.testing.assert_allclose(a.poses, b.poses, atol=1e-5)
+    assert np.isfinite(a.reprojection_error_px).all()
     # the selection's likelihood term: computed for S > 1, the same whatever the chunking
-    assert a["denoise_error"].shape == (7, 3) and (a["denoise_error"] > 0).all()
-    np.testing.assert_allclose(a["denoise_error"], b["denoise_error"], rtol=1e-4)
+    assert a.denoise_error.shape == (7, 3) and (a.denoise_error > 0).all()
+    np.testing.assert_allclose(a.denoise_error, b.denoise_error, rtol=1e-4)
     np.testing.assert_array_equal(a.best_poses, a.poses[np.arange(7), a.best])
 
 
 def test_refinement_mode_and_init_pose_shapes(tiny_prior, cmu_views):
-    cfg = zedo.ZeDOConfig(ipo_steps=10, oil_steps=10)
+    cfg = LiftConfig().replace(**{"ipo.steps": 10, "loop.steps": 10})
     kp, Kf = cmu_views["keypoints"][:4], cmu_views["K"][:4]
     per_frame = cmu_views["poses3d"][:4]
     out = lifting.lift(tiny_prior, kp, Kf, init_poses=per_frame, config=cfg, log=None)
-    assert out["poses"].shape == (4, 1, 17, 3)
+    assert out.poses.shape == (4, 1, 17, 3)
     shared = lifting.lift(tiny_prior, kp, Kf, init_poses=per_frame[:2], config=cfg, log=None)
-    assert shared["poses"].shape == (4, 2, 17, 3)
+    assert shared.poses.shape == (4, 2, 17, 3)
     with pytest.raises(ValueError, match="init_poses"):
         lifting.lift(tiny_prior, kp, Kf, init_poses=np.zeros((4, 16, 3)), config=cfg, log=None)
     with pytest.raises(ValueError, match="S=7"):
@@ -256,33 +260,35 @@ def test_refinement_mode_and_init_pose_shapes(tiny_prior, cmu_views):
 def test_bad_input_errors_name_the_field(tiny_prior, cmu_views, bad, match):
     kp, Kf = bad(cmu_views["keypoints"][:3].copy(), cmu_views["K"][:3])
     with pytest.raises(ValueError, match=match):
-        lifting.lift(tiny_prior, kp, Kf, config=zedo.ZeDOConfig(ipo_steps=1, oil_steps=1),
+        lifting.lift(tiny_prior, kp, Kf, config=LiftConfig().replace(**{"ipo.steps": 1, "loop.steps": 1}),
                      log=None)
 
 
 def test_zero_confidence_joint_does_not_pull(tiny_prior, cmu_views):
     """A joint with confidence 0 and garbage 2D changes nothing but itself."""
-    cfg = zedo.ZeDOConfig(ipo_steps=50, oil_steps=50)
+    cfg = LiftConfig().replace(**{"ipo.steps": 50, "loop.steps": 50})
     kp = cmu_views["keypoints"][:2].copy()
     Kf = cmu_views["K"][:2]
     kp[:, 13, 2] = 0.0
     a = lifting.lift(tiny_prior, kp, Kf, config=cfg, log=None)
     kp[:, 13, :2] = [-5000.0, 9000.0]
     b = lifting.lift(tiny_prior, kp, Kf, config=cfg, log=None)
-    np.testing.assert_allclose(a["translation"], b["translation"], atol=1e-5)
-    np.testing.assert_allclose(a["poses"], b["poses"], atol=1e-5)
+    np.testing.assert_allclose(a.translation, b.translation, atol=1e-5)
+    np.testing.assert_allclose(a.poses, b.poses, atol=1e-5)
 
 
 SHARDED = r"""
 import sys, json, jax, numpy as np
-from zedo_jax import lifting, model, prior as prior_lib, sde, zedo
+from zedo_jax import lifting, prior as prior_lib
+from zedo_jax.core import model, sde
+from zedo_jax.core.config import LiftConfig
 cfg = model.ScoreNetConfig(hidden_dim=64, embed_dim=32)
 prior = prior_lib.Prior(cfg, sde.SubVPSDE(), model.init_params(cfg, jax.random.PRNGKey(0)),
                          {2: np.load(sys.argv[1])})
 v = np.load(sys.argv[2])
 out = lifting.lift(prior, v["keypoints"], v["K"], hypotheses=2, chunk_size=4, log=None,
-                   config=zedo.ZeDOConfig(ipo_steps=20, oil_steps=40))
-print(json.dumps({"devices": jax.device_count(), "poses": out["poses"].ravel().tolist()}))
+                   config=LiftConfig().replace(**{"ipo.steps": 20, "loop.steps": 40}))
+print(json.dumps({"devices": jax.device_count(), "poses": out.poses.ravel().tolist()}))
 """
 
 
@@ -315,9 +321,9 @@ def test_linear_drift_switch_removes_only_the_rescaling(tiny_prior):
     x = jnp.asarray(random_pose(np.random.default_rng(3), 0.3))
     t = jnp.float32(0.05)
     make = lambda ld: zedo.make_score_step(pr.params, net_config=pr.config, sde=pr.sde,
-                                           cfg=zedo.ZeDOConfig(linear_drift=ld))
+                                           cfg=LoopConfig(linear_drift=ld))
     full, none, half = make(1.0)(x, t), make(0.0)(x, t), make(0.5)(x, t)
-    dt = zedo.ZeDOConfig().dt(pr.sde)
+    dt = LoopConfig().dt(pr.sde)
     beta = float(pr.sde.beta(t))
     np.testing.assert_allclose(full - none, 0.5 * beta * dt * x, atol=1e-6)
     np.testing.assert_allclose(half, (full + none) / 2, atol=1e-6)
@@ -335,20 +341,20 @@ def test_final_denoise_is_one_tweedie_step(cmu_views):
     from zedo_jax.runtime import compile_cache as utils
     pr = prior_lib.load_prior()
     kp, Kf = cmu_views["keypoints"][:3], cmu_views["K"][:3]
-    with_anatomy = zedo.make_config(ipo_steps=10, oil_steps=10, euler_dt=0.1,
-                                    final_denoise_t=0.03)
+    with_anatomy = make_config(overrides={"ipo.steps": 10, "loop.steps": 10,
+                                          "loop.euler_dt": 0.1, "denoise.final_t": 0.03})
     out = lifting.lift(pr, cmu_views["keypoints"][:8], cmu_views["K"][:8], config=with_anatomy,
                        log=utils.silent)
-    assert metrics.plausibility(out["poses"])["plausible"].all()
-    base = zedo.make_config(ipo_steps=10, oil_steps=10, euler_dt=0.1, anatomy=False,
-                            final_denoise_t=0.0)
+    assert metrics.plausibility(out.poses)["plausible"].all()
+    base = make_config(anatomy=False, overrides={"ipo.steps": 10, "loop.steps": 10,
+                                                  "loop.euler_dt": 0.1, "denoise.final_t": 0.0})
     a = lifting.lift(pr, kp, Kf, config=base, log=utils.silent)
-    b = lifting.lift(pr, kp, Kf, config=dataclasses.replace(base, final_denoise_t=0.02),
+    b = lifting.lift(pr, kp, Kf, config=base.replace(**{"denoise.final_t": 0.02}),
                      log=utils.silent)
     score = score_lib.score_fn(pr.params, pr.config, pr.sde)
     t = jnp.float32(0.02)
-    want = a["poses"] + float(pr.sde.marginal(t)[1]) ** 2 * np.asarray(score(a["poses"], t))
-    np.testing.assert_allclose(b["poses"], want, atol=2e-6)
-    moved = np.linalg.norm(b["poses"] - a["poses"], axis=-1)
+    want = a.poses + float(pr.sde.marginal(t)[1]) ** 2 * np.asarray(score(a.poses, t))
+    np.testing.assert_allclose(b.poses, want, atol=2e-6)
+    moved = np.linalg.norm(b.poses - a.poses, axis=-1)
     assert 1e-4 < moved.mean() < 0.02                          # a denoising-sized move
-    assert np.abs(b["translation"] - a["translation"]).max() > 0
+    assert np.abs(b.translation - a.translation).max() > 0

@@ -251,8 +251,14 @@ def draw_3d(ax, poses, *, view: str = "front", chosen: int | None = None, gt=Non
         ax.set_title(title, fontsize=8, pad=0)
 
 
+def _arrays(out) -> dict:
+    """The arrays of a :class:`zedo_jax.lifting.LiftResult`, or a mapping (a saved result)."""
+    return out.arrays() if hasattr(out, "arrays") else out
+
+
 def _frame_data(inp, out, i: int, chosen=None):
-    """Everything needed to draw frame ``i`` of an ``io.LiftInput`` and a ``lift`` output."""
+    """Everything needed to draw frame ``i`` of a LiftInput and a ``lift`` result."""
+    out = _arrays(out)
     poses = np.asarray(out["poses"][i])
     conf = np.asarray(inp.confidence[i])
     if chosen is None:
@@ -343,7 +349,7 @@ def summary_figure(inp, out, *, frames=None, max_frames: int = 4, title: str | N
     """A few frames of a lifting run, one row each (2D input | camera view | side view).
 
     Args:
-      inp: :class:`zedo_jax.inputs.LiftInput`.  out: the dict of :func:`zedo_jax.lifting.lift`.
+      inp: :class:`zedo_jax.inputs.LiftInput`.  out: a :class:`zedo_jax.lifting.LiftResult` (or its arrays).
       frames: frame indices to show (default: ``max_frames`` evenly spaced ones).
       title: figure title (default: a short description of the run).
     Returns:
@@ -358,7 +364,7 @@ def summary_figure(inp, out, *, frames=None, max_frames: int = 4, title: str | N
     gs = _grid(fig, rows, 0.6, 0.5)
     for r, i in enumerate(frames):
         _draw_row(fig, gs, r, _frame_data(inp, out, i))
-    S = np.asarray(out["poses"]).shape[1]
+    S = np.asarray(_arrays(out)["poses"]).shape[1]
     if title is None:
         title = (f"ZeDO lifting: {n} frame{'s' if n != 1 else ''}, {S} hypothes"
                  f"{'es' if S != 1 else 'is'} (showing {rows})")

@@ -66,6 +66,15 @@ class TrainConfig:
     ema_rate: float = 0.9999
     seed: int = 0
 
+    def __post_init__(self):
+        if self.steps < 1 or self.batch_size < 1:
+            raise ValueError(f"steps and batch_size must be >= 1; got {self.steps}, "
+                             f"{self.batch_size}")
+        if not self.lr > 0 or not 0 < self.ema_rate < 1:
+            raise ValueError(f"need lr > 0 and 0 < ema_rate < 1; got {self.lr}, {self.ema_rate}")
+        if not 0 <= self.model.dropout < 1:
+            raise ValueError(f"model.dropout must lie in [0, 1); got {self.model.dropout}")
+
 
 @flax.struct.dataclass
 class TrainState:
