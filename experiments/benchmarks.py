@@ -7,7 +7,6 @@ go; the geometric parts (least squares, ray step) and GroupNorm are overhead in 
 """
 from __future__ import annotations
 
-import dataclasses
 import os
 import platform
 import time
@@ -17,7 +16,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from zedo_jax.core import camera, model as model_lib, sde as sde_lib, program as zedo
+from zedo_jax.core import camera, model as model_lib, program, sde as sde_lib
+from zedo_jax.core.config import LiftConfig, make_config
 from zedo_jax.training import trainer as train
 from zedo_jax.runtime.compile_cache import silent
 
@@ -114,29 +114,31 @@ _STANDING = np.array([[0, 0, 0], [.13, 0, 0], [.13, .45, 0], [.13, .88, .05], [-
 
 
 def bench_lift(net_cfg: model_lib.ScoreNetConfig, batch: int, hypotheses: int = 1,
-               cfg: zedo.ZeDOConfig = zedo.ZeDOConfig(ipo_steps=50, oil_steps=100),
+               cfg: LiftConfig = LiftConfig().replace(**{"ipo.steps": 50, "loop.steps": 100}),
                peak: float | None = None) -> dict:
     """Fused IPO + loop on ``batch`` frames x ``hypotheses`` (random network weights)."""
     params = model_lib.init_params(net_cfg, jax.random.PRNGKey(0))
     uv, conf, K = _synthetic_frames(batch, jax.random.PRNGKey(1))
     init = jnp.broadcast_to(jnp.asarray(_STANDING)[None, None], (batch, hypotheses, 17, 3))
-    fn = jax.jit(lambda p, i, u, c, k: zedo.zedo_batch(p, i, u, c, k, net_config=net_cfg,
-                                                        sde=sde_lib.SubVPSDE(), cfg=cfg))
-    # IPO alone, to separate its cost from the loop's.
-    ipo_cfg = dataclasses.replace(cfg, oil_steps=0)
-    fn_ipo = jax.jit(lambda p, i, u, c, k: zedo.zedo_batch(p, i, u, c, k, net_config=net_cfg,
-                                                            sde=sde_lib.SubVPSDE(), cfg=ipo_cfg))
-    first, total = _time(fn, params, init, uv, conf, K)
-    _, ipo_s = _time(fn_ipo, params, init, uv, conf, K)
+    init, uv, conf, K = init[:, None], uv[:, None], conf[:, None], K[:, None]   # T = 1
+    valid = jnp.ones((batch, 1), jnp.float32)
+
+    def program_of(c):
+        return jax.jit(lambda p, i, u, cf, k, v: program.lift_program(
+            p, i, u, cf, k, v, net_config=net_cfg, sde=sde_lib.SubVPSDE(), cfg=c))
+    fn = program_of(cfg)
+    fn_ipo = program_of(cfg.replace(**{"loop.steps": 0}))   # to separate the IPO's cost
+    first, total = _time(fn, params, init, uv, conf, K, valid)
+    _, ipo_s = _time(fn_ipo, params, init, uv, conf, K, valid)
     loop_s = max(total - ipo_s, 1e-9)
-    pose_iters = batch * hypotheses * cfg.oil_steps
+    pose_iters = batch * hypotheses * cfg.loop.steps
     fpp = train.flops_per_pose(net_cfg, training=False, time_branch=False)
-    out = {"batch": batch, "hypotheses": hypotheses, "ipo_steps": cfg.ipo_steps,
-           "oil_steps": cfg.oil_steps, "compile_s": max(first - total, 0.0),
+    out = {"batch": batch, "hypotheses": hypotheses, "ipo_steps": cfg.ipo.steps,
+           "oil_steps": cfg.loop.steps, "compile_s": max(first - total, 0.0),
            "total_s": total, "ipo_s": ipo_s, "loop_s": loop_s,
            "pose_iterations_per_s": pose_iters / loop_s,
            "flops_per_pose_iteration": fpp, "flops_per_s": pose_iters * fpp / loop_s,
-           "translation_solver": cfg.translation_solver}
+           "translation_solver": cfg.loop.translation_solver}
     if peak:
         out["fraction_of_peak"] = out["flops_per_s"] / peak
     return out
@@ -161,9 +163,11 @@ def run_all(what=("train", "lift"), batches=(1, 64, 1024), hypotheses: int = 1,
         log(f"[bench] training, batch {train_batch}")
         res["train"] = bench_train(net_cfg, train_batch, train_steps, peak)
     if "lift" in what:
-        solver = {} if translation_solver is None else {"translation_solver": translation_solver}
-        cfg = (zedo.make_config(schedule=schedule, **solver) if schedule
-               else zedo.ZeDOConfig(ipo_steps=ipo_steps, oil_steps=oil_steps, **solver))
+        solver = {} if translation_solver is None else \
+            {"loop.translation_solver": translation_solver}
+        cfg = (make_config(schedule=schedule, overrides=solver) if schedule
+               else LiftConfig().replace(**{"ipo.steps": ipo_steps, "loop.steps": oil_steps},
+                                         **solver))
         res["lift"] = []
         for b in batches:
             log(f"[bench] lifting, batch {b} x {hypotheses} hypotheses")
@@ -230,13 +234,14 @@ def accuracy_vs_cost(prior, files: dict, steps=(10, 25, 50, 100, 200, 500, 1000)
     out = []
     for variant in ("release", "default"):
         for M in steps:
-            kw = dict(oil_steps=M, euler_dt="1/N" if M == 1000 else 1.0 / M,
-                      ipo_steps=500 if M == 1000 else 100)
-            cfg = zedo.make_config(schedule="faithful" if variant == "release" else "fast", **kw)
+            kw = {"loop.steps": M, "loop.euler_dt": "1/N" if M == 1000 else 1.0 / M,
+                  "ipo.steps": 500 if M == 1000 else 100}
+            cfg = make_config(schedule="faithful" if variant == "release" else "fast",
+                              overrides=kw)
             for name, (kp, K, gt) in files.items():
                 idx = np.linspace(0, len(kp) - 1, min(frames, len(kp))).round().astype(int)
                 res = lifting.lift(prior, kp[idx], K[idx], config=cfg, log=None)
-                s = metrics.evaluate(res["poses"], gt[idx])["summary"]
+                s = metrics.evaluate(res.poses, gt[idx])["summary"]
                 out.append({"variant": variant, "oil_steps": M, "evals_per_frame": M,
                             "file": name, "mpjpe_mm": s["mpjpe_mm"],
                             "pa_mpjpe_mm": s["pa_mpjpe_mm"], "frames": len(idx)})

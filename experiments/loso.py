@@ -62,8 +62,8 @@ def train_prior(poses: data_lib.PoseSet, workdir: str, aug: data_lib.AugmentConf
                 log: Callable[[str], None] = echo):
     """Train (or resume) a small prior with ``aug`` (and the loss options ``loss``) and store
     its S = 1 hypothesis; returns the loaded :class:`~zedo_jax.prior.Prior` with ``weights``
-    (``'raw'`` or ``'ema'``). The EMA rate is round 2's 0.9995 (0.9999 averages mostly the
-    first steps of a 5,000-step run)."""
+    (``'raw'`` or ``'ema'``). The EMA rate is 0.9995, as in the shipped prior's fine-tunes
+    (0.9999 averages mostly the first steps of a 5,000-step run)."""
     cfg = train.TrainConfig(model=model.ScoreNetConfig(hidden_dim=hidden_dim,
                                                        embed_dim=embed_dim),
                             augment=aug, loss=loss, steps=steps, batch_size=batch_size, lr=lr,
@@ -137,7 +137,7 @@ def run_loso(path: str, workdir: str, recipes: Sequence[str] = ("none", "all"),
                          if i == 0
                          else prior_lib.load_prior(run_dir, weights=w))
                 res = lifting.lift(prior, v["keypoints"], v["K"], config=config, log=None)
-                s = metrics.evaluate(res["poses"], v["poses3d"])["summary"]
+                s = metrics.evaluate(res.poses, v["poses3d"])["summary"]
                 label = cell_label(spec, w)
                 table.setdefault(held, {})[label] = {k: s[k] for k in
                                                      ("mpjpe_mm", "pa_mpjpe_mm", "n_mpjpe_mm")}

@@ -28,9 +28,13 @@ TITLES = {"default": "Default (`fast` schedule with anatomy steps), S = 1",
 
 def machine() -> str:
     import jax
-    return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, "
-            f"{jax.devices()[0].platform}, {platform.system()}, Python "
-            f"{platform.python_version()}, jax {jax.__version__}")
+    cpu = platform.processor() or platform.machine()
+    if os.path.exists("/proc/cpuinfo"):
+        names = [l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if "model name" in l]
+        cpu = names[0] if names else cpu
+    return (f"{cpu}, {os.cpu_count()} CPU cores, JAX devices: {jax.devices()[0].device_kind} "
+            f"x {jax.device_count()}, {platform.system()}, Python {platform.python_version()}, "
+            f"jax {jax.__version__}, load average {os.getloadavg()[0]:.1f} at the end")
 
 
 def run(name, data, kp, prior, config, hypotheses=1, **kw):

@@ -1,12 +1,11 @@
 """Anatomical consistency: the plausibility rule, target bone lengths, the skeleton rebuild and
 the anatomy switch of the loop."""
-import dataclasses
-
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from zedo_jax.core import anatomy, camera, skeleton, program as zedo
+from zedo_jax.core import anatomy, camera, skeleton
+from zedo_jax.core.config import ANATOMY, AnatomyConfig, LiftConfig
 from zedo_jax import lifting, prior as prior_lib
 from zedo_jax.evaluation import metrics
 
@@ -115,14 +114,15 @@ def test_anatomy_switch_makes_lifted_poses_plausible_and_keeps_the_2d():
         idx = np.arange(0, 1000, 41)[:24]
         kp, K, gt = f["keypoints"][idx], f["K"][idx], f["poses3d"][idx]
     prior = prior_lib.load_prior()
-    short = zedo.ZeDOConfig(ipo_steps=100, oil_steps=100, euler_dt=0.01)
+    short = LiftConfig().replace(**{"ipo.steps": 100, "loop.steps": 100,
+                                    "loop.euler_dt": 0.01})
     plain = lifting.lift(prior, kp, K, config=short, log=None)
-    fixed = lifting.lift(prior, kp, K, log=None, config=dataclasses.replace(short, **zedo.ANATOMY))
-    assert metrics.plausibility(fixed["poses"][:, 0])["plausible"].all()
-    assert (np.median(fixed["reprojection_error_px"])
-            < np.median(plain["reprojection_error_px"]) + 1.0)
-    before = metrics.evaluate(plain["poses"], gt)["summary"]["pa_mpjpe_mm"]
-    after = metrics.evaluate(fixed["poses"], gt)["summary"]["pa_mpjpe_mm"]
+    fixed = lifting.lift(prior, kp, K, log=None, config=short.replace(**ANATOMY))
+    assert metrics.plausibility(fixed.poses[:, 0])["plausible"].all()
+    assert (np.median(fixed.reprojection_error_px)
+            < np.median(plain.reprojection_error_px) + 1.0)
+    before = metrics.evaluate(plain.poses, gt)["summary"]["pa_mpjpe_mm"]
+    after = metrics.evaluate(fixed.poses, gt)["summary"]["pa_mpjpe_mm"]
     assert after < before + 2.0, (before, after)
 
 
@@ -158,5 +158,7 @@ def test_missing_bones_take_observed_mirror_or_reference():
                                                    missing_size_weight=w))
         np.testing.assert_allclose(pulled[[2, 5]], s ** (1 - w) * ref[[2, 5]], rtol=1e-4)
         np.testing.assert_allclose(np.delete(pulled, [2, 5]), np.delete(out, [2, 5]), rtol=1e-6)
-    with pytest.raises(ValueError, match="anatomy_missing_size_weight"):
-        zedo.ZeDOConfig(anatomy_missing_size_weight=1.5)
+    with pytest.raises(ValueError, match=r"anatomy\.missing_size_weight"):
+        AnatomyConfig(missing_size_weight=1.5)
+    with pytest.raises(ValueError, match=r"anatomy\.missing_size_weight"):
+        LiftConfig().replace(**{"anatomy.missing_size_weight": 1.5})

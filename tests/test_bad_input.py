@@ -11,6 +11,7 @@ import sys
 import numpy as np
 import pytest
 
+from zedo_jax.core import skeleton
 from zedo_jax.training import data
 from zedo_jax import inputs, lifting
 from zedo_jax.evaluation import quality
@@ -74,7 +75,8 @@ def test_lift_cli_user_mistakes_are_one_line_errors(tmp_path):
         (["--input", good, "--start_candidates", "10", "--hypotheses", "50"],
          ["--start_candidates", "--hypotheses"]),
         (["--input", good, "--start_candidates", "7"], ["S=7"]),
-        (["--input", good, "--euler_dt", "banana"], ["--euler_dt", "banana"]),
+        (["--input", good, "--config.loop.euler_dt", "banana"], ["euler_dt", "banana"]),
+        (["--input", good, "--config.loop.steps", "x"], ["--config.loop.steps", "'x'"]),
         (["--input", good, "--limit", "-1"], ["--limit"]),
         (["--input", good, "--figure", tmp_path / "f.png", "--nofigure"], ["--figure",
                                                                            "--nofigure"]),
@@ -116,7 +118,7 @@ def test_training_data_mistakes_are_one_line_errors(tmp_path):
              (write_npz(tmp_path / "zero.npz", poses3d=np.zeros((50, 17, 3))), "zero"),
              (write_npz(tmp_path / "one.npz", poses3d=PERSON[None]), "1 pose")]
     for path, needle in cases:
-        proc = cli("launch.train", "--data", path, "--workdir", tmp_path / "w", "--steps", "2",
+        proc = cli("launch.train", "--data", path, "--workdir", tmp_path / "w", "--config.steps", "2",
                    "--split", "all")
         assert_one_line_error(proc, needle)
 
@@ -206,8 +208,8 @@ def test_legacy_openpose_key(tmp_path):
 
 def test_quality_fields_flag_implausible_poses():
     stats = {"bone_length_mean_m": list(np.linalg.norm(
-        PERSON[[c for _, c in __import__("zedo_jax").skeleton.BONES]] -
-        PERSON[[p for p, _ in __import__("zedo_jax").skeleton.BONES]], axis=-1)),
+        PERSON[[c for _, c in skeleton.BONES]] -
+        PERSON[[p for p, _ in skeleton.BONES]], axis=-1)),
         "bone_length_std_m": [0.02] * 16}
     kp = keypoints(2)
     poses = np.stack([PERSON, PERSON * 2.0])[:, None]              # frame 1: a 3.5 m giant

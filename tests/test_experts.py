@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from zedo_jax import lifting, prior as prior_lib
-from zedo_jax.core import model, sampling, sde as sde_lib, program as zedo
+from zedo_jax.core import model, sampling, sde as sde_lib
+from zedo_jax.core.config import make_config
 from zedo_jax.core.score import score_fn, time_biases_fn
 
 from test_train import SMALL, run
@@ -83,7 +84,8 @@ def test_lifting_runs_only_the_low_expert_and_sampling_starts_with_the_high_one(
     junk = jax.tree_util.tree_map(lambda a: 5.0 * jnp.ones_like(a), high)
     hyp = {1: np.asarray(cmu_views["poses3d"][:1] - cmu_views["poses3d"][:1, :1], np.float32)}
     kp, K = cmu_views["keypoints"][:3], cmu_views["K"][:3]
-    cfg = zedo.make_config(schedule="fast", ipo_steps=5, oil_steps=8, final_denoise_t=0.02)
+    cfg = make_config(schedule="fast", overrides={"ipo.steps": 5, "loop.steps": 8,
+                                                  "denoise.final_t": 0.02})
     out = {}
     for name, params in (("low", low), ("experts", model.combine_experts(low, junk, 0.1))):
         pr = prior_lib.Prior(config=CFG, sde=SDE, params=params, clusters=hyp)
@@ -138,8 +140,8 @@ def test_training_from_a_prior_with_experts_starts_from_its_high_network(cmu_pos
     prior_lib.save_prior(src, CFG, SDE, model.combine_experts(low, high, 0.1), weights="raw",
                          other_weights={"ema": model.combine_experts(low, high, 0.1)})
     work = str(tmp_path / "ft")
-    proc = run(["launch.train", "--data", cmu_poses_path, "--workdir", work, "--steps", "1",
-                "--init_from", src, "--lr", "1e-9", *SMALL])
+    proc = run(["launch.train", "--data", cmu_poses_path, "--workdir", work, "--config.steps=1",
+                "--init_from", src, "--config.lr=1e-9", *SMALL])
     assert "starting from its high (all-times) network" in proc.stderr
     trained = prior_lib.load_prior(work, weights="raw").params
     for a, b in zip(leaves(trained), leaves(high)):

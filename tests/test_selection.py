@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from zedo_jax.core import selection, program as zedo
+from zedo_jax.core.config import LiftConfig, make_config
 
 
 def _hypotheses(rng, n_good=30, n_bad=20):
@@ -56,19 +57,19 @@ def test_single_hypothesis_scores_zero():
 
 
 def test_named_configurations():
-    faithful = zedo.make_config(schedule="faithful")
-    assert faithful == zedo.ZeDOConfig()               # the release, exactly
-    fast = zedo.make_config()
-    assert (fast.ipo_steps, fast.oil_steps, fast.euler_dt) == (100, 100, 0.01)
-    assert fast.anatomy_final and not fast.anatomy
-    assert fast.t_start == faithful.t_start and fast.t_end == faithful.t_end
-    assert not zedo.make_config(schedule="fast", anatomy=False).anatomy_final
-    pw3d = zedo.make_config("3dpw", "fast", oil_steps=50)
-    assert pw3d.ipo_distance == 8.0 and pw3d.oil_steps == 50 and pw3d.ipo_steps == 100
+    faithful = make_config(schedule="faithful")
+    assert faithful == LiftConfig()                    # the release, exactly
+    fast = make_config()
+    assert (fast.ipo.steps, fast.loop.steps, fast.loop.euler_dt) == (100, 100, 0.01)
+    assert fast.anatomy.final and not fast.anatomy.in_loop
+    assert fast.loop.t_start == faithful.loop.t_start and fast.loop.t_end == faithful.loop.t_end
+    assert not make_config(schedule="fast", anatomy=False).anatomy.final
+    pw3d = make_config("3dpw", "fast", overrides={"loop.steps": 50})
+    assert pw3d.ipo.distance == 8.0 and pw3d.loop.steps == 50 and pw3d.ipo.steps == 100
     with pytest.raises(ValueError, match="unknown schedule"):
-        zedo.make_config(schedule="turbo")
+        make_config(schedule="turbo")
     with pytest.raises(ValueError, match="unknown preset"):
-        zedo.make_config("mars")
+        make_config("mars")
 
 
 def test_likelihood_term_breaks_ties():
@@ -90,7 +91,7 @@ def test_denoise_error_prefers_real_poses_to_broken_ones(cmu_views):
     from zedo_jax import prior as prior_lib
     from zedo_jax.core import score as score_lib
     P = prior_lib.load_prior()
-    cfg = zedo.make_config()
+    cfg = make_config()
     gt = cmu_views["poses3d"][::20].astype(np.float32)
     gt = gt - gt[:, :1]
     long_shin = gt.copy()
@@ -98,8 +99,9 @@ def test_denoise_error_prefers_real_poses_to_broken_ones(cmu_views):
     bent = gt.copy()
     bent[:, 11:17, 2] = 2 * gt[:, 8:9, 2] - gt[:, 11:17, 2]         # arms' depth mirrored
     score = score_lib.score_fn(P.params, P.config, P.sde)
-    draws = zedo.likelihood_draws(cfg)
-    f = jax.jit(jax.vmap(lambda x: zedo.denoise_error(score, P.sde, x, cfg.likelihood_t, draws)))
+    draws = zedo.likelihood_draws(cfg.selection)
+    f = jax.jit(jax.vmap(lambda x: zedo.denoise_error(score, P.sde, x,
+                                                      cfg.selection.likelihood_t, draws)))
     real, shin, arms = (np.asarray(f(jnp.asarray(p))) for p in (gt, long_shin, bent))
     assert (real < shin).mean() > 0.9, (real.mean(), shin.mean())
     assert (real < arms).mean() > 0.7, (real.mean(), arms.mean())

@@ -12,6 +12,7 @@ from conftest import SHARED_DATA, require
 from zedo_jax import inputs
 from zedo_jax.evaluation import metrics
 from zedo_jax.core import temporal
+from zedo_jax.core.config import LiftConfig, TemporalConfig, make_config
 
 CMU_SEQUENCES = os.path.join(SHARED_DATA, "cmu_test_sequences.npz")
 
@@ -75,7 +76,7 @@ def test_temporal_metrics_orders_frames_and_separates_sequences():
 
 
 def test_sequence_order():
-    order, starts = metrics.sequence_order(np.array([5, 2, 5, 2]), np.array([1, 9, 0, 3]))
+    order, starts = temporal.sequence_order(np.array([5, 2, 5, 2]), np.array([1, 9, 0, 3]))
     np.testing.assert_array_equal(order, [3, 1, 2, 0])
     np.testing.assert_array_equal(starts, [0, 2, 4])
 
@@ -145,9 +146,12 @@ def test_plan_windows_covers_sequences_in_order():
 
 def test_config_errors():
     with pytest.raises(ValueError, match="overlap"):
-        temporal.TemporalConfig(window=10, overlap=10)
+        TemporalConfig(window=10, overlap=10)
     with pytest.raises(ValueError, match="post_filter"):
-        temporal.TemporalConfig(post_filter="kalman")
+        TemporalConfig(post_filter="kalman")
+    # the windows' program needs the 3 x 3 normal equations (no batched SVD)
+    with pytest.raises(ValueError, match="translation_solver"):
+        LiftConfig(temporal=TemporalConfig())
 
 
 # ----------------------------------------------------------------------------------------------
@@ -165,34 +169,37 @@ def test_temporal_mode_on_a_real_sequence(short_sequence):
     """Temporal mode with tiny step counts: smoother trajectories (accel error, translation)
     than per-frame lifting with the same schedule, same output layout, input order kept."""
     from zedo_jax import lifting, prior as prior_lib
-    from zedo_jax.core import program as zedo
     from zedo_jax.runtime.compile_cache import silent
     d = short_sequence
     prior = prior_lib.load_prior()
-    cfg = zedo.ZeDOConfig(ipo_steps=40, oil_steps=10)
+    cfg = LiftConfig().replace(**{"ipo.steps": 40, "loop.steps": 10})
+    # the same schedule in windows (which solve the translation's normal equations in closed
+    # form, as before)
+    t_cfg = cfg.replace(**{"loop.translation_solver": "closed", "temporal.window": 16,
+                           "temporal.overlap": 4})
+    assert t_cfg.temporal == TemporalConfig(window=16, overlap=4)
     perm = np.random.default_rng(0).permutation(len(d["seq"]))   # shuffled frames
     kp, K, gt = d["keypoints_noisy"][perm], d["K"][perm], d["poses3d"][perm]
     frame = d["frame"][perm]
-    tcfg = temporal.TemporalConfig(window=16, overlap=4)
-    t_out = lifting.lift(prior, kp, K, seq=d["seq"][perm], frame=frame, temporal=tcfg,
-                         config=cfg, log=silent)
+    t_out = lifting.lift(prior, kp, K, seq=d["seq"][perm], frame=frame, config=t_cfg,
+                         log=silent)
     p_out = lifting.lift(prior, kp, K, config=cfg, log=silent)
     for k in lifting.RESULT_KEYS:
-        assert t_out[k].shape == p_out[k].shape
-        assert np.isfinite(t_out[k]).all()
-    assert t_out["windows"] == 2 and t_out["network_evals_per_frame"] == pytest.approx(
-        10 * 32 / 24)
-    assert isinstance(t_out, lifting.LiftResult) and t_out.temporal.windows == 2
-    assert "windows" in t_out and "windows" not in p_out
-    tm = metrics.temporal_metrics(t_out["poses"][:, 0], gt, frame=frame)
-    pm = metrics.temporal_metrics(p_out["poses"][:, 0], gt, frame=frame)
+        assert getattr(t_out, k).shape == getattr(p_out, k).shape
+        assert np.isfinite(getattr(t_out, k)).all()
+    assert t_out.temporal.windows == 2 and t_out.temporal.network_evals_per_frame == \
+        pytest.approx(10 * 32 / 24)
+    assert isinstance(t_out, lifting.LiftResult)
+    assert t_out.temporal is not None and p_out.temporal is None
+    tm = metrics.temporal_metrics(t_out.poses[:, 0], gt, frame=frame)
+    pm = metrics.temporal_metrics(p_out.poses[:, 0], gt, frame=frame)
     assert tm["accel_error_mm"] < 0.5 * pm["accel_error_mm"]
     order = np.argsort(frame)
     jump = lambda T: np.abs(np.diff(T[order, 0, 2])).mean()
-    assert jump(t_out["translation"]) < 0.5 * jump(p_out["translation"])
+    assert jump(t_out.translation) < 0.5 * jump(p_out.translation)
     # accuracy stays in the same range (tiny schedule: loose bound)
-    e_t = metrics.evaluate(t_out["poses"], gt)["summary"]["pa_mpjpe_mm"]
-    e_p = metrics.evaluate(p_out["poses"], gt)["summary"]["pa_mpjpe_mm"]
+    e_t = metrics.evaluate(t_out.poses, gt)["summary"]["pa_mpjpe_mm"]
+    e_p = metrics.evaluate(p_out.poses, gt)["summary"]["pa_mpjpe_mm"]
     assert e_t < e_p + 10.0
 
 
@@ -213,8 +220,9 @@ def test_cli_temporal_lift_writes_trajectory_fps_and_animation(short_sequence, t
     plots = ["--plot", str(tmp_path / "plots"), "--plot_every", "6"] if viz.available() else []
     env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
     res = subprocess.run([sys.executable, "-m", "launch.lift", "--input", str(path),
-                          "--output", str(out), "--temporal", "--temporal_window", "12",
-                          "--temporal_overlap", "4", "--ipo_steps", "10", "--oil_steps", "4",
+                          "--output", str(out), "--temporal", "--config.temporal.window=12",
+                          "--config.temporal.overlap=4", "--config.ipo.steps=10",
+                          "--config.loop.steps=4",
                           "--nofigure", *plots], cwd=tmp_path, env=env, capture_output=True,
                          text=True, timeout=600)
     assert res.returncode == 0, res.stdout + res.stderr
@@ -250,6 +258,9 @@ def test_key_frames_and_interpolation():
     M = temporal.interpolation_matrix(10, keys)
     np.testing.assert_allclose(M @ (2.0 * keys + 1), 2.0 * np.arange(10) + 1, atol=1e-5)
     np.testing.assert_array_equal(temporal.key_frames(5, 1), np.arange(5))
-    cfg = temporal.SCHEDULE
-    assert temporal.network_evals_per_window(cfg, temporal.TemporalConfig(key_stride=4), 10) \
-        == cfg.oil_steps * 4 + 50 * 10
+    cfg = make_config(schedule="temporal")
+    assert cfg.loop.steps == 200 and cfg.temporal == TemporalConfig()
+    assert temporal.network_evals_per_window(cfg.loop.steps, TemporalConfig(key_stride=4), 10) \
+        == cfg.loop.steps * 4 + 50 * 10
+    # frames on their own: one evaluation per loop iteration and frame
+    assert temporal.network_evals_per_window(cfg.loop.steps, None, 1) == cfg.loop.steps

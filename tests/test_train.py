@@ -15,8 +15,8 @@ from zedo_jax import prior as prior_lib
 
 from conftest import ROOT
 
-SMALL = ["--hidden_dim", "64", "--embed_dim", "32", "--batch_size", "128", "--log_every", "20",
-         "--warmup_steps", "20", "--checkpoint_every", "100"]
+SMALL = ["--config.model.hidden_dim=64", "--config.model.embed_dim=32", "--config.batch_size=128",
+         "--log_every", "20", "--config.warmup_steps=20", "--checkpoint_every", "100"]
 
 
 def run(args, env=None, check=True):
@@ -34,12 +34,14 @@ def read_metrics(workdir):
 
 def test_launcher_trains_and_resumes(cmu_poses_path, tmp_path):
     w = str(tmp_path / "w")
-    out = run(["launch.train", "--data", cmu_poses_path, "--workdir", w, "--steps", "200", *SMALL])
+    out = run(["launch.train", "--data", cmu_poses_path, "--workdir", w, "--config.steps=200",
+               *SMALL])
     m = read_metrics(w)
     assert m[-1]["step"] == 200
     assert m[-1]["loss"] < 0.8 * m[0]["loss"], m           # the loss falls
     assert "ETA" in out.stderr and "poses/s" in out.stderr
-    out = run(["launch.train", "--data", cmu_poses_path, "--workdir", w, "--steps", "300", *SMALL])
+    out = run(["launch.train", "--data", cmu_poses_path, "--workdir", w, "--config.steps=300",
+               *SMALL])
     assert "resumed" in out.stderr and "at step 200" in out.stderr
     m = read_metrics(w)
     assert [r["step"] for r in m][-5:] == [220, 240, 260, 280, 300]
@@ -50,11 +52,11 @@ def test_launcher_trains_and_resumes(cmu_poses_path, tmp_path):
 
 def test_workdir_of_another_network_size_is_refused(cmu_poses_path, tmp_path):
     w = str(tmp_path / "w")
-    run(["launch.train", "--data", cmu_poses_path, "--workdir", w, "--steps", "2", *SMALL])
+    run(["launch.train", "--data", cmu_poses_path, "--workdir", w, "--config.steps=2", *SMALL])
     bad = SMALL.copy()
-    bad[1] = "128"
-    proc = run(["launch.train", "--data", cmu_poses_path, "--workdir", w, "--steps", "4", *bad],
-               check=False)
+    bad[0] = "--config.model.hidden_dim=128"
+    proc = run(["launch.train", "--data", cmu_poses_path, "--workdir", w, "--config.steps=4",
+                *bad], check=False)
     assert proc.returncode != 0
     assert "hidden_dim: 64 in the checkpoint vs 128 requested" in proc.stderr
     assert "new --workdir" in proc.stderr
@@ -62,20 +64,21 @@ def test_workdir_of_another_network_size_is_refused(cmu_poses_path, tmp_path):
 
 def test_recipe_sets_the_training_times(cmu_poses_path, tmp_path):
     w = str(tmp_path / "w")
-    run(["launch.train", "--data", cmu_poses_path, "--workdir", w, "--steps", "2", *SMALL,
-         "--recipe", "swap_loop_t", "--loop_t_fraction", "0.3"])
+    run(["launch.train", "--data", cmu_poses_path, "--workdir", w, "--config.steps=2", *SMALL,
+         "--recipe", "swap_loop_t", "--config.loss.loop_t_fraction=0.3"])
     meta = checkpoint.TrainCheckpoints(w).read_meta()["train"]
     assert meta["loss"]["loop_t_fraction"] == 0.3                # the explicit flag wins
     assert meta["augment"]["swap_prob"] == 0.5                   # the recipe's augmentation
     proc = run(["launch.train", "--data", cmu_poses_path, "--workdir", str(tmp_path / "b"),
-                "--steps", "2", *SMALL, "--loop_t_fraction", "2"], check=False)
+                "--config.steps=2", *SMALL, "--config.loss.loop_t_fraction=2"], check=False)
     assert proc.returncode != 0 and "loop_t_fraction must lie in [0, 1]" in proc.stderr
     assert "Traceback" not in proc.stderr
 
 
 MULTI = r"""
 import sys, json, jax, numpy as np
-from zedo_jax import data, model, train
+from zedo_jax.core import model
+from zedo_jax.training import data, trainer as train
 poses = data.PoseSet(np.load(sys.argv[1]), "world", "test")
 cfg = train.TrainConfig(model=model.ScoreNetConfig(hidden_dim=64, embed_dim=32), batch_size=64,
                         warmup_steps=1)

@@ -211,7 +211,7 @@ def load_prior(path: str | None = None, weights: str | None = None) -> Prior:
       path: a prior directory (``prior.json``), a training workdir (``checkpoints/``; the latest
         step is used), or ``None`` for the prior shipped with the package.
       weights: ``'raw'`` (what the release's inference uses) or ``'ema'``. ``None``: the
-        default set of a prior directory (the shipped prior's is ``'ema'``, BUILD_NOTES §7.5),
+        default set of a prior directory (the shipped prior's is ``'ema'``),
         or ``'raw'`` for a training workdir. Asking a prior
         directory for a set it does not hold is an error.
     """
@@ -286,10 +286,10 @@ def export_workdir(workdir: str, output: str, weights: str = "both",
     Args:
       weights: ``'raw'``, ``'ema'`` or ``'both'``.  step: checkpoint step (default: the latest).
       default: with ``'both'``, the set ``load_prior()`` returns when not told which: ``'raw'``
-        (what the release's inference uses) or ``'ema'`` (the shipped prior's, BUILD_NOTES §7.5).
+        (what the release's inference uses) or ``'ema'`` (the shipped prior's).
       high_expert: a prior directory (single network). If given, the workdir's network becomes
         the low noise-level expert (``t <= split_t``) and this prior's network, the same weight
-        set, the high one (:func:`zedo_jax.core.model.combine_experts`, BUILD_NOTES §7.8); clusters
+        set, the high one (:func:`zedo_jax.core.model.combine_experts`); clusters
         and statistics come from the workdir, or from this prior where the workdir has none.
       split_t: the experts' boundary (0.1: the largest time ZeDO's loop asks about).
     Returns:

@@ -426,7 +426,7 @@ def save_gif(path: str, inp, out, *, every: int = 1, fps: float = 8.0, dpi: int 
     return path
 
 
-# --- sequences (issue 14) ----------------------------------------------------------------------
+# --- sequences ---------------------------------------------------------------------------------
 
 def sequence_frames(inp, every: int = 1) -> list[int]:
     """Frame indices of ``inp`` in playback order (by ``seq``, then ``frame``; file order when

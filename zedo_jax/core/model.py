@@ -50,7 +50,7 @@ class ScoreNetConfig:
         :func:`zedo_jax.core.skeleton.bone_lengths`) to the input layer, beside the 51 coordinates
         (off: the release). Bone lengths do not change with the motion, so a network that
         sees them can tie a pose's size to its skeleton for motions it was not trained on
-        (BUILD_NOTES §7.6).
+        (measured in BUILD_NOTES.md: it does not help).
     """
 
     num_joints: int = 17
@@ -261,7 +261,7 @@ def trunk_apply(params, config: ScoreNetConfig, x, biases):
 
     Same parameters and result as ``ScoreNet(config).apply(params, x, biases,
     method=ScoreNet.trunk)`` (to float32 rounding, tested), written out layer by layer: on the
-    CPU XLA runs this about twice as fast as the module's lowering (BUILD_NOTES §11), which is
+    CPU XLA runs this about twice as fast as the module's lowering, which is
     what the lifting loop spends its time in."""
     p = params["params"] if "params" in params else params
     c = config
@@ -324,7 +324,7 @@ def param_shapes(config: ScoreNetConfig) -> dict:
 # A prior may hold two networks of one architecture: a ``low`` expert that gives the score at
 # diffusion times ``t <= split_t`` and a ``high`` expert above. ZeDO's loop only asks for the
 # score at t <= 0.1, so the low expert can be trained for those times alone while sampling from
-# noise (t = 1 down) keeps the all-times network (BUILD_NOTES §7.8). The variables tree is
+# noise (t = 1 down) keeps the all-times network. The variables tree is
 # ``{'experts': {'low': variables, 'high': variables}, 'split_t': float32 scalar}``; the split
 # is data, not configuration, so every jitted program that takes parameters takes it as well.
 

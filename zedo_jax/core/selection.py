@@ -23,8 +23,8 @@ deviation), so that terms in different units weigh alike whatever the image or t
   default: after the loop every hypothesis explains the 2D about equally well).
 
 The consensus, prior and asymmetry weights were chosen on 100 frames each of the clean and noisy
-CMU benchmarks, S = 50; the likelihood term was added to them with weight 2 (session 6,
-checked on the other skeleton and on flexed-leg frames; BUILD_NOTES §10).
+CMU benchmarks, S = 50; the likelihood term was added to them with weight 2 and
+checked on the other skeleton and on flexed-leg frames (BUILD_NOTES.md, "Selection").
 """
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ A :class:`Protocol` fixes the frame selection (loader arguments), the ZeDO prese
 (:data:`zedo_jax.core.program.PRESETS`), the joint sets evaluated, how per-frame errors are averaged
 (per action / activity first, or over frames) and the paper's numbers to print beside ours.
 
-Errors follow the release (spec §8): ground truth root-centred, prediction **not** re-centred
+Errors follow the release: ground truth root-centred, prediction **not** re-centred
 (``EvalConfig.recenter`` changes that), Procrustes with reflections allowed, minimum over
 hypotheses taken per metric. For a joint subset (3DPW's 14 joints) the Procrustes alignment and
 the N-MPJPE scale are fitted on all 17 joints and the error is averaged over the subset.

@@ -33,7 +33,7 @@ from zedo_jax.datasets.base import (DatasetError, EvalSet, check_metres, joints_
 SMPL24_TO_H36M = (0, 2, 5, 8, 1, 4, 7, 6, 12, 15, -1, 16, 18, 20, 17, 19, 21)
 #: head_top = head + HEAD_TOP_FACTOR * (head - neck) (SMPL joints 15 and 12).
 HEAD_TOP_FACTOR = 1.0
-#: The 14-joint protocol: Human3.6M indices without pelvis, spine, neck/nose (spec §1.1).
+#: The 14-joint protocol: Human3.6M indices without pelvis, spine, neck/nose.
 JOINTS_14 = (1, 2, 3, 4, 5, 6, 8, 10, 11, 12, 13, 14, 15, 16)
 JOINT_SOURCES = ("smpl24", "regressor")
 

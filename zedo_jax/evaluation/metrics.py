@@ -1,5 +1,5 @@
-"""Evaluation metrics (spec §8). Poses are ``[..., J, 3]`` in metres; errors are returned in
-metres (multiply by 1000 for mm).
+"""Evaluation metrics, with the release's conventions. Poses are ``[..., J, 3]`` in metres;
+errors are returned in metres (multiply by 1000 for mm).
 
 Faithful defaults: the prediction is **not** re-centred before MPJPE (quirk Q9; the residual
 pelvis offset counts) and Procrustes alignment **allows reflections** (quirk Q10). The minimum
@@ -182,8 +182,8 @@ def flexed_legs(poses3d, min_flexion_deg: float = FLEXED_LEGS_DEG) -> np.ndarray
     The flexion is measured in each pose's own body frame (:func:`zedo_jax.training.augment.
     thigh_flexion_deg`: 0 = thigh straight down, 90 = horizontal), so the camera does not
     matter. These postures are rare in the CMU training poses (3%) and common in everyday
-    motion (about 25%); the prior's errors on them are about 1.6x its average (BUILD_NOTES
-    §7.4), so ``launch.evaluate`` reports them as their own row.
+    motion (about 25%); the prior's errors on them are about 1.6x its average, so
+    ``launch.evaluate`` reports them as their own row.
 
     Args:
       poses3d: ``[N, 17, 3]`` metres, Human3.6M-17 order, any axes.
@@ -274,7 +274,7 @@ def plausibility_report(poses, gt=None) -> dict:
 
 
 # ----------------------------------------------------------------------------------------------
-# temporal metrics (issue 14): velocity and acceleration errors of sequences
+# temporal metrics: velocity and acceleration errors of sequences
 # ----------------------------------------------------------------------------------------------
 
 def mpjve(pred, gt):

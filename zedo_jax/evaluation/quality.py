@@ -4,7 +4,7 @@ output files.
 :func:`assess` turns a lift into per-frame, per-hypothesis quality fields users can filter on;
 :func:`input_warnings` flags 2D input that is computable but probably wrong (absurd scale or
 intrinsics, collapsed keypoints, too few joints). Thresholds are documented in BUILD_NOTES.md
-("Issue 12") with the distributions they were measured on.
+("Inputs and quality") with the distributions they were measured on.
 """
 from __future__ import annotations
 

@@ -163,7 +163,7 @@ def load_or_compile(fn, args, key):
     changes the program besides the arguments' shapes: configs, SDE, network), the
     arguments' shapes, dtypes and shardings, the JAX version, the devices, ``$XLA_FLAGS``, the
     host CPU's model and flags, and a hash of this package's sources. Any failure to read or
-    write the file falls back to compiling (BUILD_NOTES §11.1).
+    write the file falls back to compiling (BUILD_NOTES.md, "Caches and start-up").
     Returns ``(compiled, seconds spent, from_disk)``.
     """
     import os
@@ -323,7 +323,8 @@ def _mark_loading(path: str) -> None:
 #: XLA flags the command-line tools set (``launch/__init__.py``) when the user has not: with
 #: jaxlib 0.10 on the CPU, XLA's YNNPACK fusions make the first run of a program about a
 #: second slower (per-operation set-up) and the IPO's small operations 8x slower, for no
-#: steady-state gain in the loop (BUILD_NOTES §11). ``ZEDO_JAX_XLA_DEFAULTS=0`` turns this off.
+#: steady-state gain in the loop (measured in BUILD_NOTES.md). ``ZEDO_JAX_XLA_DEFAULTS=0``
+#: turns this off.
 CPU_XLA_DEFAULTS = ("--xla_cpu_experimental_ynn_fusion_type=",)
 
 

@@ -213,10 +213,10 @@ class AugmentConfig:
       body_scale_range: every bone scaled by a common ``exp(U(-r, r))`` (body size).
       keep_size: after the per-group factors, rescale the skeleton to its original sum of
         bone lengths, so proportions vary but the size stays tied to the training subject
-        (a prior that sees free sizes lets ZeDO's loop inflate the pose; BUILD_NOTES §7).
+        (a prior that sees free sizes lets ZeDO's loop inflate the pose).
       size_total_m: if > 0, every pose is scaled (after the skeleton variation) so that its 16
         bone lengths sum to this many metres: one size for all subjects, so the prior's score
-        holds every lifted pose at that size (BUILD_NOTES §7.2).
+        holds every lifted pose at that size.
       joint_slide: spine, thorax and neck/nose slide along their segments by up to this
         fraction of the segment (the joints each dataset defines differently).
       posture_prob: fraction of samples whose posture is re-drawn; in those, each of the 15

@@ -23,7 +23,7 @@ class LossConfig:
         loop asks the score only for t in [0.01, 0.1] (spec Q4), about 9% of the release's
         training times; a larger share spends more of the network on the times the loop
         uses: much better lifting on held-out data, but unconditional sampling from t = 1
-        degrades as the share grows (BUILD_NOTES §7.7).
+        degrades as the share grows (measured in BUILD_NOTES.md).
       loop_t_max: upper end of that window (0.1, the loop's starting time).
     """
 
