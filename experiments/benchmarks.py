@@ -18,6 +18,8 @@ import numpy as np
 
 from zedo_jax.core import camera, model as model_lib, program, sde as sde_lib
 from zedo_jax.core.config import LiftConfig, make_config
+from zedo_jax import lifting
+from zedo_jax.evaluation import metrics
 from zedo_jax.training import trainer as train
 from zedo_jax.runtime.compile_cache import silent
 
@@ -229,8 +231,6 @@ def accuracy_vs_cost(prior, files: dict, steps=(10, 25, 50, 100, 200, 500, 1000)
       ``default`` (this library's default: no linear drift, closed-form translation, anatomy
       steps).
     """
-    from zedo_jax import lifting
-    from zedo_jax.evaluation import metrics
     out = []
     for variant in ("release", "default"):
         for M in steps:

@@ -7,7 +7,7 @@ r"""Lift 2D keypoints the way the official ZeDO release does, in PyTorch: the ti
     python -m experiments.torch_lift --input IN.npz --pth PREFIX.pth [...]
 
 The shipped prior (or --checkpoint) is loaded with zedo_jax and its weights are put into the
-release's PyTorch network (zedo_jax.official.torch_reference.torch_net_from_prior); all frames are then
+release's PyTorch network (zedo_jax.official.torch_port.torch_net_from_prior); all frames are then
 lifted in one batch from the single hypothesis S = 1 by zedo_jax.official.torch_reference.torch_zedo:
 IPO with torch.optim.Adam, then a Python loop with one network call per iteration and a copy
 of the poses to the host every iteration (--nohost_copy drops the copy), as the release runs.
@@ -51,9 +51,8 @@ from launch import errors  # noqa: E402
 # in the modes that read it
 from zedo_jax.official import torch_reference  # noqa: E402
 
-import launch  # noqa: E402
 
-_T_IMPORTS = time.perf_counter() - min(_T_START, launch.T_START)
+_T_IMPORTS = time.perf_counter() - _T_START
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("input", None, "Input .npz: keypoints [N,17,2|3], K [3,3] or [N,3,3], "
@@ -141,8 +140,9 @@ def check_release_sde(sde, what: str):
 def export(prefix: str):
     """Write the zedo_jax prior as ``PREFIX.pth`` + ``PREFIX_hypothesis.npy``."""
     torch = torch_reference._import_torch()
-    from zedo_jax.core import model as model_lib
     from zedo_jax import prior as prior_lib
+    from zedo_jax.core import model as model_lib
+    from zedo_jax.official import torch_port
     if prefix.endswith(".pth"):
         prefix = prefix[:-len(".pth")]
     pth, hyp = prefix + ".pth", hypothesis_path(prefix + ".pth")
@@ -158,7 +158,7 @@ def export(prefix: str):
               f"{split:g}), which answers every time the release's loop asks about"
               + ("" if split >= 0.1 else f" up to {split:g} only"))
         params = model_lib.expert(params, "low")
-    ckpt = torch_reference.release_checkpoint(params, prior.config)
+    ckpt = torch_port.release_checkpoint(params, prior.config)
     init = np.asarray(prior.hypotheses(1), np.float32)
     os.makedirs(os.path.dirname(os.path.abspath(pth)), exist_ok=True)
     torch.save(ckpt, pth)
@@ -270,13 +270,14 @@ def main(argv):
                   f"model_state_dict)")
     else:
         from zedo_jax import prior as prior_lib
+        from zedo_jax.official import torch_port
         prior = prior_lib.load_prior(FLAGS.checkpoint, weights=FLAGS.weights)
         if type(prior.sde).__name__ != "SubVPSDE":
             errors.fail(f"the prior's SDE is {type(prior.sde).__name__}; the release (and "
                         f"torch_zedo) uses the sub-VP SDE")
         sde = {k: getattr(prior.sde, k) for k in RELEASE_SDE}
         init = prior.hypotheses(1)
-        net = torch_reference.torch_net_from_prior(prior, device=device)
+        net = torch_port.torch_net_from_prior(prior, device=device)
         source = (f"the prior at {prior.path} ({prior.config.hidden_dim}-wide, "
                   f"{prior.info.get('weights', 'raw')} weights)")
     t_prior = time.perf_counter() - t_prior

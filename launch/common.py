@@ -3,6 +3,7 @@ prior and lifting flags, and the lifting configuration built from the generated
 ``--config.*`` flags (launch/config_flags.py)."""
 from __future__ import annotations
 
+import json
 import os
 import sys
 
@@ -179,8 +180,13 @@ def input_options() -> inputs.InputOptions:
                                confidence_mode=FLAGS.confidence_mode)
 
 
-def load_input(path: str) -> inputs.LiftInput:
+def load_input(path: str, ground_truth: bool = False) -> inputs.LiftInput:
+    """The input file with the input flags (``--limit`` frames); with ``ground_truth`` it
+    must hold ``poses3d``."""
     inp = inputs.load_input(path, format=FLAGS.format, options=input_options())
+    if ground_truth and inp.poses3d is None:
+        errors.fail(f"{path} has no 'poses3d' ground truth to evaluate against "
+                    f"(use launch.lift to lift it)")
     if FLAGS.limit is not None:
         inp = inp.subset(slice(0, FLAGS.limit))
     return inp
@@ -237,3 +243,15 @@ def print_temporal_metrics(pred, inp, best=None) -> dict | None:
     print(f"MPJVE {tm['mpjve_mm']:.1f} mm/frame, acceleration error "
           f"{tm['accel_error_mm']:.1f} mm/frame^2 ({tm['sequences']} sequences)")
     return tm
+
+
+def write_json(path: str | None, record: dict | None) -> None:
+    """Write ``record`` to ``path`` as JSON (tuples and arrays as lists); nothing when either
+    is ``None``."""
+    if path is None or record is None:
+        return
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(record, f, indent=2, default=lambda o: o.tolist() if hasattr(o, "tolist")
+                  else list(o) if isinstance(o, tuple) else str(o))
+    print(f"Wrote {path}")

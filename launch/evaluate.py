@@ -1,16 +1,11 @@
-r"""Evaluate ZeDO lifting against ground truth.
+r"""Evaluate ZeDO lifting against ground truth: a table per input (zedo_jax.evaluation.report)
+and one summary for several; --json writes the numbers.
 
     python -m launch.evaluate --input A.npz[,B.npz...] [--hypotheses 50] [--json OUT.json] \
         [--schedule fast|faithful | --temporal] [--config.loop.steps=200 ...]
-    python -m launch.evaluate --dataset h36m --data_dir DIR [--keypoints gt|cpn|proj] \
-        [--hypotheses 50] [--init_poses VIDEOPOSE3D.npz]     # the paper's protocols
-
-Prints a table per input (ZeDO; with S > 1 the oracle minimum and the hypothesis selected
-without ground truth; the same on frames with flexed legs; the IPO-only pose; the mean
-training pose) and, for several inputs, one summary table; --json writes the numbers.
+    python -m launch.evaluate --dataset h36m --data_dir DIR [--keypoints gt|cpn|proj]
 """
 import dataclasses
-import json
 import os
 
 import numpy as np
@@ -38,21 +33,16 @@ def main(argv):
     del argv
     common.start()
     common.check_lift_flags()                   # everything checkable, before any work
-    for flag in ("json", "save_poses"):
-        if getattr(FLAGS, flag):
-            errors.check_writable(getattr(FLAGS, flag), f"--{flag}")
+    for flag in [f for f in ("json", "save_poses") if getattr(FLAGS, f)]:
+        errors.check_writable(getattr(FLAGS, flag), f"--{flag}")
     if FLAGS.dataset:
-        return write(evaluate_dataset())
+        return common.write_json(FLAGS.json, evaluate_dataset())
     if not FLAGS.input or FLAGS.data_dir or FLAGS.keypoints:
         errors.fail("give --input FILE[,FILE...], or --dataset NAME --data_dir DIR "
                     "(--data_dir and --keypoints belong to --dataset)")
-    loaded = []
-    for path in [p for p in FLAGS.input.split(",") if p]:  # all checked before any lifting
-        inp = common.load_input(path)
-        if inp.poses3d is None:
-            errors.fail(f"{path} has no 'poses3d' ground truth to evaluate against "
-                        f"(use launch.lift to lift it)")
-        loaded.append((path, inp, common.init_poses(len(inp))))
+    loaded = [(path, common.load_input(path, ground_truth=True))   # all read before lifting
+              for path in FLAGS.input.split(",") if path]
+    loaded = [(path, inp, common.init_poses(len(inp))) for path, inp in loaded]
     prior, cfg = common.load_prior(), common.lift_config()
     records, summary = [], []
     for path, inp, init in loaded:
@@ -77,15 +67,14 @@ def main(argv):
             rec["network_evals_per_frame"] = out.temporal.network_evals_per_frame
         records.append(rec)
         summary += [(f"{os.path.basename(path)}: {label}", s) for label, s in main_rows]
-        if FLAGS.save_poses:
-            save = FLAGS.save_poses if len(loaded) == 1 else (
-                f"{os.path.splitext(FLAGS.save_poses)[0]}_"
-                f"{os.path.splitext(os.path.basename(path))[0]}.npz")
-            lifting.save_result(save, out, inp)
+        if FLAGS.save_poses:                  # several inputs: OUT_<input name>.npz
+            stem = os.path.splitext(os.path.basename(path))[0]
+            lifting.save_result(FLAGS.save_poses if len(loaded) == 1 else
+                                f"{os.path.splitext(FLAGS.save_poses)[0]}_{stem}.npz", out, inp)
     if distributed.is_primary():
         if len(loaded) > 1:
             print(f"== all inputs\n{report.format_table(summary)}")
-        write(records[0] if len(records) == 1 else {"inputs": records})
+        common.write_json(FLAGS.json, records[0] if len(records) == 1 else {"inputs": records})
 
 
 def evaluate_dataset() -> dict:
@@ -97,9 +86,8 @@ def evaluate_dataset() -> dict:
                        **({"joints": FLAGS.pw3d_joints} if FLAGS.dataset == "3dpw" else {}))
     init, per_frame = (datasets.load_init_poses(FLAGS.init_poses, ev)
                        if FLAGS.init_poses else (None, False))
-    if FLAGS.limit is not None:
-        ev = ev.subset(slice(0, FLAGS.limit))
-        init = init[:FLAGS.limit] if per_frame else init
+    ev = ev.subset(slice(0, FLAGS.limit))
+    init = init[:FLAGS.limit] if per_frame else init
     if not FLAGS["preset"].present:           # the dataset's own release settings
         FLAGS.preset = proto.preset
     cfg = common.lift_config(default_schedule="faithful")   # the paper's protocol
@@ -123,18 +111,8 @@ def evaluate_dataset() -> dict:
         result["initial_poses_metrics_mm"] = base["metrics"]
     print(f"source: {ev.source}; {out.timings.seconds:.1f}s")
     if FLAGS.save_poses:
-        np.savez(FLAGS.save_poses, poses=out.poses, seq=ev.seq, frame=ev.frame,
-                 poses3d=ev.poses3d)
+        np.savez(FLAGS.save_poses, poses=out.poses, seq=ev.seq, frame=ev.frame, poses3d=ev.poses3d)
     return result if distributed.is_primary() else None
-
-
-def write(result: dict | None):
-    if FLAGS.json and result is not None:
-        os.makedirs(os.path.dirname(os.path.abspath(FLAGS.json)), exist_ok=True)
-        with open(FLAGS.json, "w") as f:
-            json.dump(result, f, indent=2, default=lambda o: list(o) if isinstance(o, tuple)
-                      else o.tolist() if hasattr(o, "tolist") else str(o))
-        print(f"Wrote {FLAGS.json}")
 
 
 if __name__ == "__main__":

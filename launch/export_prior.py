@@ -3,7 +3,7 @@ the package ship: no optimiser state), copying its cluster files.
 
     python -m launch.export_prior --workdir runs/prior --output zedo_jax/assets/prior \
         [--weights raw|ema|both] [--default_weights raw|ema] [--step N] \
-        [--high_expert PRIOR --split_t 0.1]     # noise-level experts (BUILD_NOTES §7.8)
+        [--high_expert PRIOR --split_t 0.1]     # noise-level experts (a low-noise and an all-times network)
 """
 from absl import app, flags, logging
 

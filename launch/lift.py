@@ -6,9 +6,8 @@ r"""Lift 2D keypoints to 3D poses with ZeDO.
         [--schedule fast|faithful | --temporal] [--config.loop.steps=200 ...] \
         [--plot DIR] [--figure PATH | --nofigure] [--checkpoint PRIOR] [--limit N]
 
-Inputs and outputs: README ("Lifting your keypoints"). Every setting of the lift is a
-``--config.STAGE.FIELD`` flag. Several processes split every chunk (--coordinator_address
-HOST:PORT --num_processes N --process_id I); process 0 prints and writes the outputs.
+Inputs and outputs: README ("Lifting your keypoints"); every setting is a --config.STAGE.FIELD
+flag. Several processes (--coordinator_address --num_processes --process_id) split the work.
 """
 import os
 
@@ -41,9 +40,9 @@ def check_flags() -> tuple[str, str | None]:
     common.check_lift_flags()
     if FLAGS.figure and FLAGS.nofigure:
         errors.fail("--figure and --nofigure contradict each other; drop one of them")
-    for name, low in (("figure_frames", 1), ("plot_every", 1)):
-        if getattr(FLAGS, name) < low:
-            errors.fail(f"--{name} must be >= {low}; got {getattr(FLAGS, name)}")
+    for name in ("figure_frames", "plot_every"):
+        if getattr(FLAGS, name) < 1:
+            errors.fail(f"--{name} must be >= 1; got {getattr(FLAGS, name)}")
     if FLAGS.plot and not FLAGS.gif_fps > 0:
         errors.fail(f"--gif_fps must be positive; got {FLAGS.gif_fps}")
     if FLAGS.plot and not viz.available():
@@ -101,8 +100,7 @@ def main(argv):
         print(report.format_table(rows))
         common.print_temporal_metrics(out.poses, inp, np.argmin(res["mpjpe_all"], axis=1))
     if figure and not viz.available():
-        print("Note: matplotlib is not installed, so no summary figure "
-              "(pip install 'zedo_jax[viz]')")
+        print("Note: no summary figure without matplotlib (pip install 'zedo_jax[viz]')")
     elif figure:
         viz.save_summary(figure, inp, out, max_frames=FLAGS.figure_frames)
         print(f"Wrote {figure} (summary figure)")

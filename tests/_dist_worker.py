@@ -40,7 +40,9 @@ def run(mode: str, out: str):
     import numpy as np
     from zedo_jax.training import data, trainer as train
     from zedo_jax import lifting, prior as prior_lib
-    from zedo_jax.core import model, sde, program as zedo
+    from zedo_jax.core.program import OUTPUT_KEYS
+    from zedo_jax.core import model, sde
+    from zedo_jax.core.config import LiftConfig
 
     if mode.startswith("train"):
         poses = data.PoseSet(np.load(os.path.join(out, "poses.npy")), "world", "test")
@@ -66,12 +68,12 @@ def run(mode: str, out: str):
             inp = {k: f[k] for k in f.files}
         prior = prior_lib.Prior(config=cfg, sde=sde.SubVPSDE(), params=params,
                                  clusters={2: inp["clusters"]})
-        zcfg = zedo.ZeDOConfig(ipo_steps=5, oil_steps=4)
+        zcfg = LiftConfig().replace(**{"ipo.steps": 5, "loop.steps": 4})
         res = lifting.lift(prior, inp["keypoints"], inp["K"], hypotheses=2, config=zcfg,
                            chunk_size=4, log=print)
         if distributed.is_primary():
             np.savez(os.path.join(out, "result_lift.npz"), devices=jax.device_count(),
-                     **{k: res[k] for k in lifting.OUTPUT_KEYS})
+                     **{k: getattr(res, k) for k in OUTPUT_KEYS})
     else:
         raise SystemExit(f"unknown mode {mode!r}")
 

@@ -44,3 +44,15 @@ def coco_frames(width=1280, height=720, fov_deg=65.0, conf=0.9):
     K = camera.default_intrinsics(width, height, fov_deg=fov_deg)
     uv = np.asarray(camera.project(kf.synthetic_coco17_3d(poses), K))
     return np.concatenate([uv, np.full(uv.shape[:2] + (1,), conf)], -1), poses
+
+
+def zero_result(n: int, S: int = 1):
+    """A :class:`zedo_jax.lifting.LiftResult` of ``n`` frames and ``S`` hypotheses, all
+    zeros (what the output writers need, without lifting)."""
+    from zedo_jax import lifting
+    shapes = {"poses": (17, 3), "translation": (3,), "reprojection_error_px": (17,),
+              "ipo_poses": (17, 3), "ipo_translation": (3,)}
+    arrays = {k: np.zeros((n, S) + shapes.get(k, ()), np.float32) for k in lifting.RESULT_KEYS}
+    arrays["best"] = np.zeros(n, np.int64)
+    arrays["plausible"] = np.ones((n, S), bool)
+    return lifting.LiftResult(**arrays)

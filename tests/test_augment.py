@@ -113,7 +113,7 @@ def test_posture_variation_keeps_bones_and_respects_ranges(poses):
     r = augment.PostureRanges()
     # Every degree of freedom re-drawn: thigh flexion relative to the trunk lies in the range
     # (abduction drawn first can move it by a few degrees out of the sagittal plane).
-    flex = augment.thigh_flexion_deg(y)
+    flex = skeleton.thigh_flexion_deg(y)
     assert np.percentile(flex, 1) > r.hip_flexion[0] - 10
     assert np.percentile(flex, 99) < r.hip_flexion[1] + 10
     # Knees bend within their range and backward (the shin never passes in front of the thigh
@@ -125,7 +125,7 @@ def test_posture_variation_keeps_bones_and_respects_ranges(poses):
         assert ang.max() < r.knee_flexion[1] + 1.0
     # Sitting, crouching and kneeling become common: both thighs flexed beyond 60 degrees.
     both = np.mean((flex > 60).all(1))
-    assert both > 4 * np.mean((augment.thigh_flexion_deg(x) > 60).all(1)) and both > 0.1
+    assert both > 4 * np.mean((skeleton.thigh_flexion_deg(x) > 60).all(1)) and both > 0.1
 
 
 def test_posture_prob_gates_samples(poses):

@@ -102,12 +102,12 @@ def test_training_in_two_processes_matches_one(runs):
 
 
 def test_lifting_in_two_processes_matches_one(runs):
-    from zedo_jax import lifting
+    from zedo_jax.core.program import OUTPUT_KEYS
     a = np.load(runs["multi"] / "result_lift.npz")
     b = np.load(runs["single"] / "result_lift.npz")
     assert int(a["devices"]) == int(b["devices"]) == 4
     assert a["poses"].shape == (10, 2, 17, 3)
-    for k in lifting.OUTPUT_KEYS:
+    for k in OUTPUT_KEYS:
         np.testing.assert_allclose(a[k], b[k], atol=1e-5, rtol=1e-5, err_msg=k)
     assert "[lift] chunk" in runs["logs"][0] and "[lift]" not in runs["logs"][1]
 

@@ -12,7 +12,8 @@ from zedo_jax.runtime import compile_cache as utils
 
 @pytest.fixture
 def cache(tmp_path, monkeypatch):
-    monkeypatch.setattr(utils, "enable_compilation_cache", lambda: str(tmp_path))
+    """The on-disk cache turned on (as ``enable_compilation_cache()`` leaves it) in tmp_path."""
+    monkeypatch.setitem(utils._cache_state, "dir", str(tmp_path))
     return tmp_path
 
 
@@ -74,25 +75,33 @@ def test_a_crashed_load_disables_the_file(cache):
 
 
 def test_cache_off_compiles_in_process(monkeypatch):
-    monkeypatch.setattr(utils, "enable_compilation_cache", lambda: None)
+    monkeypatch.setitem(utils._cache_state, "dir", None)      # disabled (ZEDO_JAX_CACHE=0)
     args = (jnp.ones((2, 3, 3), jnp.float32), jnp.eye(3, dtype=jnp.float32))
     _, _, loaded = utils.load_or_compile(_program(), args, ("test", 5))
     assert not loaded
 
 
 @pytest.mark.parametrize("setting", ["dir", "0"])
-def test_import_configures_the_cache_without_importing_jax(tmp_path, setting):
+def test_enabling_configures_the_cache_without_importing_jax(tmp_path, setting):
+    """Importing zedo_jax sets nothing (and imports no JAX); enable_compilation_cache() turns
+    JAX's persistent cache on (through the environment, JAX not imported yet) and the
+    on-disk executables of load_or_compile."""
     import subprocess
     import sys
     value = str(tmp_path / "cache") if setting == "dir" else "0"
     env = {k: v for k, v in os.environ.items() if not k.startswith("JAX_COMPILATION_CACHE")}
     env.update(ZEDO_JAX_CACHE=value, JAX_PLATFORMS="cpu")
-    code = ("import sys, zedo_jax; assert 'jax' not in sys.modules; import jax; "
-            "print(jax.config.jax_compilation_cache_dir)")
+    code = ("import os, sys, zedo_jax; assert 'jax' not in sys.modules; "
+            "assert 'JAX_COMPILATION_CACHE_DIR' not in os.environ; "
+            "from zedo_jax.runtime import compile_cache; "
+            "assert compile_cache._cache_state.get('dir') is None; "
+            "print(zedo_jax.enable_compilation_cache()); assert 'jax' not in sys.modules; "
+            "import jax; print(jax.config.jax_compilation_cache_dir)")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == (value if setting == "dir" else "None")
+    want = value if setting == "dir" else "None"
+    assert out.stdout.split() == [want, want]
 
 
 def test_xla_defaults_of_the_tools(monkeypatch):
@@ -112,7 +121,8 @@ def test_xla_defaults_of_the_tools(monkeypatch):
 _SUBSET = """
 import sys, numpy as np, jax, jax.numpy as jnp
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
-from zedo_jax import utils
+from zedo_jax.runtime import compile_cache as utils
+utils.enable_compilation_cache()                         # $ZEDO_JAX_CACHE
 devs = [jax.devices()[2], jax.devices()[1]]             # some of the devices, out of order
 s = NamedSharding(Mesh(np.asarray(devs), ("b",)), P("b"))
 x = jax.device_put(jnp.arange(12.0).reshape(4, 3), s)

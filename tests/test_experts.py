@@ -128,9 +128,9 @@ def test_export_with_a_high_expert(trained_small_prior, tmp_path):
     with pytest.raises(FileNotFoundError, match="not a prior directory"):
         prior_lib.export_workdir(trained_small_prior, str(tmp_path / "x"),
                                  high_expert=str(tmp_path / "none"))
-    from zedo_jax.official import torch_reference
+    from zedo_jax.official import torch_port
     with pytest.raises(ValueError, match="two networks"):
-        torch_reference.flax_to_state_dict(p.params, p.config)
+        torch_port.flax_to_state_dict(p.params, p.config)
 
 
 def test_training_from_a_prior_with_experts_starts_from_its_high_network(cmu_poses_path,

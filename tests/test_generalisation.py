@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from zedo_jax.core import camera
-from zedo_jax.training import data
+from zedo_jax.training import data, recipes
 from experiments import loso as gen, views
 
 
@@ -33,31 +33,32 @@ def test_subsets_are_disjoint_and_named(cmu_poses_path):
     assert len(a) + len(b) == len(allp)
     with pytest.raises(ValueError, match="no subsets"):
         gen.subset_poses(cmu_poses_path, ["walking"], "train")
-    assert gen.recipe("none") == data.AugmentConfig()
-    assert gen.recipe("all").posture_prob > 0 and gen.recipe("all").bone_scale_range > 0
-    assert gen.recipe("all").keep_size and gen.recipe("all").body_scale_range == 0
+    assert recipes.augment_config("none") == data.AugmentConfig()
+    everything = recipes.augment_config("all")
+    assert everything.posture_prob > 0 and everything.bone_scale_range > 0
+    assert everything.keep_size and everything.body_scale_range == 0
     with pytest.raises(ValueError, match="unknown recipe"):
-        gen.recipe("everything")
+        recipes.augment_config("everything")
 
 
 def test_recipes_split_into_augmentation_and_loss():
     from zedo_jax.training import losses
-    assert gen.recipe_loss("none") == losses.LossConfig()
-    assert gen.recipe("loop_t") == data.AugmentConfig()          # only the training times
-    assert gen.recipe_loss("loop_t").loop_t_fraction == 0.5
-    both = gen.recipe("swap_loop_t"), gen.recipe_loss("swap_loop_t")
+    assert recipes.loss_config("none") == losses.LossConfig()
+    assert recipes.augment_config("loop_t") == data.AugmentConfig()   # only the training times
+    assert recipes.loss_config("loop_t").loop_t_fraction == 0.5
+    both = recipes.augment_config("swap_loop_t"), recipes.loss_config("swap_loop_t")
     assert both[0].swap_prob == 0.5 and both[1].loop_t_fraction == 0.5
-    for name in gen.RECIPES:                                      # every key lands somewhere
-        aug, loss = gen.recipe(name), gen.recipe_loss(name)
-        for k, v in gen.RECIPES[name].items():
-            assert getattr(loss if k in gen.LOSS_FIELDS else aug, k) == v
+    for name in recipes.RECIPES:                                  # every key lands somewhere
+        aug, loss = recipes.augment_config(name), recipes.loss_config(name)
+        for k, v in recipes.RECIPES[name].items():
+            assert getattr(loss if k in recipes.LOSS_FIELDS else aug, k) == v
     with pytest.raises(ValueError, match="unknown recipe"):
-        gen.recipe_loss("everything")
+        recipes.loss_config("everything")
 
 
 def test_loso_runs_end_to_end_and_resumes(cmu_poses_path, tmp_path):
-    from zedo_jax.core.program import ZeDOConfig
-    cfg = ZeDOConfig(ipo_steps=5, oil_steps=5)
+    from zedo_jax.core.config import LiftConfig
+    cfg = LiftConfig().replace(**{"ipo.steps": 5, "loop.steps": 5})
     kw = dict(recipes=("none:1",), subsets=("cmu_expmap",), steps=4, frames=4,
               config=cfg, weights=("raw", "ema"), hidden_dim=64, embed_dim=32, batch_size=64,
               log=None)

@@ -10,6 +10,8 @@ from zedo_jax.core import camera, skeleton
 from zedo_jax import inputs as io, lifting
 from zedo_jax.inputs import layouts as kf
 
+from _people import zero_result
+
 H36M = {n: i for i, n in enumerate(skeleton.JOINT_NAMES)}
 
 
@@ -233,8 +235,7 @@ def test_npz_inputs_and_output(tmp_path):
     assert inp.info["format"] == "coco17" and inp.K.shape == (2, 3, 3)
     # Read as Human3.6M, the COCO order triggers a hint.
     assert any("--format coco17" in w for w in io.load_input(path).info["warnings"])
-    out = {"poses": np.zeros((2, 1, 17, 3)), "translation": np.zeros((2, 1, 3)),
-           "reprojection_error_px": np.zeros((2, 1, 17)), "ipo_poses": np.zeros((2, 1, 17, 3))}
+    out = zero_result(2)
     saved = np.load(lifting.save_result(os.path.join(tmp_path, "o", "out.npz"), out, inp))
     np.testing.assert_allclose(saved["image_size"], [[640, 480]] * 2)
     assert saved["keypoints"].shape == (2, 17, 3)

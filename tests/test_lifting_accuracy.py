@@ -8,7 +8,7 @@ import numpy as np
 
 from zedo_jax import lifting, prior as prior_lib
 from zedo_jax.evaluation import metrics
-from zedo_jax.core.program import make_config
+from zedo_jax.core.config import make_config
 
 from conftest import ROOT
 
@@ -22,12 +22,12 @@ def test_lifting_improves_on_the_ipo_pose(trained_small_prior, cmu_views):
     kp, K, gt = (cmu_views[k][FRAMES] for k in ("keypoints", "K", "poses3d"))
     out = lifting.lift(prior, kp, K, hypotheses=1, log=None,
                        config=make_config(schedule="faithful"))
-    zedo = metrics.evaluate(out["poses"], gt)["summary"]
-    ipo = metrics.evaluate(out["ipo_poses"], gt)["summary"]
+    zedo = metrics.evaluate(out.poses, gt)["summary"]
+    ipo = metrics.evaluate(out.ipo_poses, gt)["summary"]
     assert zedo["pa_mpjpe_mm"] < 0.7 * ipo["pa_mpjpe_mm"], (zedo, ipo)
     assert zedo["mpjpe_mm"] < ipo["mpjpe_mm"]
     # The final pose is consistent with the 2D input up to the last score step (Q14).
-    assert float(np.median(out["reprojection_error_px"])) < 2.0
+    assert float(np.median(out.reprojection_error_px)) < 2.0
     # (How far away the person is depends on the pose scale a 300-step prior has barely
     # learned; the shipped-prior test below checks depth.)
 
@@ -39,10 +39,10 @@ def test_shipped_prior_accuracy(cmu_views):
     prior = prior_lib.load_prior()
     kp, K, gt = (cmu_views[k][FRAMES] for k in ("keypoints", "K", "poses3d"))
     out = lifting.lift(prior, kp, K, log=None)
-    s = metrics.evaluate(out["poses"], gt)["summary"]
+    s = metrics.evaluate(out.poses, gt)["summary"]
     assert s["pa_mpjpe_mm"] < PA_BOUND_MM and s["mpjpe_mm"] < MPJPE_BOUND_MM, s
-    assert float(np.median(out["reprojection_error_px"])) < 2.0
-    depth_err = np.abs(out["translation"][:, 0, 2] - gt[:, 0, 2])
+    assert float(np.median(out.reprojection_error_px)) < 2.0
+    depth_err = np.abs(out.translation[:, 0, 2] - gt[:, 0, 2])
     assert float(np.median(depth_err)) < DEPTH_BOUND_M, np.round(depth_err, 2)
 
 
@@ -61,8 +61,8 @@ def test_lift_and_evaluate_launchers(trained_small_prior, cmu_views, tmp_path):
     np.savez(inp, keypoints=cmu_views["keypoints"][idx], K=cmu_views["K"][idx],
              poses3d=cmu_views["poses3d"][idx], seq=cmu_views["seq"][idx])
     out = tmp_path / "out.npz"
-    common = ["--checkpoint", trained_small_prior, "--hypotheses", "4", "--ipo_steps", "50",
-              "--oil_steps", "100"]
+    common = ["--checkpoint", trained_small_prior, "--hypotheses", "4", "--config.ipo.steps=50",
+              "--config.loop.steps=100"]
     proc = run(["launch.lift", "--input", str(inp), "--output", str(out), "--nofigure", *common])
     assert "PA-MPJPE" in proc.stdout
     res = np.load(out)
@@ -111,7 +111,7 @@ def test_start_candidates_help_flexed_legs(cmu_views):
     prior = prior_lib.load_prior()
     base = lifting.lift(prior, kp, K, log=None)
     picked = lifting.lift(prior, kp, K, start_candidates=50, log=None)
-    s0, s1 = (metrics.evaluate(o["poses"], gt)["summary"] for o in (base, picked))
+    s0, s1 = (metrics.evaluate(o.poses, gt)["summary"] for o in (base, picked))
     # measured (round 2's prior): MPJPE 94.3 -> 85.0, PA-MPJPE 57.8 -> 53.7 mm
     assert s1["mpjpe_mm"] < s0["mpjpe_mm"] - 5.0 and s1["pa_mpjpe_mm"] < s0["pa_mpjpe_mm"], (s0, s1)
 
@@ -119,24 +119,24 @@ def test_start_candidates_help_flexed_legs(cmu_views):
     assert starts.shape == (len(idx), 17, 3) and err.shape == (len(idx), 50)
     np.testing.assert_array_equal(err.argmin(1), choice)
     again = lifting.lift(prior, kp, K, init_poses=starts, log=None)
-    np.testing.assert_allclose(again["poses"], picked["poses"], atol=1e-5)
+    np.testing.assert_allclose(again.poses, picked.poses, atol=1e-5)
 
     # hypotheses=10: the ten best-fitting starts, and `best` chooses among their results
     top = lifting.lift(prior, kp, K, start_candidates=50, hypotheses=10, log=None)
-    assert top["poses"].shape == (len(idx), 10, 17, 3) and top["best"].shape == (len(idx),)
+    assert top.poses.shape == (len(idx), 10, 17, 3) and top.best.shape == (len(idx),)
     order = np.argsort(err, 1, kind="stable")[:, :10]
     same = lifting.lift(prior, kp, K, init_poses=prior.hypotheses(50)[order], log=None)
-    np.testing.assert_allclose(same["poses"], top["poses"], atol=1e-5)
-    chosen = top["poses"][np.arange(len(idx)), top["best"]]
+    np.testing.assert_allclose(same.poses, top.poses, atol=1e-5)
+    chosen = top.poses[np.arange(len(idx)), top.best]
     s10 = metrics.evaluate(chosen, gt)["summary"]
     # measured: MPJPE 94.3 -> 82.3, PA-MPJPE 57.8 -> 52.6 mm
     assert s10["pa_mpjpe_mm"] < s0["pa_mpjpe_mm"] - 2.0, (s0, s10)
 
     ipo = lifting.lift(prior, kp[:3], K[:3], hypotheses=50, log=None)
-    X = ipo["ipo_poses"] + ipo["ipo_translation"][:, :, None]
+    X = ipo.ipo_poses + ipo.ipo_translation[:, :, None]
     pix = np.asarray(camera.project(jnp.asarray(X), jnp.asarray(K[:3, None])))
     ref = np.linalg.norm(pix - kp[:3, None, :, :2], axis=-1).mean(-1)
-    fit = lifting.ipo_fit_error(ipo["ipo_poses"], ipo["ipo_translation"], kp[:3, :, :2],
+    fit = lifting.ipo_fit_error(ipo.ipo_poses, ipo.ipo_translation, kp[:3, :, :2],
                                 np.ones((3, 17)), K[:3])
     np.testing.assert_allclose(fit, ref, rtol=1e-4)
 

@@ -9,6 +9,8 @@ import pytest
 from zedo_jax import inputs, lifting
 from zedo_jax.core import skeleton
 
+from _people import zero_result
+
 H36M = {n: i for i, n in enumerate(skeleton.JOINT_NAMES)}
 
 
@@ -123,8 +125,7 @@ def test_output_carries_fps_seq_frame(tmp_path):
     kp = h36m_frames(3)
     inp = inputs.make_input(kp, np.diag([1000.0, 1000.0, 1.0]), seq=[4, 4, 4], frame=[0, 1, 2],
                         fps=30.0)
-    out = {"poses": np.zeros((3, 1, 17, 3)), "translation": np.zeros((3, 1, 3)),
-           "reprojection_error_px": np.zeros((3, 1, 17))}
+    out = zero_result(3)
     path = lifting.save_result(os.path.join(tmp_path, "out.npz"), out, inp)
     with np.load(path) as f:
         assert float(f["fps"]) == 30.0

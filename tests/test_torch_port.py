@@ -156,7 +156,7 @@ def test_convert_cli_and_lift_parity(full_ckpt, tmp_path, cmu_views):
     """
     from zedo_jax import lifting
     from zedo_jax.runtime import compile_cache as utils
-    from zedo_jax.core import program as zedo
+    from zedo_jax.core.config import LiftConfig
     data = cmu_views                                             # conftest: skips if absent
     path, raw = full_ckpt
     frames = [0, 250, 500, 750]
@@ -179,8 +179,8 @@ def test_convert_cli_and_lift_parity(full_ckpt, tmp_path, cmu_views):
     assert prior.info["info"]["epoch"] == 1500 and prior.info["info"]["step"] == 98765
     np.testing.assert_allclose(prior.hypotheses(2), centres[:2] - centres[:2, :1], atol=1e-7)
 
-    cfg = zedo.ZeDOConfig(ipo_steps=50, oil_steps=100)          # fixed T for 100 // 5 steps
-    got = lifting.lift(prior, kp, K, hypotheses=2, config=cfg, log=utils.silent)["poses"]
+    cfg = LiftConfig().replace(**{"ipo.steps": 50, "loop.steps": 100})   # fixed T: 100 // 5
+    got = lifting.lift(prior, kp, K, hypotheses=2, config=cfg, log=utils.silent).poses
     want = torch_zedo(raw, centres[:2], kp, K, ipo_steps=50, oil_steps=100)
     diff = np.abs(got - want).max()
     assert got.shape == want.shape == (4, 2, 17, 3)

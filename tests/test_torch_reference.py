@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from zedo_jax.core import model as model_lib, program as zedo
+from zedo_jax.core import model as model_lib, sde as sde_lib
+from zedo_jax.core.config import make_config
 from zedo_jax.official import torch_port, torch_reference
 
 REPO = Path(__file__).resolve().parents[1]
@@ -45,7 +46,7 @@ def small_prior(tiny_prior):
 
 def test_flax_to_state_dict_inverts_state_dict_to_flax(small_prior):
     cfg = small_prior.config
-    sd = torch_reference.flax_to_state_dict(small_prior.params, cfg)
+    sd = torch_port.flax_to_state_dict(small_prior.params, cfg)
     assert list(sd) == torch_port.official_parameter_names(cfg.n_blocks)
     assert sd["pre_dense.weight"].shape == (128, 51)
     np.testing.assert_array_equal(sd["b2_dense1_t.weight"],
@@ -59,13 +60,13 @@ def test_flax_to_state_dict_inverts_state_dict_to_flax(small_prior):
     for (_, x), (_, y) in zip(a, b):
         np.testing.assert_array_equal(x, y)
     with pytest.raises(ValueError, match="no PyTorch ScoreModelFC_Adv counterpart"):
-        torch_reference.flax_to_state_dict(small_prior.params,
+        torch_port.flax_to_state_dict(small_prior.params,
                                            dataclasses.replace(cfg, embedding="fourier"))
 
 
 def test_torch_net_from_prior_matches_flax(small_prior):
     torch = pytest.importorskip("torch")
-    net = torch_reference.torch_net_from_prior(small_prior)
+    net = torch_port.torch_net_from_prior(small_prior)
     assert not net.training
     flax_net = model_lib.ScoreNet(small_prior.config)
     rng = np.random.default_rng(0)
@@ -81,17 +82,17 @@ def test_torch_net_from_prior_matches_flax(small_prior):
 
 def test_schedules_are_zedo_jax_schedules():
     for name, s in torch_reference.SCHEDULES.items():
-        cfg = zedo.make_config(schedule=name, anatomy=False)
-        assert (cfg.ipo_steps, cfg.oil_steps, cfg.linear_drift) == \
+        cfg = make_config(schedule=name, anatomy=False)
+        ipo, loop = cfg.ipo, cfg.loop
+        assert (ipo.steps, loop.steps, loop.linear_drift) == \
             (s["ipo_steps"], s["oil_steps"], s["linear_drift"]), name
-        assert cfg.dt(zedo.sde_lib.make_sde("subvp")) == \
+        assert loop.dt(sde_lib.make_sde("subvp")) == \
             (1e-3 if s["euler_dt"] is None else s["euler_dt"]), name
         # what torch_zedo has built in
-        assert (cfg.ipo_lr, cfg.ipo_keypoints, cfg.rot_axes, cfg.ipo_distance) == \
-            (0.1, (0, 1, 4), "z", 3.0)
-        assert (cfg.min_scale, cfg.max_scale, cfg.t_start, cfg.t_end) == (0.5, 2.0, 0.1, 0.01)
-        assert (cfg.drift_factor, cfg.ls_weight_power, cfg.conf_min, cfg.ray_step_size,
-                cfg.ray_conf_power, cfg.fixed_translation_steps, cfg.anatomy) == \
+        assert (ipo.lr, ipo.keypoints, ipo.rot_axes, ipo.distance) == (0.1, (0, 1, 4), "z", 3.0)
+        assert (ipo.min_scale, ipo.max_scale, loop.t_start, loop.t_end) == (0.5, 2.0, 0.1, 0.01)
+        assert (loop.drift_factor, loop.ls_weight_power, loop.conf_min, loop.ray_step_size,
+                loop.ray_conf_power, loop.fixed_translation_steps, cfg.anatomy.in_loop) == \
             (1.0, 2.0, 1e-4, 1.0, 0.0, None, False)
 
 
@@ -102,10 +103,10 @@ def test_fast_settings_lift_like_zedo_jax(small_prior, cmu_views):
     from zedo_jax.runtime import compile_cache as utils
     frames = [0, 500]
     kp, K = cmu_views["keypoints"][frames], cmu_views["K"][frames]
-    cfg = zedo.make_config(schedule="fast", anatomy=False, ipo_steps=20, oil_steps=20,
-                           final_denoise_t=0.0)      # the loop only (torch_zedo has no tail)
-    got = lifting.lift(small_prior, kp, K, config=cfg, log=utils.silent)["poses"]
-    net = torch_reference.torch_net_from_prior(small_prior)
+    cfg = make_config(schedule="fast", anatomy=False,   # the loop only (torch_zedo has no tail)
+                      overrides={"ipo.steps": 20, "loop.steps": 20, "denoise.final_t": 0.0})
+    got = lifting.lift(small_prior, kp, K, config=cfg, log=utils.silent).poses
+    net = torch_port.torch_net_from_prior(small_prior)
     fast = torch_reference.SCHEDULES["fast"]
     want = torch_reference.torch_zedo(net, small_prior.hypotheses(1), kp, K, 20, 20,
                                       euler_dt=fast["euler_dt"],
@@ -120,7 +121,7 @@ def test_fast_settings_lift_like_zedo_jax(small_prior, cmu_views):
 
 def test_torch_missing_message(monkeypatch, small_prior):
     monkeypatch.setitem(sys.modules, "torch", None)              # `import torch` -> ImportError
-    for call in (lambda: torch_reference.torch_net_from_prior(small_prior),
+    for call in (lambda: torch_port.torch_net_from_prior(small_prior),
                  lambda: torch_reference.torch_reference_net(128, 64)):
         with pytest.raises(ImportError, match=r"pip install 'zedo_jax\[torch\]'"):
             call()
@@ -207,8 +208,9 @@ def test_torch_lift_export_and_pth(tmp_path, cmu_views):
                 if line.startswith("import time:")]
     assert "torch" in imported                                # the import log is there
     assert not [m for m in imported if m.split(".")[0] in ("jax", "flax", "orbax")
-                or (m.startswith("zedo_jax.") and m not in ("zedo_jax.official.torch_reference",
-                                                            "zedo_jax.runtime.compile_cache"))], imported
+                or (m.startswith("zedo_jax.") and m not in (
+                    "zedo_jax.official", "zedo_jax.official.torch_reference",
+                    "zedo_jax.runtime", "zedo_jax.runtime.compile_cache"))], imported
     pth_out = proc.stdout
     proc = run(*flags, "--output", str(tmp_path / "prior.npz"))
     with np.load(tmp_path / "pth.npz") as f, np.load(tmp_path / "prior.npz") as g:

@@ -183,9 +183,9 @@ def test_bad_pose_files_get_clear_errors(tmp_path, make, match):
 
 def test_batch_must_divide_devices(cmu_poses_path, tmp_path):
     ps = data.PoseSet(np.zeros((8, 17, 3), np.float32), "camera", "zeros")
-    cfg = train.TrainConfig(model=model.ScoreNetConfig(hidden_dim=64, embed_dim=32),
-                            batch_size=0, steps=1)
-    with pytest.raises(ValueError, match="batch_size"):
+    with pytest.raises(ValueError, match="batch_size"):   # refused when the config is made
+        cfg = train.TrainConfig(model=model.ScoreNetConfig(hidden_dim=64, embed_dim=32),
+                                batch_size=0, steps=1)
         train.fit(cfg, ps, str(tmp_path / "w"))
 
 

@@ -32,6 +32,8 @@ from zedo_jax.core import model as model_lib
 from zedo_jax.core import sde as sde_lib
 from zedo_jax.core import skeleton
 from zedo_jax.runtime.distributed import on_default_device
+from zedo_jax.training import clustering, data as data_lib
+from zedo_jax.training.checkpoint import TrainCheckpoints
 
 PRIOR_FORMAT = "zedo_jax.prior/1"
 ASSET_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets")
@@ -168,7 +170,6 @@ def store_hypotheses(directory: str, poses, sizes=(1, 50), key=None, *, s1: str 
     Returns:
       ``{"training_stats": path, S: path, ...}``.
     """
-    from zedo_jax.training import clustering, data as data_lib
     key = jax.random.PRNGKey(0) if key is None else key
     cam = data_lib.camera_frame_poses(poses, jax.random.fold_in(key, 0))
     out = {"training_stats": save_training_stats(directory, training_stats(cam))}
@@ -251,7 +252,6 @@ def load_prior(path: str | None = None, weights: str | None = None) -> Prior:
                      clusters=load_clusters(path), path=path, info=meta,
                      stats=load_training_stats(path))
     if os.path.isdir(os.path.join(path, "checkpoints")):
-        from zedo_jax.training.checkpoint import TrainCheckpoints
         mngr = TrainCheckpoints(path)
         try:
             meta, params = mngr.restore_params(weights=weights or "raw")
@@ -295,7 +295,6 @@ def export_workdir(workdir: str, output: str, weights: str = "both",
     Returns:
       ``(path of the prior, step exported)``.
     """
-    from zedo_jax.training.checkpoint import TrainCheckpoints
     if default not in ("raw", "ema"):
         raise ValueError(f"default must be 'raw' or 'ema', got {default!r}")
     high = None

@@ -33,6 +33,7 @@ import os
 import numpy as np
 
 from zedo_jax.core import skeleton
+from zedo_jax.core.temporal import sequence_order
 
 LEFT_COLOR = "#1f5fbf"
 RIGHT_COLOR = "#d62728"
@@ -431,7 +432,6 @@ def save_gif(path: str, inp, out, *, every: int = 1, fps: float = 8.0, dpi: int 
 def sequence_frames(inp, every: int = 1) -> list[int]:
     """Frame indices of ``inp`` in playback order (by ``seq``, then ``frame``; file order when
     they are absent), every ``every``-th."""
-    from zedo_jax.evaluation.metrics import sequence_order
     if every < 1:
         raise ValueError(f"every must be >= 1, got {every}")
     seq = np.zeros(len(inp)) if inp.seq is None else inp.seq

@@ -9,7 +9,7 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from zedo_jax.core import model as model_lib, sde as sde_lib
+from zedo_jax.core import model as model_lib, sde as sde_lib, skeleton
 from zedo_jax.core.score import score_fn
 
 
@@ -52,7 +52,6 @@ def bone_length_check(samples, stats: dict) -> dict:
     the means, and its average over the 16 bones (``mean_abs_diff_mm``).
     """
     import numpy as np
-    from zedo_jax.core import skeleton
     if not stats:
         raise ValueError("the prior has no training statistics (training_stats.json); compute "
                          "them with launch/compute_clusters.py")

@@ -4,8 +4,9 @@ Poses are arrays ``[..., 17, 3]`` in metres. Joint 0 (pelvis) is the root.
 """
 from __future__ import annotations
 
-import numpy as np
+import jax
 import jax.numpy as jnp
+import numpy as np
 
 NUM_JOINTS = 17
 
@@ -74,3 +75,34 @@ def bone_lengths(poses):
 def bone_names():
     """Human-readable names of the 16 bones, ``"parent-child"``."""
     return tuple(f"{JOINT_NAMES[p]}-{JOINT_NAMES[c]}" for p, c in BONES)
+
+
+def unit(v, eps: float = 1e-9):
+    """``v`` scaled to unit length along its last axis."""
+    return v / jnp.maximum(jnp.linalg.norm(v, axis=-1, keepdims=True), eps)
+
+
+def body_frame(pose):
+    """``(left, up, forward)`` unit vectors of a pose ``[17, 3]``: left from the right to the left
+    hip, up from the pelvis to the thorax (made orthogonal to left), forward = left x up."""
+    left = unit(pose[4] - pose[1])
+    up = pose[8] - pose[0]
+    up = unit(up - jnp.dot(up, left) * left)
+    return left, up, jnp.cross(left, up)
+
+
+def plane_angle(d, forward_axis, up):
+    """Angle of direction ``d`` from 'down' (``-up``) toward ``forward_axis``, radians."""
+    return jnp.arctan2(jnp.dot(d, forward_axis), -jnp.dot(d, up))
+
+
+def thigh_flexion_deg(poses) -> np.ndarray:
+    """Sagittal flexion of both thighs ``[F, 2]`` (left, right) in degrees, in the body frame of
+    each pose (0 = straight down, 90 = horizontal forward). Used to measure how much sitting,
+    crouching and kneeling a pose set holds."""
+    poses = jnp.asarray(poses, jnp.float32)
+
+    def one(p):
+        left, up, fwd = body_frame(p)
+        return jnp.stack([plane_angle(p[5] - p[4], fwd, up), plane_angle(p[2] - p[1], fwd, up)])
+    return np.rad2deg(np.asarray(jax.vmap(one)(poses)))

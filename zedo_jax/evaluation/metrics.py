@@ -179,22 +179,21 @@ def flexed_legs(poses3d, min_flexion_deg: float = FLEXED_LEGS_DEG) -> np.ndarray
     """``[N]`` bool: frames whose ground truth has both thighs flexed forward beyond
     ``min_flexion_deg`` (sitting, crouching, kneeling, squatting).
 
-    The flexion is measured in each pose's own body frame (:func:`zedo_jax.training.augment.
-    thigh_flexion_deg`: 0 = thigh straight down, 90 = horizontal), so the camera does not
-    matter. These postures are rare in the CMU training poses (3%) and common in everyday
+    The flexion is measured in each pose's own body frame
+    (:func:`zedo_jax.core.skeleton.thigh_flexion_deg`: 0 = thigh straight down, 90 =
+    horizontal), so the camera does not matter. These postures are rare in the CMU training poses (3%) and common in everyday
     motion (about 25%); the prior's errors on them are about 1.6x its average, so
     ``launch.evaluate`` reports them as their own row.
 
     Args:
       poses3d: ``[N, 17, 3]`` metres, Human3.6M-17 order, any axes.
     """
-    from zedo_jax.training import augment
     poses3d = np.asarray(poses3d, np.float32)
     if poses3d.ndim != 3 or poses3d.shape[1:] != (17, 3):
         raise ValueError(f"poses3d must be [N, 17, 3]; got {list(poses3d.shape)}")
     if len(poses3d) == 0:
         return np.zeros(0, bool)
-    return augment.thigh_flexion_deg(poses3d).min(axis=1) > min_flexion_deg
+    return skeleton.thigh_flexion_deg(poses3d).min(axis=1) > min_flexion_deg
 
 
 def subset_summary(result: dict, mask) -> dict | None:

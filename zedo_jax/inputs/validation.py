@@ -10,6 +10,7 @@ from typing import Callable
 import numpy as np
 
 from zedo_jax.core import camera, skeleton
+from zedo_jax.inputs.layouts import num_joints
 
 FrameName = Callable[[int], str]
 
@@ -150,7 +151,6 @@ def image_sizes(image_size, n: int, source: str):
 
 def check_joint_count(kp, fmt: str, where: str):
     """``kp [J, C]`` has a joint count that ``fmt`` accepts."""
-    from zedo_jax.inputs.layouts import num_joints
     counts = num_joints(fmt)
     if kp.shape[0] not in counts:
         hint = ""

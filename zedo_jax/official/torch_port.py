@@ -40,6 +40,8 @@ import numpy as np
 from zedo_jax import prior as prior_lib
 from zedo_jax.core import model as model_lib
 from zedo_jax.core import sde as sde_lib
+from zedo_jax.official import torch_reference
+from zedo_jax.official.torch_reference import _fmt, network_sizes
 from zedo_jax.runtime.compile_cache import import_torch
 
 TORCH_MISSING = ("reading .pth checkpoints needs PyTorch: pip install 'zedo_jax[torch]' "
@@ -48,66 +50,10 @@ TORCH_MISSING = ("reading .pth checkpoints needs PyTorch: pip install 'zedo_jax[
 #: Keys present in official state dicts that carry no network weights.
 _IGNORED_KEYS = ("sigmas",)
 
-#: Per residual block: (PyTorch layer suffix, Flax sub-module, kind).
+#: Layers of GFPose's conditional network (refused by :func:`network_sizes`).
 _BLOCK_LAYERS = (("dense1", "dense1", "linear"), ("dense1_t", "dense1_t", "linear_t"),
                  ("gnorm1", "gnorm1", "norm"), ("dense2", "dense2", "linear"),
                  ("dense2_t", "dense2_t", "linear_t"), ("gnorm2", "gnorm2", "norm"))
-
-
-def _fmt(keys, limit: int = 40) -> str:
-    keys = list(keys)
-    more = f", ... ({len(keys) - limit} more)" if len(keys) > limit else ""
-    return ", ".join(keys[:limit]) + more
-
-
-def network_sizes(state_dict: Mapping[str, Any]) -> dict:
-    """The sizes of the network an (un-prefixed) official state dict holds, with numpy only:
-    ``{num_joints, hidden_dim, embed_dim, n_blocks}``. ``hidden_dim`` = rows of
-    ``pre_dense.weight``, ``embed_dim`` = rows of ``shared_time_embed.0.weight``,
-    ``num_joints`` = columns of ``pre_dense.weight`` / 3, ``n_blocks`` = the number of
-    ``b<k>_*`` blocks (:func:`zedo_jax.official.torch_port.infer_config` makes a ScoreNetConfig of it).
-
-    Raises:
-      ValueError: for a conditional GFPose network, a Fourier-embedding network, or when the
-        shapes needed for the inference are missing or malformed (listing the problems).
-    """
-    cond = sorted(k for k in state_dict if _COND_KEY.match(k))
-    if cond:
-        raise ValueError(
-            "this is a conditional GFPose network (it has the condition-branch keys "
-            f"{_fmt(cond)}); ZeDO's prior is unconditional, so these weights cannot be used. "
-            "Convert a ZeDO checkpoint (e.g. checkpoint/concatebb/checkpoint_1500.pth) instead.")
-    if "gauss_proj.W" in state_dict:
-        raise ValueError(
-            "this network uses the 'fourier' time embedding (key gauss_proj.W); the official "
-            "ZeDO checkpoints use 'positional', and zedo_jax's fourier features are its own "
-            "fixed random draw, so these weights cannot be converted")
-    problems = []
-    shapes = {}
-    for name in ("pre_dense.weight", "shared_time_embed.0.weight"):
-        if name not in state_dict:
-            problems.append(f"missing {name}")
-            continue
-        shapes[name] = tuple(np.shape(state_dict[name]))
-        if len(shapes[name]) != 2:
-            problems.append(f"{name} has shape {list(shapes[name])}, expected a 2-D [out, in]")
-    if problems:
-        raise ValueError("cannot infer the network size from the state dict: "
-                         + "; ".join(problems) + f" (keys: {_fmt(sorted(state_dict))})")
-    hidden, pose_dim = shapes["pre_dense.weight"]
-    embed = shapes["shared_time_embed.0.weight"][0]
-    if pose_dim % 3:
-        raise ValueError(f"pre_dense.weight has {pose_dim} input features; expected "
-                         f"num_joints * 3 (51 for the 17 Human3.6M joints)")
-    blocks = sorted({int(m.group(1)) for k in state_dict for m in [_BLOCK_KEY.match(k)] if m})
-    if blocks != list(range(1, len(blocks) + 1)):
-        raise ValueError(f"residual blocks must be numbered b1..bN without gaps; found "
-                         f"{['b%d' % b for b in blocks]}")
-    if hidden % 32:
-        raise ValueError(f"hidden width {hidden} (pre_dense.weight rows) is not divisible by "
-                         f"the 32 GroupNorm groups of ScoreModelFC_Adv")
-    return {"num_joints": pose_dim // 3, "hidden_dim": hidden, "embed_dim": embed,
-            "n_blocks": len(blocks)}
 
 
 def _import_torch():
@@ -468,3 +414,95 @@ def convert_to_prior(pth_path: str, output: str, weights: str = "raw",
         info["sha256"] = _sha256(pth_path)
     return prior_lib.save_prior(output, config, sde, variables, weights=weights,
                                      clusters=cl, info=info)
+
+
+# ----------------------------------------------------------------------------------------------
+# the other way: zedo_jax weights as the release's PyTorch network
+# ----------------------------------------------------------------------------------------------
+
+def _check_convertible(config: model_lib.ScoreNetConfig):
+    """The official network is fixed at GroupNorm(32, eps 1e-5), positional embedding, 3-D
+    joints; refuse a zedo_jax config it cannot represent."""
+    problems = []
+    if config.embedding != "positional":
+        problems.append(f"embedding={config.embedding!r} (the release has 'positional')")
+    if config.gn_groups != 32:
+        problems.append(f"gn_groups={config.gn_groups} (the release has 32)")
+    if config.gn_eps != 1e-5:
+        problems.append(f"gn_eps={config.gn_eps} (the release has 1e-5)")
+    if config.joint_dim != 3:
+        problems.append(f"joint_dim={config.joint_dim} (the release has 3)")
+    if problems:
+        raise ValueError("this prior's network has no PyTorch ScoreModelFC_Adv counterpart: "
+                         + "; ".join(problems))
+
+
+def flax_to_state_dict(variables, config: model_lib.ScoreNetConfig) -> dict:
+    """Flax variables of :class:`~zedo_jax.core.model.ScoreNet` -> the official state dict.
+
+    The inverse of :func:`zedo_jax.official.torch_port.state_dict_to_flax`: ``nn.Linear``
+    ``weight = kernel.T`` ``[out, in]``; ``nn.GroupNorm`` ``weight = scale``. Returns
+    ``{name: float32 numpy array}`` without the ``sigmas`` buffer and without a ``module.``
+    prefix, in ``model.parameters()`` order. Needs no PyTorch.
+    """
+    _check_convertible(config)
+    if model_lib.has_experts(variables):
+        raise ValueError("this prior holds two networks (noise-level experts); the official "
+                         "format has one: convert one of them, "
+                         "zedo_jax.core.model.expert(params, 'low' or 'high')")
+    params = variables["params"] if "params" in variables else variables
+    sd = {}
+    for layer, path, kind in _layers(config.n_blocks):
+        node = params
+        for p in path:
+            if p not in node:
+                raise ValueError(f"the Flax parameters have no {'/'.join(path)} (for {layer}); "
+                                 f"they do not belong to a {config.n_blocks}-block ScoreNet")
+            node = node[p]
+        if kind == "norm":
+            w = np.asarray(node["scale"], np.float32)
+        else:
+            w = np.ascontiguousarray(np.asarray(node["kernel"], np.float32).T)
+        sd[f"{layer}.weight"] = w
+        sd[f"{layer}.bias"] = np.asarray(node["bias"], np.float32)
+    validate_state_dict(sd, config)
+    return sd
+
+
+def torch_net_from_prior(prior, device=None):
+    """The PyTorch reference network holding a zedo_jax prior's weights, in eval mode.
+
+    Args:
+      prior: a :class:`zedo_jax.prior.Prior` (or anything with ``.config`` and ``.params``).
+      device: torch device to put it on (default: the CPU).
+    Returns:
+      ``ScoreModelFC_Adv`` whose ``net(x [B, 17, 3], 999 t [B])`` equals
+      ``ScoreNet(prior.config).apply(prior.params, x, 999 t)`` to float32 rounding.
+    """
+    torch = torch_reference._import_torch()
+    config = prior.config
+    sd = flax_to_state_dict(model_lib.expert(prior.params, "low"), config)
+    net = torch_reference.torch_reference_net(config.hidden_dim, config.embed_dim,
+                                              config.n_blocks, config.num_joints)
+    full = {k: torch.from_numpy(v.copy()) for k, v in sd.items()}
+    full["sigmas"] = net.sigmas                      # the buffer is not part of a Flax tree
+    net.load_state_dict(full, strict=True)
+    if device is not None:
+        net = net.to(device)
+    return net.eval()
+
+
+def release_checkpoint(variables, config: model_lib.ScoreNetConfig) -> dict:
+    """A zedo_jax network's Flax variables as an official release checkpoint dict.
+
+    ``{"model_state_dict": {"module.<name>": float32 tensor, ..., "module.sigmas": float64}}``:
+    the state dict of :func:`flax_to_state_dict` with the ``nn.DataParallel`` prefix and the
+    ``sigmas`` buffer, as the release saves it (``torch.save`` it to a ``.pth``; the release's
+    optimizer and EMA entries are not written). :func:`zedo_jax.official.torch_port.split_checkpoint`
+    and :func:`torch_net_from_state_dict` read it back.
+    """
+    torch = torch_reference._import_torch()
+    sd = flax_to_state_dict(variables, config)
+    out = {"module.sigmas": _sigmas(torch)}          # first, as in the release's state_dict()
+    out.update({f"module.{k}": torch.from_numpy(np.array(v, np.float32)) for k, v in sd.items()})
+    return {"model_state_dict": out}

@@ -7,40 +7,95 @@ This is the baseline zedo_jax is checked and timed against:
 * :func:`torch_zedo`: the Initial Pose Optimizer (Adam) and the optimization loop written from
   the documented algorithm, run as the release runs them: a Python loop with one iteration per
   step (and, by default, a copy of the current poses to the host every iteration);
-* :func:`torch_net_from_prior` / :func:`flax_to_state_dict`: a zedo_jax prior's Flax weights
-  in that network (the inverse of :func:`zedo_jax.official.torch_port.state_dict_to_flax`);
 * :func:`torch_net_from_state_dict`: that network from an official state dict (e.g. the
   ``model_state_dict`` of a release ``.pth``), its size inferred from the tensor shapes.
 
-    from zedo_jax import prior as prior_lib, torch_reference
+    from zedo_jax import prior as prior_lib
+    from zedo_jax.official import torch_port, torch_reference
     prior = prior_lib.load_prior()
-    net = torch_reference.torch_net_from_prior(prior)
+    net = torch_port.torch_net_from_prior(prior)
     poses = torch_reference.torch_zedo(net, prior.hypotheses(1), keypoints, K,
                                        ipo_steps=500, oil_steps=1000)   # [B, S, 17, 3]
 
-``python -m experiments.torch_lift`` lifts an .npz with it. Only :func:`flax_to_state_dict` works
-without PyTorch (the optional extra ``zedo_jax[torch]``); everything else imports it lazily.
-Importing this module imports neither PyTorch nor JAX/Flax: :func:`torch_reference_net`,
-:func:`torch_net_from_state_dict` and :func:`torch_zedo` need only PyTorch and numpy; the
-functions that take a zedo_jax prior or Flax config import zedo_jax's JAX modules when called.
+A zedo_jax prior's weights go into that network with
+:func:`zedo_jax.official.torch_port.torch_net_from_prior`. ``python -m experiments.torch_lift``
+lifts an .npz with it. Importing this module imports neither PyTorch (the optional extra
+``zedo_jax[torch]``, imported when a function needs it) nor JAX/Flax.
 """
 from __future__ import annotations
 
 import math
 import re
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import Any, Mapping
 
 import numpy as np
 
-from zedo_jax.official import torch_port
-from zedo_jax.official.torch_port import network_sizes
 from zedo_jax.runtime.compile_cache import import_torch
 
-if TYPE_CHECKING:                    # JAX/Flax: imported by the functions that need them
-    from zedo_jax.core import model as model_lib
 
 TORCH_MISSING = ("the PyTorch reference of ZeDO needs PyTorch: pip install 'zedo_jax[torch]' "
                  "(from a checkout: pip install \".[torch]\")")
+
+_COND_KEY = re.compile(r"^(cond_embed\..*|pre_dense_cond\..*|b\d+_dense\d+_cond\..*)$")
+#: A residual block's layer (``b<k>_...``).
+_BLOCK_KEY = re.compile(r"^b(\d+)_")
+
+#: Per residual block: (PyTorch layer suffix, Flax sub-module, kind).
+def _fmt(keys, limit: int = 40) -> str:
+    keys = list(keys)
+    more = f", ... ({len(keys) - limit} more)" if len(keys) > limit else ""
+    return ", ".join(keys[:limit]) + more
+
+
+def network_sizes(state_dict: Mapping[str, Any]) -> dict:
+    """The sizes of the network an (un-prefixed) official state dict holds, with numpy only:
+    ``{num_joints, hidden_dim, embed_dim, n_blocks}``. ``hidden_dim`` = rows of
+    ``pre_dense.weight``, ``embed_dim`` = rows of ``shared_time_embed.0.weight``,
+    ``num_joints`` = columns of ``pre_dense.weight`` / 3, ``n_blocks`` = the number of
+    ``b<k>_*`` blocks (:func:`zedo_jax.official.torch_port.infer_config` makes a ScoreNetConfig of it).
+
+    Raises:
+      ValueError: for a conditional GFPose network, a Fourier-embedding network, or when the
+        shapes needed for the inference are missing or malformed (listing the problems).
+    """
+    cond = sorted(k for k in state_dict if _COND_KEY.match(k))
+    if cond:
+        raise ValueError(
+            "this is a conditional GFPose network (it has the condition-branch keys "
+            f"{_fmt(cond)}); ZeDO's prior is unconditional, so these weights cannot be used. "
+            "Convert a ZeDO checkpoint (e.g. checkpoint/concatebb/checkpoint_1500.pth) instead.")
+    if "gauss_proj.W" in state_dict:
+        raise ValueError(
+            "this network uses the 'fourier' time embedding (key gauss_proj.W); the official "
+            "ZeDO checkpoints use 'positional', and zedo_jax's fourier features are its own "
+            "fixed random draw, so these weights cannot be converted")
+    problems = []
+    shapes = {}
+    for name in ("pre_dense.weight", "shared_time_embed.0.weight"):
+        if name not in state_dict:
+            problems.append(f"missing {name}")
+            continue
+        shapes[name] = tuple(np.shape(state_dict[name]))
+        if len(shapes[name]) != 2:
+            problems.append(f"{name} has shape {list(shapes[name])}, expected a 2-D [out, in]")
+    if problems:
+        raise ValueError("cannot infer the network size from the state dict: "
+                         + "; ".join(problems) + f" (keys: {_fmt(sorted(state_dict))})")
+    hidden, pose_dim = shapes["pre_dense.weight"]
+    embed = shapes["shared_time_embed.0.weight"][0]
+    if pose_dim % 3:
+        raise ValueError(f"pre_dense.weight has {pose_dim} input features; expected "
+                         f"num_joints * 3 (51 for the 17 Human3.6M joints)")
+    blocks = sorted({int(m.group(1)) for k in state_dict for m in [_BLOCK_KEY.match(k)] if m})
+    if blocks != list(range(1, len(blocks) + 1)):
+        raise ValueError(f"residual blocks must be numbered b1..bN without gaps; found "
+                         f"{['b%d' % b for b in blocks]}")
+    if hidden % 32:
+        raise ValueError(f"hidden width {hidden} (pre_dense.weight rows) is not divisible by "
+                         f"the 32 GroupNorm groups of ScoreModelFC_Adv")
+    return {"num_joints": pose_dim // 3, "hidden_dim": hidden, "embed_dim": embed,
+            "n_blocks": len(blocks)}
+
 
 #: What :func:`torch_zedo` takes of zedo_jax's :data:`zedo_jax.core.program.SCHEDULES` (``euler_dt``
 #: ``None`` = 1/N). The other fields of both schedules are the release's defaults, which
@@ -109,85 +164,6 @@ def torch_reference_net(hidden=1024, embed=512, n_blocks=2, n_joints=17):
     return ScoreModelFC_Adv()
 
 
-def _check_convertible(config: model_lib.ScoreNetConfig):
-    """The official network is fixed at GroupNorm(32, eps 1e-5), positional embedding, 3-D
-    joints; refuse a zedo_jax config it cannot represent."""
-    problems = []
-    if config.embedding != "positional":
-        problems.append(f"embedding={config.embedding!r} (the release has 'positional')")
-    if config.gn_groups != 32:
-        problems.append(f"gn_groups={config.gn_groups} (the release has 32)")
-    if config.gn_eps != 1e-5:
-        problems.append(f"gn_eps={config.gn_eps} (the release has 1e-5)")
-    if config.joint_dim != 3:
-        problems.append(f"joint_dim={config.joint_dim} (the release has 3)")
-    if problems:
-        raise ValueError("this prior's network has no PyTorch ScoreModelFC_Adv counterpart: "
-                         + "; ".join(problems))
-
-
-def flax_to_state_dict(variables, config: model_lib.ScoreNetConfig) -> dict:
-    """Flax variables of :class:`~zedo_jax.core.model.ScoreNet` -> the official state dict.
-
-    The inverse of :func:`zedo_jax.official.torch_port.state_dict_to_flax`: ``nn.Linear``
-    ``weight = kernel.T`` ``[out, in]``; ``nn.GroupNorm`` ``weight = scale``. Returns
-    ``{name: float32 numpy array}`` without the ``sigmas`` buffer and without a ``module.``
-    prefix, in ``model.parameters()`` order. Needs no PyTorch.
-    """
-    from zedo_jax.core import model as model_lib
-    _check_convertible(config)
-    if model_lib.has_experts(variables):
-        raise ValueError("this prior holds two networks (noise-level experts); the official "
-                         "format has one: convert one of them, "
-                         "zedo_jax.core.model.expert(params, 'low' or 'high')")
-    params = variables["params"] if "params" in variables else variables
-    sd = {}
-    for layer, path, kind in torch_port._layers(config.n_blocks):
-        node = params
-        for p in path:
-            if p not in node:
-                raise ValueError(f"the Flax parameters have no {'/'.join(path)} (for {layer}); "
-                                 f"they do not belong to a {config.n_blocks}-block ScoreNet")
-            node = node[p]
-        if kind == "norm":
-            w = np.asarray(node["scale"], np.float32)
-        else:
-            w = np.ascontiguousarray(np.asarray(node["kernel"], np.float32).T)
-        sd[f"{layer}.weight"] = w
-        sd[f"{layer}.bias"] = np.asarray(node["bias"], np.float32)
-    torch_port.validate_state_dict(sd, config)
-    return sd
-
-
-def torch_net_from_prior(prior, device=None):
-    """The PyTorch reference network holding a zedo_jax prior's weights, in eval mode.
-
-    Args:
-      prior: a :class:`zedo_jax.prior.Prior` (or anything with ``.config`` and ``.params``).
-      device: torch device to put it on (default: the CPU).
-    Returns:
-      ``ScoreModelFC_Adv`` whose ``net(x [B, 17, 3], 999 t [B])`` equals
-      ``ScoreNet(prior.config).apply(prior.params, x, 999 t)`` to float32 rounding.
-    """
-    torch = _import_torch()
-    from zedo_jax.core import model as model_lib
-    config = prior.config
-    sd = flax_to_state_dict(model_lib.expert(prior.params, "low"), config)
-    net = torch_reference_net(config.hidden_dim, config.embed_dim, config.n_blocks,
-                              config.num_joints)
-    full = {k: torch.from_numpy(v.copy()) for k, v in sd.items()}
-    full["sigmas"] = net.sigmas                      # the buffer is not part of a Flax tree
-    net.load_state_dict(full, strict=True)
-    if device is not None:
-        net = net.to(device)
-    return net.eval()
-
-
-#: Keys of GFPose's conditional network that ZeDO's unconditional prior does not have.
-_COND_KEY = re.compile(r"^(cond_embed\..*|pre_dense_cond\..*|b\d+_dense\d+_cond\..*)$")
-_BLOCK_KEY = re.compile(r"^b(\d+)_")
-
-
 def torch_net_from_state_dict(state_dict: Mapping[str, Any], device=None):
     """The PyTorch reference network holding an official state dict's weights, in eval mode.
 
@@ -222,22 +198,6 @@ def torch_net_from_state_dict(state_dict: Mapping[str, Any], device=None):
     if device is not None:
         net = net.to(device)
     return net.eval()
-
-
-def release_checkpoint(variables, config: model_lib.ScoreNetConfig) -> dict:
-    """A zedo_jax network's Flax variables as an official release checkpoint dict.
-
-    ``{"model_state_dict": {"module.<name>": float32 tensor, ..., "module.sigmas": float64}}``:
-    the state dict of :func:`flax_to_state_dict` with the ``nn.DataParallel`` prefix and the
-    ``sigmas`` buffer, as the release saves it (``torch.save`` it to a ``.pth``; the release's
-    optimizer and EMA entries are not written). :func:`zedo_jax.official.torch_port.split_checkpoint`
-    and :func:`torch_net_from_state_dict` read it back.
-    """
-    torch = _import_torch()
-    sd = flax_to_state_dict(variables, config)
-    out = {"module.sigmas": _sigmas(torch)}          # first, as in the release's state_dict()
-    out.update({f"module.{k}": torch.from_numpy(np.array(v, np.float32)) for k, v in sd.items()})
-    return {"model_state_dict": out}
 
 
 def _sigmas(torch):

@@ -320,7 +320,7 @@ def _mark_loading(path: str) -> None:
     atexit.register(_remove)
 
 
-#: XLA flags the command-line tools set (``launch/__init__.py``) when the user has not: with
+#: XLA flags the command-line tools set (``launch.common.start``) when the user has not: with
 #: jaxlib 0.10 on the CPU, XLA's YNNPACK fusions make the first run of a program about a
 #: second slower (per-operation set-up) and the IPO's small operations 8x slower, for no
 #: steady-state gain in the loop (measured in BUILD_NOTES.md). ``ZEDO_JAX_XLA_DEFAULTS=0``

@@ -35,6 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from zedo_jax.core import skeleton
+from zedo_jax.core.skeleton import body_frame, plane_angle, unit
 
 #: Bone groups scaled together (left and right alike); values are bone indices of
 #: :data:`zedo_jax.core.skeleton.BONES` (bone ``k`` ends at joint ``k + 1``).
@@ -104,10 +105,6 @@ class PostureRanges:
 # geometry helpers (one pose)
 # ----------------------------------------------------------------------------------------------
 
-def _unit(v, eps: float = 1e-9):
-    return v / jnp.maximum(jnp.linalg.norm(v, axis=-1, keepdims=True), eps)
-
-
 def rotation_about(axis, angle):
     """Rodrigues rotation matrix ``[3, 3]`` about the unit ``axis [3]`` by ``angle`` radians."""
     x, y, z = axis[0], axis[1], axis[2]
@@ -122,20 +119,6 @@ def _rotate_subtree(pose, mask, pivot, axis, angle):
     return jnp.where(mask[:, None] > 0, moved, pose)
 
 
-def body_frame(pose):
-    """``(left, up, forward)`` unit vectors of a pose ``[17, 3]``: left from the right to the left
-    hip, up from the pelvis to the thorax (made orthogonal to left), forward = left x up."""
-    left = _unit(pose[4] - pose[1])
-    up = pose[8] - pose[0]
-    up = _unit(up - jnp.dot(up, left) * left)
-    return left, up, jnp.cross(left, up)
-
-
-def _plane_angle(d, forward_axis, up):
-    """Angle of direction ``d`` from 'down' (``-up``) toward ``forward_axis``, radians."""
-    return jnp.arctan2(jnp.dot(d, forward_axis), -jnp.dot(d, up))
-
-
 def _hinge(d1, d2, anatomical):
     """Axis and signed angle of a hinge joint between segments ``d1`` and ``d2``.
 
@@ -144,11 +127,11 @@ def _hinge(d1, d2, anatomical):
     or over-extended) the anatomical axis itself, so that re-posing always bends the joint the
     way it bends in a body. The angle is measured about that axis (negative = over-extended).
     """
-    u1, u2 = _unit(d1), _unit(d2)
+    u1, u2 = unit(d1), unit(d2)
     n = jnp.cross(u1, u2)
-    fb = _unit(anatomical - jnp.dot(anatomical, u1) * u1)
+    fb = unit(anatomical - jnp.dot(anatomical, u1) * u1)
     use_n = (jnp.linalg.norm(n) > 0.05) & (jnp.dot(n, fb) > 0)
-    axis = jnp.where(use_n, _unit(n), fb)
+    axis = jnp.where(use_n, unit(n), fb)
     return axis, jnp.arctan2(jnp.dot(jnp.cross(u1, u2), axis), jnp.dot(u1, u2))
 
 
@@ -246,10 +229,10 @@ def _repose_limb(pose, targets, on, joints, side, frame, hinge_sign):
     root, mid, end = joints
     m_limb, m_lower = jnp.asarray(_mask(joints[1:])), jnp.asarray(_mask((end,)))
     # Abduction: angle toward the outside (side * left) in the frontal plane, about side * fwd.
-    cur = _plane_angle(pose[mid] - pose[root], side * left, up)
+    cur = plane_angle(pose[mid] - pose[root], side * left, up)
     pose = _rotate_subtree(pose, m_limb, pose[root], side * fwd, (targets[0] - cur) * on[0])
     # Flexion: angle toward forward in the sagittal plane, about -left.
-    cur = _plane_angle(pose[mid] - pose[root], fwd, up)
+    cur = plane_angle(pose[mid] - pose[root], fwd, up)
     pose = _rotate_subtree(pose, m_limb, pose[root], -left, (targets[1] - cur) * on[1])
     # Hinge (knee / elbow): the fallback axis bends knees backward and elbows forward.
     axis, cur = _hinge(pose[mid] - pose[root], pose[end] - pose[mid], hinge_sign * left)
@@ -291,15 +274,15 @@ def vary_posture(key, pose, prob: float, ranges: PostureRanges = PostureRanges()
     m_up = jnp.asarray(_mask(_UPPER_BODY))
     pose = _rotate_subtree(pose, m_up, pose[0], left, trunk[0] * on[0])
     pose = _rotate_subtree(pose, m_up, pose[0], fwd, trunk[1] * on[1])
-    pose = _rotate_subtree(pose, m_up, pose[0], _unit(pose[8] - pose[0]), trunk[2] * on[2])
+    pose = _rotate_subtree(pose, m_up, pose[0], unit(pose[8] - pose[0]), trunk[2] * on[2])
     # Legs relative to the (possibly bent) trunk, so hip angles stay within their range.
     frame = body_frame(pose)
     for i, (joints, side) in enumerate(((_LEFT_LEG, 1.0), (_RIGHT_LEG, -1.0))):
         pose = _repose_limb(pose, legs[i], leg_on[3 * i: 3 * i + 3], joints, side, frame, 1.0)
     # Arms in the (possibly bent) trunk frame: up = pelvis -> thorax, left = across shoulders.
-    a_left = _unit(pose[11] - pose[14])
+    a_left = unit(pose[11] - pose[14])
     a_up = pose[8] - pose[0]
-    a_up = _unit(a_up - jnp.dot(a_up, a_left) * a_left)
+    a_up = unit(a_up - jnp.dot(a_up, a_left) * a_left)
     a_frame = (a_left, a_up, jnp.cross(a_left, a_up))
     for i, (joints, side) in enumerate(((_LEFT_ARM, 1.0), (_RIGHT_ARM, -1.0))):
         pose = _repose_limb(pose, arms[i], on[9 + 3 * i: 12 + 3 * i], joints, side, a_frame,
@@ -318,14 +301,3 @@ def batched(fn):
 # ----------------------------------------------------------------------------------------------
 # measurements (host)
 # ----------------------------------------------------------------------------------------------
-
-def thigh_flexion_deg(poses) -> np.ndarray:
-    """Sagittal flexion of both thighs ``[F, 2]`` (left, right) in degrees, in the body frame of
-    each pose (0 = straight down, 90 = horizontal forward). Used to measure how much sitting,
-    crouching and kneeling a pose set holds."""
-    poses = jnp.asarray(poses, jnp.float32)
-
-    def one(p):
-        left, up, fwd = body_frame(p)
-        return jnp.stack([_plane_angle(p[5] - p[4], fwd, up), _plane_angle(p[2] - p[1], fwd, up)])
-    return np.rad2deg(np.asarray(jax.vmap(one)(poses)))
