@@ -3,7 +3,6 @@ prior and lifting flags, and the lifting configuration built from the generated
 ``--config.*`` flags (launch/config_flags.py)."""
 from __future__ import annotations
 
-import json
 import os
 import sys
 
@@ -15,7 +14,7 @@ from zedo_jax import inputs, prior as prior_lib
 from zedo_jax.core import config as config_lib
 from zedo_jax.evaluation import metrics
 from zedo_jax.inputs import layouts
-from zedo_jax.runtime import compile_cache, distributed
+from zedo_jax.runtime import compile_cache, distributed, files
 
 FLAGS = flags.FLAGS
 
@@ -152,6 +151,36 @@ def check_lift_flags():
     lift_config()
 
 
+def output_path(path: str, suffixes) -> str:
+    """``--output``: ``.npz`` appended to an unknown suffix, then :func:`check_output`."""
+    if os.path.splitext(path)[1].lower() not in suffixes:
+        path += ".npz"
+    return check_output(path, "--output")
+
+
+def check_output(path: str, flag: str) -> str:
+    """Refuse an output path that cannot be written or is one of the inputs (a user's file is
+    never replaced by results)."""
+    errors.check_writable(path, flag)
+    for name in ("input", "init_poses", "checkpoint"):
+        given = FLAGS[name].value if name in FLAGS else None
+        for other in (given or "").split(","):
+            if other and files.same_file(path, other):
+                errors.fail(f"{flag} {path} is the --{name} file; give another output path")
+    return path
+
+
+def world():
+    """``--world``: ``None``, ``'y'``, ``'feet'`` or a pitch in degrees."""
+    if FLAGS.world in (None, "y", "feet"):
+        return FLAGS.world
+    try:
+        return float(FLAGS.world)
+    except ValueError:
+        errors.fail(f"--world must be 'y', 'feet' or the camera's pitch in degrees; got "
+                    f"{FLAGS.world!r}")
+
+
 def eval_config() -> metrics.EvalConfig:
     return metrics.EvalConfig(recenter=FLAGS.recenter,
                               allow_reflection=not FLAGS.proper_rotations)
@@ -250,8 +279,6 @@ def write_json(path: str | None, record: dict | None) -> None:
     is ``None``."""
     if path is None or record is None:
         return
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "w") as f:
-        json.dump(record, f, indent=2, default=lambda o: o.tolist() if hasattr(o, "tolist")
-                  else list(o) if isinstance(o, tuple) else str(o))
+    files.save_json(path, record, indent=2, default=lambda o: o.tolist() if hasattr(o, "tolist")
+                    else list(o) if isinstance(o, tuple) else str(o))
     print(f"Wrote {path}")

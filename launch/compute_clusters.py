@@ -4,7 +4,7 @@ them with a prior or training workdir as clusters_<S>.npy.
     python -m launch.compute_clusters --data ../shared/data/cmu_h36m17.npz \
         --prior runs/prior --S 1 --S 50
 """
-from absl import app, flags, logging
+from absl import flags, logging
 import jax
 
 from launch import errors
@@ -38,4 +38,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(errors.guard(main))
+    errors.run_and_exit(main)

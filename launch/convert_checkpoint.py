@@ -9,7 +9,7 @@ The result is accepted by ``python -m launch.lift --checkpoint DIR`` and
 Official cluster files ``h36m_cluster{S}.npy`` ([>= S, 17, 3]) are stored as
 ``clusters_<S>.npy``. All work is done by ``zedo_jax.official.torch_port.convert_to_prior``.
 """
-from absl import app, flags, logging
+from absl import flags, logging
 
 from launch import errors
 
@@ -45,4 +45,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(errors.guard(main))
+    errors.run_and_exit(main)

@@ -1,21 +1,25 @@
 """User mistakes end in one line on stderr and a non-zero exit; ``--verbose`` shows the
-traceback. Import this module in a launcher and run ``app.run(errors.guard(main))``."""
+traceback. A launcher ends with ``errors.run_and_exit(main)``."""
 from __future__ import annotations
 
 import functools
 import json
 import os
+import pickle
+import signal
 import sys
 import zipfile
 
 from absl import flags
 
+from zedo_jax.runtime import files
+
 FLAGS = flags.FLAGS
 flags.DEFINE_bool("verbose", False, "Show Python tracebacks of errors (for bug reports).")
 
 #: Exceptions that mean bad input, flags or files, not a bug.
-USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, IsADirectoryError,
-               PermissionError, zipfile.BadZipFile, EOFError, json.JSONDecodeError, ImportError)
+USER_ERRORS = (ValueError, OSError, zipfile.BadZipFile, EOFError, json.JSONDecodeError,
+               ImportError, pickle.UnpicklingError, files.LockedError)
 
 
 class UsageError(ValueError):
@@ -26,12 +30,28 @@ def fail(message: str):
     raise UsageError(message)
 
 
+def _terminate(signum, frame):
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
 def guard(main):
-    """``main`` with user errors turned into ``Error: <one line>`` and exit status 2."""
+    """``main`` with user errors turned into ``Error: <one line>`` and exit status 2, stray
+    arguments refused, and Ctrl-C or SIGTERM ending in one line and exit status 130 (outputs
+    are written atomically, so an interrupted run leaves none half-written)."""
     @functools.wraps(main)
     def wrapped(argv):
+        if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+            signal.signal(signal.SIGTERM, _terminate)
         try:
+            if len(argv) > 1:
+                fail(f"unexpected argument {argv[1]!r} (flags are --name=value; a boolean is "
+                     f"--name, --noname or --name=false)")
             return main(argv)
+        except KeyboardInterrupt as e:
+            if FLAGS.verbose:
+                raise
+            print(f"Interrupted ({e or 'Ctrl-C'}); no partial output was left", file=sys.stderr)
+            sys.exit(130)
         except USER_ERRORS as e:
             if FLAGS.verbose:
                 raise

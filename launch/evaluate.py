@@ -34,7 +34,7 @@ def main(argv):
     common.start()
     common.check_lift_flags()                   # everything checkable, before any work
     for flag in [f for f in ("json", "save_poses") if getattr(FLAGS, f)]:
-        errors.check_writable(getattr(FLAGS, flag), f"--{flag}")
+        common.check_output(getattr(FLAGS, flag), f"--{flag}")
     if FLAGS.dataset:
         return common.write_json(FLAGS.json, evaluate_dataset())
     if not FLAGS.input or FLAGS.data_dir or FLAGS.keypoints:

@@ -5,7 +5,7 @@ the package ship: no optimiser state), copying its cluster files.
         [--weights raw|ema|both] [--default_weights raw|ema] [--step N] \
         [--high_expert PRIOR --split_t 0.1]     # noise-level experts (a low-noise and an all-times network)
 """
-from absl import app, flags, logging
+from absl import flags, logging
 
 from launch import errors
 
@@ -24,6 +24,8 @@ flags.DEFINE_string("high_expert", None, "A prior directory: the workdir's netwo
                     "low noise-level expert (t <= --split_t, the times ZeDO's loop uses) and this "
                     "prior's network answers above (sampling from noise).")
 flags.DEFINE_float("split_t", 0.1, "With --high_expert: the boundary time between the experts.")
+flags.DEFINE_bool("overwrite", False, "Replace an existing prior directory at --output (whole: "
+                  "nothing of the old prior remains).")
 flags.mark_flags_as_required(["workdir", "output"])
 
 
@@ -32,7 +34,8 @@ def main(argv):
     logging.set_verbosity(logging.WARNING)
     path, step = prior_lib.export_workdir(FLAGS.workdir, FLAGS.output, FLAGS.weights, FLAGS.step,
                                           default=FLAGS.default_weights,
-                                          high_expert=FLAGS.high_expert, split_t=FLAGS.split_t)
+                                          high_expert=FLAGS.high_expert, split_t=FLAGS.split_t,
+                                          overwrite=FLAGS.overwrite)
     what = (f"raw and ema weights, {FLAGS.default_weights} by default"
             if FLAGS.weights == "both" else f"{FLAGS.weights} weights")
     if FLAGS.high_expert:
@@ -41,4 +44,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(errors.guard(main))
+    errors.run_and_exit(main)

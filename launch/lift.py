@@ -23,7 +23,10 @@ from zedo_jax.runtime import distributed
 FLAGS = flags.FLAGS
 common.define_lift_flags()
 common.define_distributed_flags()
-flags.DEFINE_string("output", "zedo_lift.npz", "Output .npz (.npz is appended when missing).")
+flags.DEFINE_string("output", "zedo_lift.npz", "Output file: .npz (every array), .json, .csv or "
+                    ".bvh (each frame's best hypothesis and the root trajectory).")
+flags.DEFINE_string("world", None, "JSON / CSV / BVH in a y-up world frame: 'y' (level camera), "
+                    "the camera's pitch in degrees (tilted down > 0), or 'feet' (estimated).")
 flags.DEFINE_string("figure", None, "Summary figure PNG (2D input beside the 3D result for a "
                     "few frames); written by default for the bundled demo.")
 flags.DEFINE_bool("nofigure", False, "Do not write the demo's summary figure.")
@@ -49,8 +52,7 @@ def check_flags() -> tuple[str, str | None]:
         errors.fail(f"--plot: {viz.MISSING_MATPLOTLIB}")
     if FLAGS.plot and os.path.exists(FLAGS.plot) and not os.path.isdir(FLAGS.plot):
         errors.fail(f"--plot {FLAGS.plot} is a file; give a folder for the frame plots")
-    output = FLAGS.output if FLAGS.output.endswith(".npz") else FLAGS.output + ".npz"
-    errors.check_writable(output, "--output")
+    output = common.output_path(FLAGS.output, lifting.OUTPUT_SUFFIXES)
     figure = None
     if FLAGS.figure or not (FLAGS.nofigure or FLAGS.input):      # asked for, or the demo
         figure = errors.check_writable(FLAGS.figure or os.path.splitext(output)[0] + ".png",
@@ -62,6 +64,7 @@ def main(argv):
     del argv
     common.start()
     output, figure = check_flags()
+    world = common.world()
     path = FLAGS.input or DEMO
     inp = common.load_input(path)
     init = common.init_poses(len(inp))
@@ -82,9 +85,10 @@ def main(argv):
         return
     q = quality.assess(out.poses, out.translation, out.reprojection_error_px, inp.keypoints,
                        inp.confidence, prior.stats)
-    lifting.save_result(output, out, inp, extra=q)
+    lifting.save_result(output, out, inp, extra=q, world=world)
+    err = np.where(inp.confidence[:, None] > 0, out.reprojection_error_px, np.nan)
     print(f"Wrote {output}: poses {list(out.poses.shape)}, mean reprojection error "
-          f"{out.reprojection_error_px.mean():.2f} px, {out.timings.seconds:.1f}s "
+          f"{np.nanmean(err):.2f} px (visible joints), {out.timings.seconds:.1f}s "
           f"(compilation {out.timings.compile_seconds:.1f}s, 0 when cached)")
     if q["suspect"].any():
         print(f"Warning: {int(q['suspect'].sum())} of {q['suspect'].size} frame-hypotheses look "
@@ -104,15 +108,11 @@ def main(argv):
     elif figure:
         viz.save_summary(figure, inp, out, max_frames=FLAGS.figure_frames)
         print(f"Wrote {figure} (summary figure)")
-    if FLAGS.plot:
-        paths = viz.save_frames(FLAGS.plot, inp, out, every=FLAGS.plot_every)
-        anims = []
-        if len(paths) > 1:       # sequences play in order at the input's frame rate
-            seq_input = cfg.temporal is not None or inp.info.get("fps") is not None
-            fps = FLAGS.gif_fps if FLAGS["gif_fps"].present or not seq_input else None
-            anims = viz.save_animation(os.path.join(FLAGS.plot, "animation"), inp, out,
-                                       every=FLAGS.plot_every, fps=fps)
-        print(f"Wrote {len(paths)} frame plots to {FLAGS.plot}" + "".join(f", {a}" for a in anims))
+    if FLAGS.plot:           # sequences play at the input's frame rate unless --gif_fps
+        seq_input = cfg.temporal is not None or inp.info.get("fps") is not None
+        print(viz.save_plots(FLAGS.plot, inp, out, every=FLAGS.plot_every,
+                             fps=FLAGS.gif_fps if FLAGS["gif_fps"].present or not seq_input
+                             else None))
 
 
 if __name__ == "__main__":

@@ -2,16 +2,15 @@ r"""Sample poses from a prior and compare their bone lengths with the training p
 
     python -m launch.sample_prior [--checkpoint PRIOR] [--n 1000] [--output samples.npz]
 """
-import json
-
 import jax
 import numpy as np
-from absl import app, flags, logging
+from absl import flags, logging
 
 from launch import errors
 
 from zedo_jax import prior as prior_lib
 from zedo_jax.core import sampling
+from zedo_jax.runtime import files
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("checkpoint", None, "Prior directory or training workdir (default: shipped).")
@@ -26,6 +25,12 @@ flags.DEFINE_string("json", None, "Write the bone-length comparison to this JSON
 def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)
+    for name in ("n", "steps"):
+        if getattr(FLAGS, name) < 1:
+            errors.fail(f"--{name} must be >= 1; got {getattr(FLAGS, name)}")
+    for name in ("output", "json"):
+        if getattr(FLAGS, name):
+            errors.check_writable(getattr(FLAGS, name), f"--{name}")
     prior = prior_lib.load_prior(FLAGS.checkpoint, weights=FLAGS.weights)
     x = sampling.sample(prior.params, jax.random.PRNGKey(FLAGS.seed), net_config=prior.config,
                         sde=prior.sde, n=FLAGS.n, steps=FLAGS.steps)
@@ -38,11 +43,10 @@ def main(argv):
     print(f"mean |difference| over the 16 bones: {res['mean_abs_diff_mm']:.1f} mm "
           f"({res['n']} samples, {FLAGS.steps} steps)")
     if FLAGS.output:
-        np.savez(FLAGS.output, poses=x)
+        files.save_npz(FLAGS.output, {"poses": x})
     if FLAGS.json:
-        with open(FLAGS.json, "w") as f:
-            json.dump(res, f, indent=2)
+        files.save_json(FLAGS.json, res, indent=2)
 
 
 if __name__ == "__main__":
-    app.run(errors.guard(main))
+    errors.run_and_exit(main)

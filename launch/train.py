@@ -15,6 +15,7 @@ global batch; process 0 logs and writes the metrics, all take part in checkpoint
 
 All work is done by ``zedo_jax.training.trainer.fit``.
 """
+import contextlib
 import os
 import sys
 
@@ -23,6 +24,7 @@ from absl import flags
 from launch import common, config_flags, errors
 from zedo_jax import prior as prior_lib
 from zedo_jax.core import config as config_lib, model, sde as sde_lib
+from zedo_jax.runtime import distributed, files
 from zedo_jax.training import data as data_lib, recipes, trainer
 
 FLAGS = flags.FLAGS
@@ -78,11 +80,15 @@ def main(argv):
             print(f"[train] {FLAGS.init_from} holds noise-level experts: starting from its "
                   f"high (all-times) network", file=sys.stderr)
             init = tuple(model.expert(p, "high") for p in init)
-    try:
-        trainer.fit(cfg, poses, FLAGS.workdir, log_every=FLAGS.log_every,
-                    checkpoint_every=FLAGS.checkpoint_every, keep=FLAGS.keep, init_params=init)
-    except KeyboardInterrupt:
-        raise SystemExit(130)
+    # One training per workdir: process 0 holds the lock (several processes share it).
+    with files.WorkdirLock(FLAGS.workdir) if distributed.is_primary() else \
+            contextlib.nullcontext():
+        try:
+            trainer.fit(cfg, poses, FLAGS.workdir, log_every=FLAGS.log_every,
+                        checkpoint_every=FLAGS.checkpoint_every, keep=FLAGS.keep,
+                        init_params=init)
+        except KeyboardInterrupt:
+            raise SystemExit(130)
 
 
 if __name__ == "__main__":

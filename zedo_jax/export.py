@@ -50,13 +50,13 @@ deviations of the bones above it: at most ``sum(|length_t - mean length|)`` over
 from __future__ import annotations
 
 import csv
-import json
 import math
 from collections.abc import Mapping
 
 import numpy as np
 
 from zedo_jax.core.skeleton import BONES, JOINT_NAMES, NUM_JOINTS, PARENTS
+from zedo_jax.runtime import files
 
 JSON_FORMAT = "zedo_jax.poses/1"
 CAMERA_AXES = "camera: x right, y down, z forward (right-handed), origin at the camera centre"
@@ -344,9 +344,7 @@ def write_json(path, result_like, *, frame_ids=None, fps=None, world=None,
               for i in range(len(poses))]
     doc = {"format": JSON_FORMAT, "joint_names": list(JOINT_NAMES), "units": "metres",
            "axes": axes, "pitch_deg": pitch, "fps": fps, "frames": frames}
-    with open(path, "w") as f:
-        json.dump(doc, f, separators=(",", ":"))
-    return path
+    return files.save_json(path, doc, separators=(",", ":"))
 
 
 def csv_header() -> list:
@@ -368,12 +366,13 @@ def write_csv(path, result_like, *, frame_ids=None, world=None, decimals: int = 
     values = np.concatenate([root @ rotation.T, (poses @ rotation.T).reshape(len(poses), -1)],
                             axis=1)
     fmt = f"{{:.{int(decimals)}f}}"
-    with open(path, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(csv_header())
-        for i in range(len(poses)):
-            writer.writerow([_plain(ids[i])] + [fmt.format(v) for v in values[i]])
-    return path
+    def write(tmp):
+        with open(tmp, "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(csv_header())
+            for i in range(len(poses)):
+                writer.writerow([_plain(ids[i])] + [fmt.format(v) for v in values[i]])
+    return files.atomic_write(path, write)
 
 
 # --------------------------------------------------------------------------------------------
@@ -542,6 +541,7 @@ def write_bvh(path, poses, root, fps=30, up="y", *, scale: float = 1.0) -> str:
     motion = np.concatenate([joints[:, 0]] + angles, axis=1)         # [N, 6 + 3 * (J - 1)]
     lines += ["MOTION", f"Frames: {n}", f"Frame Time: {1.0 / fps:.8f}"]
     lines += [fmt(row) for row in motion]
-    with open(path, "w") as f:
-        f.write("\n".join(lines) + "\n")
-    return path
+    def write(tmp):
+        with open(tmp, "w") as f:
+            f.write("\n".join(lines) + "\n")
+    return files.atomic_write(path, write)

@@ -24,6 +24,7 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
+from zedo_jax import export
 from zedo_jax.core import camera, selection, skeleton, temporal
 from zedo_jax.core.config import LiftConfig, ipo_only, make_config
 from zedo_jax.core.program import OUTPUT_KEYS, lift_program
@@ -32,7 +33,7 @@ from zedo_jax.inputs.types import LiftInput
 from zedo_jax.inputs.validation import (validate_init_poses, validate_intrinsics,
                                         validate_keypoints)
 from zedo_jax.prior import Prior
-from zedo_jax.runtime import distributed
+from zedo_jax.runtime import distributed, files
 from zedo_jax.runtime.compile_cache import compiled_program, echo
 
 #: Every array of a :class:`LiftResult` (the program's, then those computed from them).
@@ -124,19 +125,41 @@ def _stored(a):
     return a.astype(np.float32) if np.issubdtype(a.dtype, np.floating) else a
 
 
+#: File suffixes :func:`save_result` writes.
+OUTPUT_SUFFIXES = (".npz", ".json", ".csv", ".bvh")
+
+
 def save_result(path: str, result: LiftResult, inp: LiftInput | None = None,
-                extra: dict | None = None) -> str:
-    """Write a lifting result to ``path`` (``.npz``); returns ``path``.
+                extra: dict | None = None, world=None) -> str:
+    """Write a lifting result to ``path``, in the format of its suffix (written to a temporary
+    file and renamed into place); returns ``path``.
 
-    ``extra``: further per-frame arrays to store, e.g. the quality fields of
-    :func:`zedo_jax.evaluation.quality.assess` (``suspect [N, S]`` etc.).
-
-    The file holds the :class:`LiftResult` arrays but ``ipo_translation`` (``poses [N, S, 17, 3]``
-    root-relative metres in camera axes, ``translation [N, S, 3]`` metres, ...) and, with
-    ``inp``, ``K``, ``keypoints`` (the Human3.6M input, with confidences), ``frame_ids`` and
-    ``image_size`` (when known) for reference, and the input's ``seq``, ``frame`` and ``fps``
-    when it has them. A temporal result adds ``windows`` and ``network_evals_per_frame``.
+    ``.npz``: the :class:`LiftResult` arrays but ``ipo_translation`` (``poses [N, S, 17, 3]``
+    root-relative metres in camera axes, ``translation [N, S, 3]`` metres, ...), ``extra``
+    further per-frame arrays (e.g. the quality fields of
+    :func:`zedo_jax.evaluation.quality.assess`) and, with ``inp``, ``K``, ``keypoints`` (the
+    Human3.6M input, with confidences), ``frame_ids``, ``image_size``, ``seq``, ``frame`` and
+    ``fps`` when known. A temporal result adds ``windows`` and ``network_evals_per_frame``.
+    ``.json`` / ``.csv`` / ``.bvh``: each frame's ``best`` hypothesis and the root trajectory
+    (:mod:`zedo_jax.export`), in camera axes or, with ``world`` (``"y"``: a level camera, a
+    pitch in degrees, or ``"feet"``: estimated), in a y-up world frame.
     """
+    path = os.fspath(path)
+    suffix = os.path.splitext(path)[1].lower()
+    if suffix not in OUTPUT_SUFFIXES:
+        raise ValueError(f"output {path}: unknown format {suffix or '(no suffix)'!r}; use one "
+                         f"of {', '.join(OUTPUT_SUFFIXES)}")
+    fps = None if inp is None else inp.info.get("fps")
+    fps = float(np.ravel(fps)[0]) if fps is not None and np.size(fps) else None
+    frame_ids = None if inp is None else inp.frame_ids
+    if suffix == ".json":
+        return export.write_json(path, result, frame_ids=frame_ids, fps=fps, world=world)
+    if suffix == ".csv":
+        return export.write_csv(path, result, frame_ids=frame_ids, world=world)
+    if suffix == ".bvh":
+        poses, root = export.best_hypothesis(result)
+        return export.write_bvh(path, poses, root, fps=fps or 30.0,
+                                up="camera" if world is None else world)
     arrays = {k: _stored(v) for k, v in result.arrays().items() if k != "ipo_translation"}
     if result.temporal is not None:
         arrays["windows"] = np.asarray(result.temporal.windows)
@@ -154,9 +177,7 @@ def save_result(path: str, result: LiftResult, inp: LiftInput | None = None,
         if inp.image_size is not None:
             arrays["image_size"] = inp.image_size
     arrays.update({k: np.asarray(v) for k, v in (extra or {}).items()})
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    np.savez(path, **arrays)
-    return path
+    return files.save_npz(path, arrays)
 
 
 def default_chunk(n: int, S: int, n_dev: int, target_poses: int = 4096) -> int:

@@ -31,6 +31,7 @@ import numpy as np
 from zedo_jax.core import model as model_lib
 from zedo_jax.core import sde as sde_lib
 from zedo_jax.core import skeleton
+from zedo_jax.runtime import files
 from zedo_jax.runtime.distributed import on_default_device
 from zedo_jax.training import clustering, data as data_lib
 from zedo_jax.training.checkpoint import TrainCheckpoints
@@ -279,9 +280,12 @@ def load_prior(path: str | None = None, weights: str | None = None) -> Prior:
 
 def export_workdir(workdir: str, output: str, weights: str = "both",
                    step: int | None = None, default: str = "raw",
-                   high_expert: str | None = None, split_t: float = 0.1) -> tuple[str, int]:
+                   high_expert: str | None = None, split_t: float = 0.1,
+                   overwrite: bool = False) -> tuple[str, int]:
     """Write a training workdir's network weights (no optimiser state), its clusters and
-    training statistics as a prior directory.
+    training statistics as a prior directory. The directory is built beside ``output`` and
+    swapped in whole: an existing ``output`` is refused unless ``overwrite``, and then
+    replaced completely (no file of the old prior remains).
 
     Args:
       weights: ``'raw'``, ``'ema'`` or ``'both'``.  step: checkpoint step (default: the latest).
@@ -297,6 +301,11 @@ def export_workdir(workdir: str, output: str, weights: str = "both",
     """
     if default not in ("raw", "ema"):
         raise ValueError(f"default must be 'raw' or 'ema', got {default!r}")
+    if os.path.exists(output) and not overwrite:
+        raise FileExistsError(f"{output} exists; pass overwrite=True (--overwrite) to replace "
+                              f"it, or choose another output")
+    if os.path.exists(output) and not os.path.isdir(output):
+        raise NotADirectoryError(f"{output} is a file; a prior is a directory")
     high = None
     if high_expert is not None:
         if not os.path.exists(os.path.join(high_expert, "prior.json")):
@@ -337,8 +346,8 @@ def export_workdir(workdir: str, output: str, weights: str = "both",
                             "high": {"path": h.path, **h.info.get("info", {})}},
                 "step": step, "data": meta.get("data")}
         clusters, stats = clusters or h.clusters, stats or h.stats
-    path = save_prior(output, model_lib.ScoreNetConfig.from_dict(meta["model"]),
-                      sde_lib.sde_from_dict(meta["sde"]), params, weights=primary,
-                      other_weights=other, clusters=clusters, info=info,
-                      stats=stats or None)
-    return path, step
+    files.replace_directory(output, lambda tmp: save_prior(
+        tmp, model_lib.ScoreNetConfig.from_dict(meta["model"]),
+        sde_lib.sde_from_dict(meta["sde"]), params, weights=primary, other_weights=other,
+        clusters=clusters, info=info, stats=stats or None))
+    return os.path.abspath(output), step

@@ -510,3 +510,14 @@ def save_accuracy_cost(path: str, records: list[dict], marks: dict | None = None
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     fig.savefig(path)
     return path
+
+
+def save_plots(folder: str, inp, out, *, every: int = 1, fps: float | None = None) -> str:
+    """One PNG per ``every``-th frame in ``folder`` (:func:`save_frames`) and, for more than one
+    frame, an animation (:func:`save_animation`; ``fps`` ``None``: the input's frame rate).
+    Returns a line saying what was written."""
+    paths = save_frames(folder, inp, out, every=every)
+    anims = []
+    if len(paths) > 1:
+        anims = save_animation(os.path.join(folder, "animation"), inp, out, every=every, fps=fps)
+    return f"Wrote {len(paths)} frame plots to {folder}" + "".join(f", {a}" for a in anims)

@@ -53,12 +53,12 @@ def _remove(path: str) -> None:
         os.remove(path)
 
 
-def save_npz(path, arrays: dict) -> str:
-    """``np.savez(path, **arrays)`` atomically (``path`` is used as given: no ``.npz`` is
-    appended)."""
+def save_npz(path, arrays: dict, compressed: bool = False) -> str:
+    """``np.savez(path, **arrays)`` (``np.savez_compressed`` with ``compressed``) atomically;
+    ``path`` is used as given (no ``.npz`` is appended)."""
     def write(tmp):
         with open(tmp, "wb") as f:
-            np.savez(f, **arrays)
+            (np.savez_compressed if compressed else np.savez)(f, **arrays)
     return atomic_write(path, write)
 
 
@@ -98,10 +98,14 @@ def replace_directory(path, build: Callable[[str], None]) -> str:
     return path
 
 
+class LockedError(RuntimeError):
+    """A folder is locked by another running process."""
+
+
 class WorkdirLock:
     """An exclusive lock on a folder (``LOCK`` file holding host and process id), held while
     the ``with`` block runs. A second process that asks for it stops at once with a
-    ``RuntimeError`` naming the holder; a lock left by a process that no longer runs on this
+    :class:`LockedError` naming the holder; a lock left by a process that no longer runs on this
     host is taken over."""
 
     NAME = "LOCK"
@@ -139,7 +143,7 @@ class WorkdirLock:
             except FileExistsError:
                 holder = self._holder()
                 if holder is not None and self._alive(holder) and holder != me:
-                    raise RuntimeError(
+                    raise LockedError(
                         f"{self.folder} is in use by process {holder.get('pid')} on "
                         f"{holder.get('host')} (a training runs there); wait for it or use "
                         f"another folder (remove {self.path} if that process is gone)") from None
@@ -149,7 +153,7 @@ class WorkdirLock:
                 json.dump(me, f)
             self.held = True
             return self
-        raise RuntimeError(f"could not lock {self.folder}: {self.path} keeps reappearing")
+        raise LockedError(f"could not lock {self.folder}: {self.path} keeps reappearing")
 
     def release(self) -> None:
         if self.held:

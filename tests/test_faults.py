@@ -1,0 +1,144 @@
+"""Nothing lost, nothing silent: atomic writes under a crash or a full disk, the workdir lock,
+outputs that would replace an input, Ctrl-C during a lift, stray arguments, an existing prior
+as an export target."""
+import errno
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from zedo_jax import prior as prior_lib
+from zedo_jax.runtime import files
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEMO = os.path.join(ROOT, "zedo_jax", "assets", "demo.npz")
+
+
+def cli(*args, **kw):
+    return subprocess.run([sys.executable, "-m", *map(str, args)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=600, **kw)
+
+
+def digest(path):
+    return hashlib.sha256(open(path, "rb").read()).hexdigest()
+
+
+def leftovers(folder):
+    return [f for f in os.listdir(folder) if f.endswith(".part") or ".old." in f]
+
+
+def test_a_failing_writer_leaves_the_old_file(tmp_path):
+    path = tmp_path / "out.npz"
+    files.save_npz(path, {"a": np.arange(3)})
+    before = digest(path)
+
+    def crash(tmp):
+        open(tmp, "wb").write(b"half a file")
+        raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):
+        files.atomic_write(path, crash)
+    assert digest(path) == before and not leftovers(tmp_path)
+
+
+def test_a_full_disk_is_an_error_naming_the_file(tmp_path, monkeypatch):
+    path = tmp_path / "out.json"
+    files.save_json(path, {"old": 1})
+
+    def full(*a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(files.json, "dump", full)
+    with pytest.raises(OSError, match="could not write .*out.json: No space left"):
+        files.save_json(path, {"new": 2})
+    assert open(path).read() == '{"old": 1}' and not leftovers(tmp_path)
+
+
+def test_directory_replaced_whole_or_not_at_all(tmp_path):
+    target = tmp_path / "prior"
+    target.mkdir()
+    (target / "old_file").write_text("x")
+    files.replace_directory(target, lambda d: open(os.path.join(d, "new_file"), "w").close())
+    assert sorted(os.listdir(target)) == ["new_file"]
+
+    def fail(d):
+        raise ValueError("build failed")
+    with pytest.raises(ValueError):
+        files.replace_directory(target, fail)
+    assert sorted(os.listdir(target)) == ["new_file"] and not leftovers(tmp_path)
+
+
+def test_workdir_lock_refuses_a_second_holder_and_takes_over_a_stale_one(tmp_path):
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; sys.path.insert(0, sys.argv[1]);"
+        "from zedo_jax.runtime import files; l = files.WorkdirLock(sys.argv[2]).acquire();"
+        "print('held', flush=True); time.sleep(60)"), ROOT, str(tmp_path)],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(files.LockedError, match=f"in use by process {holder.pid}"):
+            files.WorkdirLock(tmp_path).acquire()
+    finally:
+        holder.kill()
+        holder.wait()
+    with files.WorkdirLock(tmp_path) as lock:          # the holder is gone: stale, taken over
+        assert lock.held and os.path.exists(lock.path)
+    assert not os.path.exists(lock.path)
+
+
+def test_output_that_is_the_input_is_refused_and_the_input_kept(tmp_path):
+    inp = tmp_path / "in.npz"
+    inp.write_bytes(open(DEMO, "rb").read())
+    before = digest(inp)
+    proc = cli("launch.lift", "--input", inp, "--output", inp, "--nofigure")
+    assert proc.returncode == 2 and "is the --input file" in proc.stderr
+    proc = cli("launch.evaluate", "--input", inp, "--save_poses", inp)
+    assert proc.returncode == 2 and "is the --input file" in proc.stderr
+    assert digest(inp) == before
+
+
+def test_stray_argument_is_refused():
+    proc = cli("launch.lift", "--nofigure", "false")
+    assert proc.returncode == 2 and "unexpected argument 'false'" in proc.stderr
+
+
+def test_ctrl_c_during_a_lift_ends_cleanly_without_output(tmp_path):
+    out = tmp_path / "out.npz"
+    proc = subprocess.Popen([sys.executable, "-m", "launch.lift", "--input", DEMO, "--output",
+                             str(out), "--nofigure", "--hypotheses", "50", "--schedule",
+                             "faithful"], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, ZEDO_JAX_CACHE="0"))
+    for _ in range(600):                    # wait until it is lifting (after the imports)
+        time.sleep(0.1)
+        if proc.poll() is not None:
+            break
+        if time.monotonic() and os.path.exists("/proc/%d" % proc.pid) and _started(proc):
+            break
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "Interrupted" in err.strip().splitlines()[-1]
+    assert not out.exists() and not leftovers(tmp_path)
+
+
+def _started(proc) -> bool:
+    """Whether the child has loaded JAX (its threads have started)."""
+    try:
+        return len(os.listdir(f"/proc/{proc.pid}/task")) > 4
+    except OSError:
+        return False
+
+
+def test_export_onto_an_existing_prior_needs_overwrite(tmp_path, trained_small_prior):
+    out = tmp_path / "prior"
+    prior_lib.export_workdir(trained_small_prior, str(out))
+    (out / "stray.txt").write_text("from an older prior")
+    with pytest.raises(FileExistsError, match="overwrite"):
+        prior_lib.export_workdir(trained_small_prior, str(out))
+    prior_lib.export_workdir(trained_small_prior, str(out), overwrite=True)
+    assert not (out / "stray.txt").exists() and prior_lib.load_prior(str(out)).params
