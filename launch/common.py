@@ -9,7 +9,7 @@ import sys
 import numpy as np
 from absl import flags, logging
 
-from launch import config_flags, errors
+from . import config_flags, errors
 from zedo_jax import inputs, prior as prior_lib
 from zedo_jax.core import config as config_lib
 from zedo_jax.evaluation import metrics
@@ -116,8 +116,11 @@ def lift_config(default_schedule: str = "fast") -> config_lib.LiftConfig:
     if FLAGS.temporal and schedule != "temporal":
         errors.fail(f"--temporal is the 'temporal' schedule; drop --schedule {schedule} or "
                     f"--temporal")
-    return config_lib.make_config(FLAGS.preset, schedule, FLAGS.anatomy,
-                                  config_flags.overrides("config", config_lib.LiftConfig))
+    overrides = config_flags.overrides("config", config_lib.LiftConfig)
+    stray = [k for k in overrides if k.startswith("temporal.")]
+    if stray and schedule != "temporal":
+        errors.fail(f"--config.{stray[0]} applies to sequences; add --temporal or drop it")
+    return config_lib.make_config(FLAGS.preset, schedule, FLAGS.anatomy, overrides)
 
 
 def check_lift_flags():
@@ -170,8 +173,12 @@ def check_output(path: str, flag: str) -> str:
     return path
 
 
-def world():
-    """``--world``: ``None``, ``'y'``, ``'feet'`` or a pitch in degrees."""
+def world(output: str):
+    """``--world``: ``None``, ``'y'``, ``'feet'`` or a pitch in degrees (JSON, CSV and BVH
+    outputs only)."""
+    if FLAGS.world is not None and output.lower().endswith(".npz"):
+        errors.fail("--world applies to .json, .csv and .bvh outputs; the .npz keeps camera "
+                    "axes (drop --world)")
     if FLAGS.world in (None, "y", "feet"):
         return FLAGS.world
     try:

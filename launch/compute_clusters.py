@@ -7,7 +7,7 @@ them with a prior or training workdir as clusters_<S>.npy.
 from absl import flags, logging
 import jax
 
-from launch import errors
+from . import errors
 
 from zedo_jax.training import data as data_lib
 from zedo_jax import prior as prior_lib

@@ -11,7 +11,7 @@ Official cluster files ``h36m_cluster{S}.npy`` ([>= S, 17, 3]) are stored as
 """
 from absl import flags, logging
 
-from launch import errors
+from . import errors
 
 from zedo_jax import prior as prior_lib
 from zedo_jax.official import torch_port

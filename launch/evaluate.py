@@ -1,24 +1,24 @@
-r"""Evaluate ZeDO lifting against ground truth: a table per input (zedo_jax.evaluation.report)
-and one summary for several; --json writes the numbers.
+r"""Evaluate lifting against ground truth: a table per input, one summary for several, --json.
 
     python -m launch.evaluate --input A.npz[,B.npz...] [--hypotheses 50] [--json OUT.json] \
         [--schedule fast|faithful | --temporal] [--config.loop.steps=200 ...]
-    python -m launch.evaluate --dataset h36m --data_dir DIR [--keypoints gt|cpn|proj]
-"""
+    python -m launch.evaluate --dataset h36m --data_dir DIR [--keypoints gt|cpn|proj]"""
 import dataclasses
 import os
 
 import numpy as np
 from absl import flags
 
-from launch import common, errors
 from zedo_jax import datasets, lifting
 from zedo_jax.evaluation import report
 from zedo_jax.runtime import distributed
 
+from . import common, errors
+
 FLAGS = flags.FLAGS
 common.define_lift_flags(input_required=True)
 common.define_distributed_flags()
+flags.adopt_module_key_flags(common)                # --help lists them with our own
 flags.DEFINE_string("json", None, "Write the results to this JSON file.")
 flags.DEFINE_string("save_poses", None, "Also write the lifted poses to this .npz.")
 flags.DEFINE_enum("dataset", None, list(datasets.PROTOCOLS), "Evaluate an official test set "

@@ -7,7 +7,7 @@ the package ship: no optimiser state), copying its cluster files.
 """
 from absl import flags, logging
 
-from launch import errors
+from . import errors
 
 from zedo_jax import prior as prior_lib
 from zedo_jax.runtime.compile_cache import echo

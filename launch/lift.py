@@ -3,8 +3,7 @@ r"""Lift 2D keypoints to 3D poses with ZeDO.
     python -m launch.lift                                   # the bundled demo, shipped prior
     python -m launch.lift --input IN.npz|IN.json|OPENPOSE_DIR --output OUT.npz \
         [--format h36m|coco17|mediapipe|openpose] [--image_size W,H] [--hypotheses 50] \
-        [--schedule fast|faithful | --temporal] [--config.loop.steps=200 ...] \
-        [--plot DIR] [--figure PATH | --nofigure] [--checkpoint PRIOR] [--limit N]
+        [--schedule fast|faithful | --temporal] [--config.loop.steps=200 ...] [--plot DIR]
 
 Inputs and outputs: README ("Lifting your keypoints"); every setting is a --config.STAGE.FIELD
 flag. Several processes (--coordinator_address --num_processes --process_id) split the work.
@@ -14,15 +13,16 @@ import os
 import numpy as np
 from absl import flags
 
-from launch import common, errors
-from zedo_jax import lifting, viz
-from zedo_jax import prior as prior_lib
+from zedo_jax import lifting, prior as prior_lib, viz
 from zedo_jax.evaluation import metrics, quality, report
 from zedo_jax.runtime import distributed
+
+from . import common, errors
 
 FLAGS = flags.FLAGS
 common.define_lift_flags()
 common.define_distributed_flags()
+flags.adopt_module_key_flags(common)                # --help lists them with our own
 flags.DEFINE_string("output", "zedo_lift.npz", "Output file: .npz (every array), .json, .csv or "
                     ".bvh (each frame's best hypothesis and the root trajectory).")
 flags.DEFINE_string("world", None, "JSON / CSV / BVH in a y-up world frame: 'y' (level camera), "
@@ -46,12 +46,12 @@ def check_flags() -> tuple[str, str | None]:
     for name in ("figure_frames", "plot_every"):
         if getattr(FLAGS, name) < 1:
             errors.fail(f"--{name} must be >= 1; got {getattr(FLAGS, name)}")
-    if FLAGS.plot and not FLAGS.gif_fps > 0:
-        errors.fail(f"--gif_fps must be positive; got {FLAGS.gif_fps}")
-    if FLAGS.plot and not viz.available():
-        errors.fail(f"--plot: {viz.MISSING_MATPLOTLIB}")
-    if FLAGS.plot and os.path.exists(FLAGS.plot) and not os.path.isdir(FLAGS.plot):
-        errors.fail(f"--plot {FLAGS.plot} is a file; give a folder for the frame plots")
+    if not FLAGS.gif_fps > 0 or not FLAGS.plot and (FLAGS["gif_fps"].present or
+                                                    FLAGS["plot_every"].present):
+        errors.fail("--plot_every and --gif_fps (> 0) go with --plot")
+    if FLAGS.plot and (not viz.available() or os.path.isfile(FLAGS.plot)):
+        errors.fail(f"--plot {FLAGS.plot}: " + (viz.MISSING_MATPLOTLIB if not viz.available()
+                                                else "a file; give a folder for the frame plots"))
     output = common.output_path(FLAGS.output, lifting.OUTPUT_SUFFIXES)
     figure = None
     if FLAGS.figure or not (FLAGS.nofigure or FLAGS.input):      # asked for, or the demo
@@ -64,7 +64,7 @@ def main(argv):
     del argv
     common.start()
     output, figure = check_flags()
-    world = common.world()
+    world = common.world(output)
     path = FLAGS.input or DEMO
     inp = common.load_input(path)
     init = common.init_poses(len(inp))

@@ -8,7 +8,7 @@ import os
 import numpy as np
 from absl import flags
 
-from launch import errors
+from . import errors
 
 from zedo_jax import inputs, prior as prior_lib
 from zedo_jax.runtime import files

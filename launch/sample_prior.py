@@ -6,7 +6,7 @@ import jax
 import numpy as np
 from absl import flags, logging
 
-from launch import errors
+from . import errors
 
 from zedo_jax import prior as prior_lib
 from zedo_jax.core import sampling

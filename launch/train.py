@@ -21,7 +21,7 @@ import sys
 
 from absl import flags
 
-from launch import common, config_flags, errors
+from . import common, config_flags, errors
 from zedo_jax import prior as prior_lib
 from zedo_jax.core import config as config_lib, model, sde as sde_lib
 from zedo_jax.runtime import distributed, files
@@ -47,6 +47,7 @@ flags.DEFINE_integer("keep", 3, "Checkpoints to keep.")
 flags.mark_flags_as_required(["data", "workdir"])
 config_flags.define("config", trainer.TrainConfig, "Training setting")
 common.define_distributed_flags()
+flags.adopt_module_key_flags(common)
 
 
 def train_config() -> trainer.TrainConfig:

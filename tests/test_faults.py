@@ -142,3 +142,23 @@ def test_export_onto_an_existing_prior_needs_overwrite(tmp_path, trained_small_p
         prior_lib.export_workdir(trained_small_prior, str(out))
     prior_lib.export_workdir(trained_small_prior, str(out), overwrite=True)
     assert not (out / "stray.txt").exists() and prior_lib.load_prior(str(out)).params
+
+
+def test_z_up_poses_read_as_camera_frame_are_refused(tmp_path):
+    from zedo_jax.training import data
+    person = np.array([[0, 0, 0], [.12, 0, 0], [.12, .45, 0], [.12, .88, .05], [-.12, 0, 0],
+                       [-.12, .45, 0], [-.12, .88, .05], [0, -.25, 0], [0, -.5, 0],
+                       [0, -.6, -.05], [0, -.72, 0], [-.17, -.47, 0], [-.2, -.2, 0],
+                       [-.22, .05, 0], [.17, -.47, 0], [.2, -.2, 0], [.22, .05, 0]])
+    rng = np.random.default_rng(0)
+    camera = person[None] + rng.normal(0, 0.02, (50, 17, 3))      # y down: camera axes
+    z_up = camera[..., [0, 2, 1]] * [1, 1, -1]                    # the same people, z up
+    np.save(tmp_path / "camera.npy", camera)
+    np.save(tmp_path / "zup.npy", z_up)
+    assert data.load_poses(str(tmp_path / "camera.npy"), split="all").frame == "camera"
+    with pytest.raises(ValueError, match=r"zup.npy.*along \+z.*--frame world"):
+        data.load_poses(str(tmp_path / "zup.npy"), split="all")
+    assert data.load_poses(str(tmp_path / "zup.npy"), split="all", frame="world").frame == "world"
+    proc = cli("launch.compute_clusters", "--data", tmp_path / "zup.npy", "--prior",
+               tmp_path / "p", "--split", "all")
+    assert proc.returncode == 2 and "--frame world" in proc.stderr.strip().splitlines()[-1]

@@ -66,11 +66,14 @@ class Prior:
     def hypotheses(self, S: int) -> np.ndarray:
         """The ``S`` initial poses ``[S, 17, 3]`` stored with the prior (re-rooted)."""
         if S not in self.clusters:
+            have = f"stores hypotheses for S in {sorted(self.clusters) or '(none)'}, not S={S}"
+            if self.path and os.path.abspath(self.path) == DEFAULT_PRIOR:
+                raise ValueError(f"the shipped prior {have}: use one of those, or pass your "
+                                 f"own initial poses (--init_poses)")
             raise ValueError(
-                f"the prior at {self.path or '<memory>'} stores hypotheses for S in "
-                f"{sorted(self.clusters) or '(none)'}, not S={S}; compute them with "
-                f"`python -m launch.compute_clusters --prior {self.path or 'DIR'} --S {S}` "
-                f"or pass your own initial poses")
+                f"the prior at {self.path or '<memory>'} {have}; compute them from its "
+                f"training poses with `python -m launch.compute_clusters --data POSES.npz "
+                f"--prior {self.path or 'DIR'} --S {S}` or pass your own initial poses")
         c = self.clusters[S]
         c = np.asarray(c, np.float32)
         return c - c[:, :1]
@@ -156,7 +159,15 @@ def load_clusters(directory: str) -> dict:
     for f in glob.glob(os.path.join(directory, "clusters_*.npy")):
         m = re.fullmatch(r"clusters_(\d+)\.npy", os.path.basename(f))
         if m:
-            out[int(m.group(1))] = np.load(f).astype(np.float32)
+            S = int(m.group(1))
+            try:
+                c = np.load(f, allow_pickle=False)
+            except (ValueError, OSError, EOFError) as e:
+                raise ValueError(f"{f}: not a readable .npy array ({e})") from None
+            if c.shape != (S, 17, 3) or not np.all(np.isfinite(c)):
+                raise ValueError(f"{f}: expected {S} finite poses [{S}, 17, 3] (metres), got "
+                                 f"shape {list(c.shape)}; recompute it with launch.compute_clusters")
+            out[S] = c.astype(np.float32)
     return out
 
 

@@ -187,8 +187,27 @@ def _load_poses(path: str, split: str = "train", frame: str = "auto") -> PoseSet
                     f"{path} holds none of the known pose keys ('poses', 'poses3d', "
                     f"'positions_3d'); keys found: {sorted(keys)}")
     poses = validate_poses(poses, name=f"poses in {path}")
-    return PoseSet(poses=skeleton.root_relative(poses).astype(np.float32),
-                   frame=detected if frame == "auto" else frame, source=desc)
+    out = PoseSet(poses=skeleton.root_relative(poses).astype(np.float32),
+                  frame=detected if frame == "auto" else frame, source=desc)
+    check_up_axis(out, path)
+    return out
+
+
+def check_up_axis(poses: PoseSet, path: str = "") -> None:
+    """Refuse poses whose up direction contradicts their frame: camera axes have the trunk
+    (pelvis to thorax) along -y, world-frame poses along +z. A z-up file read as camera
+    poses would train a prior of people lying down (and the reverse)."""
+    trunk = np.median(poses.poses[:, 8] - poses.poses[:, 0], axis=0)
+    axis = int(np.argmax(np.abs(trunk)))
+    up = ("+" if trunk[axis] > 0 else "-") + "xyz"[axis]
+    want = {"camera": "-y", "world": "+z"}[poses.frame]
+    if up != want:
+        looks = {"-y": "camera axes (y down): pass frame='camera' (--frame camera)",
+                 "+z": "a z-up world frame: pass frame='world' (--frame world)"}.get(
+                     up, f"a frame with {up} up, which is neither: rotate them to z up")
+        raise ValueError(f"{path or poses.source}: the poses' trunk points along {up}, but "
+                         f"{poses.frame}-frame poses have it along {want}; they look like "
+                         f"{looks}")
 
 
 # ----------------------------------------------------------------------------------------------
