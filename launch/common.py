@@ -10,7 +10,7 @@ import numpy as np
 from absl import flags, logging
 
 from . import config_flags, errors
-from zedo_jax import inputs, prior as prior_lib
+from zedo_jax import inputs, lifting, prior as prior_lib
 from zedo_jax.core import config as config_lib
 from zedo_jax.evaluation import metrics
 from zedo_jax.inputs import layouts
@@ -106,6 +106,9 @@ def define_lift_flags(input_required: bool = False):
     flags.DEFINE_enum("confidence_mode", "auto", list(layouts.CONFIDENCE_MODES),
                       "How to read the detector's score column: score ([0, 1]), visibility "
                       "(COCO 0/1/2 flags), sigmoid (logits, e.g. Detectron2), auto.")
+    flags.DEFINE_integer("max_people", None, "Several people per frame (JSON 'people', COCO, "
+                         "OpenPose): keep the best N per frame (default: all).")
+    flags.DEFINE_float("min_person_score", 0.0, "Drop detected people scoring below this.")
 
 
 def lift_config(default_schedule: str = "fast") -> config_lib.LiftConfig:
@@ -213,7 +216,9 @@ def input_options() -> inputs.InputOptions:
     return inputs.InputOptions(image_size=parse_image_size(FLAGS.image_size),
                                fov_deg=FLAGS.fov_deg, focal=FLAGS.focal,
                                normalized=FLAGS.normalized, min_confidence=FLAGS.min_confidence,
-                               confidence_mode=FLAGS.confidence_mode)
+                               confidence_mode=FLAGS.confidence_mode,
+                               max_people=FLAGS.max_people,
+                               min_person_score=FLAGS.min_person_score)
 
 
 def load_input(path: str, ground_truth: bool = False) -> inputs.LiftInput:
@@ -241,6 +246,14 @@ def load_prior(default_schedule: str = "fast"):
         prior.hypotheses(FLAGS.start_candidates if FLAGS.start_candidates > 1
                          else FLAGS.hypotheses)
     return prior
+
+
+def lift(prior, inp: inputs.LiftInput, init, cfg: config_lib.LiftConfig):
+    """:func:`zedo_jax.lifting.lift` of an input file with the lifting flags."""
+    return lifting.lift(prior, inp.keypoints, inp.K, confidence=inp.confidence,
+                        hypotheses=FLAGS.hypotheses, init_poses=init,
+                        start_candidates=FLAGS.start_candidates, config=cfg,
+                        chunk_size=FLAGS.chunk_size, seq=inp.seq, frame=inp.frame)
 
 
 def init_poses(num_frames: int | None = None):

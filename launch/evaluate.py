@@ -46,10 +46,7 @@ def main(argv):
     prior, cfg = common.load_prior(), common.lift_config()
     records, summary = [], []
     for path, inp, init in loaded:
-        out = lifting.lift(prior, inp.keypoints, inp.K, confidence=inp.confidence,
-                           hypotheses=FLAGS.hypotheses, init_poses=init,
-                           start_candidates=FLAGS.start_candidates, config=cfg,
-                           chunk_size=FLAGS.chunk_size, seq=inp.seq, frame=inp.frame)
+        out = common.lift(prior, inp, init, cfg)
         if not distributed.is_primary():      # every process holds the results; one reports
             continue
         rec, rows, main_rows = report.evaluate_lift(

@@ -71,16 +71,13 @@ def main(argv):
     prior = common.load_prior()
     cfg = common.lift_config()
     say = print if distributed.is_primary() else (lambda *a, **k: None)
-    say(f"Lifting {len(inp)} frames from {path} ({inp.info.get('format', 'h36m')} keypoints) "
+    say(f"Lifting {len(inp)} {'person-frames' if inp.person is not None else 'frames'} from {path} ({inp.info.get('format', 'h36m')} keypoints) "
         f"with the prior at {prior.path} ({prior.config.hidden_dim}-wide, "
         f"{prior.info.get('weights', FLAGS.weights)} weights)")
     say(f"Camera: {inp.info.get('camera', 'K from the input')}")
     for w in inp.info.get("warnings", []):
         say(f"Warning: {w}")
-    out = lifting.lift(prior, inp.keypoints, inp.K, confidence=inp.confidence,
-                       hypotheses=FLAGS.hypotheses, init_poses=init,
-                       start_candidates=FLAGS.start_candidates, config=cfg,
-                       chunk_size=FLAGS.chunk_size, seq=inp.seq, frame=inp.frame)
+    out = common.lift(prior, inp, init, cfg)
     if not distributed.is_primary():          # every process holds the results; one writes
         return
     q = quality.assess(out.poses, out.translation, out.reprojection_error_px, inp.keypoints,

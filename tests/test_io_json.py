@@ -182,7 +182,7 @@ def test_coco_results_file(tmp_path):
     path = write(tmp_path, doc)
     with pytest.raises(ValueError, match="no intrinsics.*--image_size"):
         io.load_input(path)
-    inp = io.load_input(path, image_size=(640, 480))
+    inp = io.load_input(path, image_size=(640, 480), max_people=1)     # the best person
     assert inp.frame_ids.tolist() == [1, 2]                        # sorted image ids
     np.testing.assert_allclose(inp.keypoints[:, H36M["pelvis"]], [[120, 300], [150, 300]])
     bad = [{"image_id": 5, "keypoints": flat(coco_rows())[:-3], "score": 0.5}]
@@ -218,12 +218,13 @@ def test_openpose_file_and_directory(tmp_path):
         people = [] if i == 1 else [person(0.0, 0.3), person(40.0, 0.9)]
         with open(d / f"clip_{i:012d}_keypoints.json", "w") as f:
             json.dump({"version": 1.3, "people": people}, f)
-    inp = io.load_input(str(d), image_size=(640, 480))
+    inp = io.load_input(str(d), image_size=(640, 480), max_people=1)
     assert len(inp) == 2 and inp.info["format"] == "body25"
     assert inp.frame_ids.tolist() == ["clip_000000000000", "clip_000000000002"]
     np.testing.assert_allclose(inp.keypoints[:, H36M["pelvis"]], [[140, 300]] * 2)  # best person
     assert any("skipped 1 frames" in w for w in inp.info["warnings"])
-    one = io.load_input(str(d / "clip_000000000000_keypoints.json"), image_size=(640, 480))
+    one = io.load_input(str(d / "clip_000000000000_keypoints.json"), image_size=(640, 480),
+                        max_people=1)
     assert len(one) == 1
 
 

@@ -307,8 +307,37 @@ def _plain(value):
 # JSON and CSV
 # --------------------------------------------------------------------------------------------
 
+def _people(frame_index, person, n):
+    """Row order grouped by frame, and each row's frame and person: ``(order, frames,
+    people)``; the default (both ``None``) is row ``i`` = frame ``i``, person 0."""
+    if frame_index is None and person is None:
+        return np.arange(n), np.arange(n), np.zeros(n, np.int64)
+    arrays = []
+    for name, a in (("frame_index", frame_index), ("person", person)):
+        if a is not None:
+            a = np.asarray(a)
+            if a.shape != (n,) or (n and a.dtype.kind not in "iu"):
+                raise ValueError(f"{name} must be integers of shape [{n}], got {a.dtype} "
+                                 f"{a.shape}")
+        arrays.append(a)
+    frames, people = arrays
+    if frames is None:
+        frames = np.arange(n)
+    order = np.argsort(frames, kind="stable")
+    if people is None:                                  # the row's place within its frame
+        people = np.zeros(n, np.int64)
+        sorted_frames = frames[order]
+        starts = np.r_[0, np.flatnonzero(np.diff(sorted_frames)) + 1]
+        people[order] = np.arange(n) - np.repeat(starts, np.diff(np.r_[starts, n]))
+    pairs, counts = np.unique(np.stack([frames, people], 1), axis=0, return_counts=True)
+    if (counts > 1).any():
+        f, p = pairs[np.argmax(counts > 1)]
+        raise ValueError(f"frame_index {f} holds person {p} {counts.max()} times")
+    return order, frames, people
+
+
 def write_json(path, result_like, *, frame_ids=None, fps=None, world=None,
-               decimals: int = 6) -> str:
+               decimals: int = 6, frame_index=None, person=None) -> str:
     """Write each frame's chosen hypothesis as JSON; returns ``path``.
 
     Schema (``"format": "zedo_jax.poses/1"``)::
@@ -319,49 +348,68 @@ def write_json(path, result_like, *, frame_ids=None, fps=None, world=None,
                      "people": [{"id": 0, "joints": [[x, y, z] x 17], "root": [x, y, z]}]}]}
 
     ``joints`` are root-relative (the pelvis at 0), ``root`` is the pelvis's position (the
-    trajectory); absolute joints are ``joints + root``. ``people`` has one entry per person
-    (one for now, ``id`` 0).
+    trajectory); absolute joints are ``joints + root``. ``people`` has one entry per person in
+    the frame (row order), ``id`` the person's id. Frames are in increasing ``frame_index``;
+    frames without people are absent.
 
     Args:
       path: output file.  result_like: see :func:`best_hypothesis` (``best`` picks the
-        hypothesis).  frame_ids: ``[N]`` the frames' indices (default ``0..N-1``).
+        hypothesis).  frame_ids: ``[N]`` each row's frame id (default: the row's frame index).
       fps: frame rate, stored as given (``null`` when None).
       world: ``None`` / ``"camera"`` (camera axes), ``"y"``, a pitch in degrees, or ``"feet"``
         (pitch from :func:`estimate_pitch_from_feet`): the y-up frame of :func:`to_world`.
       decimals: rounding of the coordinates (6: micrometres).
+      frame_index: ``[N]`` each row's frame (several people per frame; rows of one frame are
+        grouped into its ``people``).  person: ``[N]`` each row's person id (default: its
+        place within its frame). Both ``None`` (default): row ``i`` is frame ``i``, person 0.
+        With ``world="feet"`` the floor is fitted to every row (all people together).
     """
     poses, root = best_hypothesis(result_like)
     if not (np.isfinite(poses).all() and np.isfinite(root).all()):
         raise ValueError("result_like: poses and translation must be finite for JSON")
-    ids = _frame_ids(frame_ids, len(poses))
+    order, frames_of, people_of = _people(frame_index, person, len(poses))
+    ids = _frame_ids(frame_ids, len(poses)) if frame_ids is not None or frame_index is None \
+        else frames_of
     fps = _check_fps(fps)
     rotation, axes, pitch = _resolve_up("camera" if world is None else world, poses, root,
                                         "world")
     poses = np.round(poses @ rotation.T, decimals)
     root = np.round(root @ rotation.T, decimals)
-    frames = [{"index": _plain(ids[i]),
-               "people": [{"id": 0, "joints": poses[i].tolist(), "root": root[i].tolist()}]}
-              for i in range(len(poses))]
+    frames = []
+    for i in order:
+        entry = {"id": _plain(people_of[i]), "joints": poses[i].tolist(),
+                 "root": root[i].tolist()}
+        if frames and frames_of[i] == frames_of[frames[-1][0]]:
+            frames[-1][1]["people"].append(entry)
+        else:
+            frames.append((i, {"index": _plain(ids[i]), "people": [entry]}))
     doc = {"format": JSON_FORMAT, "joint_names": list(JOINT_NAMES), "units": "metres",
-           "axes": axes, "pitch_deg": pitch, "fps": fps, "frames": frames}
+           "axes": axes, "pitch_deg": pitch, "fps": fps, "frames": [f for _, f in frames]}
     return files.save_json(path, doc, separators=(",", ":"))
 
 
-def csv_header() -> list:
-    """The CSV columns: ``frame, root_x, root_y, root_z, pelvis_x, ..., r_wrist_z`` (55)."""
-    return ["frame", "root_x", "root_y", "root_z"] + [
+def csv_header(people: bool = False) -> list:
+    """The CSV columns: ``frame, root_x, root_y, root_z, pelvis_x, ..., r_wrist_z`` (55);
+    with ``people``, ``frame, person, root_x, ...`` (56)."""
+    return ["frame"] + (["person"] if people else []) + ["root_x", "root_y", "root_z"] + [
         f"{name}_{axis}" for name in JOINT_NAMES for axis in "xyz"]
 
 
-def write_csv(path, result_like, *, frame_ids=None, world=None, decimals: int = 6) -> str:
+def write_csv(path, result_like, *, frame_ids=None, world=None, decimals: int = 6,
+              frame_index=None, person=None) -> str:
     """Write each frame's chosen hypothesis as CSV, one row per frame; returns ``path``.
 
     Columns (:func:`csv_header`): ``frame``, the root's position ``root_x, root_y, root_z``,
     then ``<joint>_x, <joint>_y, <joint>_z`` for the 17 joints, root-relative, metres.
-    Arguments as :func:`write_json`.
+    With ``frame_index`` or ``person`` (several people per frame): one row per person and
+    frame, in increasing ``frame_index`` (row order within a frame), with a ``person`` column
+    after ``frame``. Arguments as :func:`write_json`.
     """
     poses, root = best_hypothesis(result_like)
-    ids = _frame_ids(frame_ids, len(poses))
+    people = frame_index is not None or person is not None
+    order, frames_of, people_of = _people(frame_index, person, len(poses))
+    ids = _frame_ids(frame_ids, len(poses)) if frame_ids is not None or frame_index is None \
+        else frames_of
     rotation, _, _ = _resolve_up("camera" if world is None else world, poses, root, "world")
     values = np.concatenate([root @ rotation.T, (poses @ rotation.T).reshape(len(poses), -1)],
                             axis=1)
@@ -369,9 +417,10 @@ def write_csv(path, result_like, *, frame_ids=None, world=None, decimals: int = 
     def write(tmp):
         with open(tmp, "w", newline="") as f:
             writer = csv.writer(f)
-            writer.writerow(csv_header())
-            for i in range(len(poses)):
-                writer.writerow([_plain(ids[i])] + [fmt.format(v) for v in values[i]])
+            writer.writerow(csv_header(people))
+            for i in order:
+                who = [_plain(people_of[i])] if people else []
+                writer.writerow([_plain(ids[i])] + who + [fmt.format(v) for v in values[i]])
     return files.atomic_write(path, write)
 
 

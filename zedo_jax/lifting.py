@@ -151,24 +151,25 @@ def save_result(path: str, result: LiftResult, inp: LiftInput | None = None,
                          f"of {', '.join(OUTPUT_SUFFIXES)}")
     fps = None if inp is None else inp.info.get("fps")
     fps = float(np.ravel(fps)[0]) if fps is not None and np.size(fps) else None
-    frame_ids = None if inp is None else inp.frame_ids
+    rows = {} if inp is None else {"frame_ids": inp.frame_ids, "frame_index": inp.frame_index,
+                                   "person": inp.person}
     if suffix == ".json":
-        return export.write_json(path, result, frame_ids=frame_ids, fps=fps, world=world)
+        return export.write_json(path, result, fps=fps, world=world, **rows)
     if suffix == ".csv":
-        return export.write_csv(path, result, frame_ids=frame_ids, world=world)
+        return export.write_csv(path, result, world=world, **rows)
     if suffix == ".bvh":
-        poses, root = export.best_hypothesis(result)
-        return export.write_bvh(path, poses, root, fps=fps or 30.0,
-                                up="camera" if world is None else world)
+        return _save_bvh(path, result, inp, fps or 30.0, "camera" if world is None else world)
     arrays = {k: _stored(v) for k, v in result.arrays().items() if k != "ipo_translation"}
     if result.temporal is not None:
         arrays["windows"] = np.asarray(result.temporal.windows)
         arrays["network_evals_per_frame"] = np.asarray(result.temporal.network_evals_per_frame)
     if inp is not None:
         arrays["K"] = inp.K
-        for k in ("seq", "frame"):
+        for k in ("seq", "frame", "frame_index", "person"):
             if getattr(inp, k) is not None:
                 arrays[k] = getattr(inp, k)
+        if inp.person is not None:
+            arrays["frames"] = np.asarray(inp.info["frames"])
         if inp.info.get("fps") is not None:
             arrays["fps"] = np.asarray(inp.info["fps"], np.float32)
         arrays["keypoints"] = np.concatenate([inp.keypoints, inp.confidence[..., None]], -1)
@@ -180,14 +181,36 @@ def save_result(path: str, result: LiftResult, inp: LiftInput | None = None,
     return files.save_npz(path, arrays)
 
 
+def bucket(c: int) -> int:
+    """``c`` rounded up to one of a few sizes (powers of two up to 256, then multiples of 256),
+    so that inputs of other lengths reuse the programs compiled for earlier ones."""
+    return 1 << (c - 1).bit_length() if c <= 256 else -(-c // 256) * 256
+
+
+def _save_bvh(path: str, result: LiftResult, inp: LiftInput | None, fps: float, up) -> str:
+    """One BVH per person: ``path`` itself for one person, else ``STEM_person<ID>.bvh``
+    (a BVH holds one skeleton); returns the first path written."""
+    poses, root = export.best_hypothesis(result)
+    if inp is None or inp.person is None:
+        return export.write_bvh(path, poses, root, fps=fps, up=up)
+    stem = os.path.splitext(path)[0]
+    written = []
+    for p in np.unique(inp.person):
+        rows = np.flatnonzero(inp.person == p)
+        rows = rows[np.argsort(inp.frame_index[rows], kind="stable")]
+        written.append(export.write_bvh(f"{stem}_person{int(p)}.bvh", poses[rows], root[rows],
+                                        fps=fps, up=up))
+    return written[0]
+
+
 def default_chunk(n: int, S: int, n_dev: int, target_poses: int = 4096) -> int:
     """Windows (frames, when lifted on their own) per compiled chunk for ``n`` of them with
-    ``S`` poses each: at most about ``target_poses`` poses, a multiple of the device count,
-    and equal chunks (4,800 frames at S = 1 are two chunks of 2,400, not two of 4,096 with the
-    second mostly padding)."""
+    ``S`` poses each: about ``target_poses`` poses at most, equal chunks (4,800 frames at
+    S = 1 are two chunks of 2,400, not 4,096 + 704), rounded up to a :func:`bucket` size and
+    to a multiple of the device count. The last chunk is padded."""
     c = max(1, target_poses // max(S, 1))
     c = min(c, n)
-    c = int(math.ceil(n / math.ceil(n / c)))         # equal chunks: little padding
+    c = bucket(int(math.ceil(n / math.ceil(n / c))))
     return max(n_dev, int(math.ceil(c / n_dev)) * n_dev)
 
 

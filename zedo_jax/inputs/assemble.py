@@ -5,6 +5,11 @@ Readers (:mod:`zedo_jax.inputs.readers`) turn their file into per-frame records:
     {"id": str | int, "label": the id as the file names it (or None), "keypoints": [J, C],
      "K": [3, 3] | None, "image_size": [2] | None, "image": path | None}
 
+With several people per frame a record is one person in one frame and adds
+``"frame": int`` (the frame's index among the file's frames) and ``"person": int | None`` (the
+given id; ``None`` everywhere = assign tracks); ``id``, ``K``, ``image_size`` and ``image`` are
+the frame's.
+
 and :func:`assemble` resolves the intrinsics of each frame (first available: the caller's
 ``K``; the frame's ``"K"``; the file's ``"K"``; else a default camera from the image size),
 converts the layout and validates everything through :func:`make_input`.
@@ -15,7 +20,7 @@ import numpy as np
 
 from zedo_jax.core import camera
 from zedo_jax.evaluation import quality
-from zedo_jax.inputs import layouts
+from zedo_jax.inputs import layouts, tracking
 from zedo_jax.inputs.types import InputOptions, LiftInput
 from zedo_jax.inputs.validation import (check_not_normalized, image_sizes, validate_fps, validate_frames, validate_intrinsics, validate_keypoints, validate_poses3d)
 
@@ -42,7 +47,8 @@ def make_input(keypoints, K=None, *, confidence=None, poses3d=None, seq=None, fr
                image_size=None, fov_deg: float = 55.0, focal: float | None = None,
                source: str = "input", format: str | None = None, normalized: bool = False,
                min_confidence: float = 0.0, confidence_mode: str = "auto", images=None,
-               info: dict | None = None, frame_name=None, frame=None, fps=None) -> LiftInput:
+               info: dict | None = None, frame_name=None, frame=None, fps=None,
+               frame_index=None, person=None) -> LiftInput:
     """Validate arrays into a :class:`LiftInput` (errors name ``source`` and the field).
 
     Args:
@@ -56,6 +62,10 @@ def make_input(keypoints, K=None, *, confidence=None, poses3d=None, seq=None, fr
       frame_name: ``int -> str`` naming frames in errors (default ``frame <index>``).
       frame: optional ``[N]`` integer frame index within each sequence (``seq``).
       fps: optional frame rate: a number, or one per sequence (kept as ``info['fps']``).
+      frame_index: ``[N]`` integers, several people per frame: each row's frame (``0..F-1``);
+        see :func:`people_sequences` for what ``seq`` and ``frame`` become.
+      person: ``[N]`` integer person ids (with ``frame_index``), or ``None``: track ids from
+        :func:`zedo_jax.inputs.tracking.assign_tracks`.
     """
     info = dict(info or {})
     warnings = list(info.get("warnings", []))
@@ -104,19 +114,81 @@ def make_input(keypoints, K=None, *, confidence=None, poses3d=None, seq=None, fr
                       ("frame", frame)):
         if arr is not None and len(np.asarray(arr)) != n:
             raise ValueError(f"{source}: {name} has {len(np.asarray(arr))} entries for {n} frames")
+    if fps is not None:
+        fps = validate_fps(fps, source)
+    if person is not None and frame_index is None:
+        raise ValueError(f"{source}: person needs frame_index (or frame): the frame of each row")
+    if frame_index is not None:
+        frame_index = _integers(frame_index, n, "frame_index", source)
+        if person is None:
+            person = tracking.assign_tracks(uv, conf, frame_index)
+            info.setdefault("tracks", f"person ids are tracks (2D proximity, "
+                                      f"zedo_jax.inputs.tracking): {int(person.max()) + 1} tracks")
+        else:
+            person = _integers(person, n, "person", source)
+        seq, frame, fps = people_sequences(frame_index, person, seq, frame, fps, source, info)
     if frame is not None:
         frame = validate_frames(frame, seq, source)
     if fps is not None:
-        info["fps"] = validate_fps(fps, source)
+        info["fps"] = fps
     info["warnings"] = warnings
     info.setdefault("source", source)
     return LiftInput(uv, conf, Ks, gt, None if seq is None else np.asarray(seq),
                      None if frame_ids is None else np.asarray(frame_ids), size,
-                     None if images is None else np.asarray(images, dtype=str), info, frame)
+                     None if images is None else np.asarray(images, dtype=str), info, frame,
+                     frame_index, person)
+
+
+def _integers(values, n: int, name: str, source: str) -> np.ndarray:
+    a = np.asarray(values)
+    if a.shape != (n,):
+        raise ValueError(f"{source}: {name} must be [{n}] (one per row); got shape "
+                         f"{list(a.shape)}")
+    if a.dtype.kind not in "iu":
+        if a.dtype.kind != "f" or not np.isfinite(a).all() or (a != np.round(a)).any():
+            raise ValueError(f"{source}: {name} must hold integers; got dtype {a.dtype}")
+    a = a.astype(np.int64)
+    if (a < 0).any():
+        raise ValueError(f"{source}: {name} must be >= 0; got {int(a.min())}")
+    return a
+
+
+def people_sequences(frame_index, person, seq=None, frame=None, fps=None,
+                     source: str = "input", info: dict | None = None):
+    """``seq``, ``frame`` and ``fps`` of a multi-person input: each person is a sequence.
+
+    ``seq`` = ``person`` (no sequences given), else a unique id ``0..G-1`` of each
+    (sequence, person) pair in sorted order (the pairs as ``info['seq_person']`` ``[G, 2]``:
+    the index of the file's sequence among its sorted ids, and the person); ``frame`` = the
+    given ``frame`` (within the file's sequence), else ``frame_index``; a per-sequence ``fps``
+    ``[G0]`` is repeated for each person. A person appearing twice in one frame is an error.
+    """
+    info = {} if info is None else info
+    pairs, counts = np.unique(np.stack([frame_index, person], 1), axis=0, return_counts=True)
+    if (counts > 1).any():
+        f, p = pairs[np.argmax(counts > 1)]
+        raise ValueError(f"{source}: frame {f} holds person {p} {counts.max()} times; person "
+                         f"ids must differ within a frame")
+    info.setdefault("frames", int(frame_index.max()) + 1)
+    if seq is None:
+        new_seq = person.copy()
+    else:
+        _, codes = np.unique(np.asarray(seq), return_inverse=True)
+        codes = codes.reshape(-1)
+        table, new_seq = np.unique(np.stack([codes, person], 1), axis=0, return_inverse=True)
+        new_seq = new_seq.reshape(-1).astype(np.int64)
+        info["seq_person"] = table.tolist()
+        if fps is not None and np.ndim(fps):
+            if len(fps) != codes.max() + 1:
+                raise ValueError(f"{source}: fps has {len(fps)} values for "
+                                 f"{codes.max() + 1} sequences")
+            fps = validate_fps(np.asarray(fps)[table[:, 0]], source)
+    return new_seq, frame_index.copy() if frame is None else frame, fps
 
 
 def assemble(records: list, path: str, fmt: str, options: InputOptions, *, where,
-             top_K=None, top_size=None, warnings=(), fps=None) -> LiftInput:
+             top_K=None, top_size=None, warnings=(), fps=None,
+             num_frames: int | None = None) -> LiftInput:
     """Per-frame records of one file -> :class:`LiftInput` (see the module docstring).
 
     Args:
@@ -126,8 +198,15 @@ def assemble(records: list, path: str, fmt: str, options: InputOptions, *, where
       top_K, top_size: file-level intrinsics / image size (frames may override them).
       warnings: notes gathered while reading.
       fps: the file's frame rate (its frames are one sequence in record order), or ``None``.
+      num_frames: several people per frame: the file's frame count ``F`` (frames without
+        people included; ``info['frames']``); the records then carry ``"frame"`` and
+        ``"person"``. ``None``: one record per frame.
     """
     warnings = list(warnings)
+
+    def at(i, field=None):            # message prefix of record i (its frame's index)
+        return where(records[i].get("frame", i), records[i].get("label"), field)
+
     fov_deg, focal = options.fov_deg, options.focal
     normalized = bool(options.normalized)
     n = len(records)
@@ -135,7 +214,7 @@ def assemble(records: list, path: str, fmt: str, options: InputOptions, *, where
         counts = [r["keypoints"].shape[axis] for r in records]
         bad = next((i for i, m in enumerate(counts) if m != counts[0]), None)
         if bad is not None:
-            raise ValueError(f"{where(bad, records[bad].get('label'), 'keypoints')} has "
+            raise ValueError(f"{at(bad, 'keypoints')} has "
                              f"{counts[bad]} {what} but frame 0 has {counts[0]}; every frame "
                              f"needs the same keypoint layout")
     kps = np.stack([r["keypoints"] for r in records])
@@ -157,7 +236,7 @@ def assemble(records: list, path: str, fmt: str, options: InputOptions, *, where
             if K is None:
                 if not np.isfinite(sizes[i]).all():
                     raise ValueError(
-                        f"{where(i, r.get('label'))}: no intrinsics: give \"K\" or "
+                        f"{at(i)}: no intrinsics: give \"K\" or "
                         f"\"image_size\" [width, height] (per frame or at the top level of the "
                         f"file), or pass --image_size W,H for a default camera (principal point "
                         f"at the centre, {fov_deg:g} deg field of view; see --fov_deg / --focal)")
@@ -177,7 +256,7 @@ def assemble(records: list, path: str, fmt: str, options: InputOptions, *, where
         bad = np.flatnonzero(~np.isfinite(sizes).all(-1))
         if bad.size:
             i = int(bad[0])
-            raise ValueError(f"{where(i, records[i].get('label'))}: normalized coordinates "
+            raise ValueError(f"{at(i)}: normalized coordinates "
                              f"need the image size to scale them to pixels; give \"image_size\" "
                              f"or --image_size W,H")
     else:
@@ -190,13 +269,27 @@ def assemble(records: list, path: str, fmt: str, options: InputOptions, *, where
         images = np.asarray([r.get("image") or "" for r in records], dtype=str)
 
     def frame_name(i: int) -> str:
-        label = records[i].get("label") if 0 <= i < n else None
-        return f"frame {i}" + (f" (id {label!r})" if label is not None else "")
+        if not 0 <= i < n:
+            return f"frame {i}"
+        r = records[i]
+        label = r.get("label")
+        name = f"frame {r.get('frame', i)}" + (f" (id {label!r})" if label is not None else "")
+        if num_frames is not None:
+            name += f" person {r['person']!r}" if r.get("person") is not None else \
+                f" person #{r.get('slot', 0)}"
+        return name
 
+    frame_index = person = None
+    info = {"camera": camera_note, "warnings": warnings}
+    if num_frames is not None:
+        frame_index = np.asarray([r["frame"] for r in records], np.int64)
+        given = [r.get("person") for r in records]
+        person = None if any(p is None for p in given) else np.asarray(given, np.int64)
+        info["frames"] = int(num_frames)
     known = np.isfinite(sizes).all()
     return make_input(kps, Ks, frame_ids=frame_ids, image_size=sizes if known else None,
                       fov_deg=fov_deg, focal=focal, source=path, format=fmt,
                       normalized=normalized, min_confidence=options.min_confidence,
                       confidence_mode=options.confidence_mode, images=images,
-                      info={"camera": camera_note, "warnings": warnings},
-                      frame_name=frame_name, fps=fps)
+                      info=info, frame_name=frame_name, fps=fps,
+                      frame_index=frame_index, person=person)

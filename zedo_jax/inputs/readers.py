@@ -30,6 +30,11 @@ key                 shape                meaning
 ``fps``             [] or [G]            optional frame rate (one, or one per sequence); carried
                                          to the output
 ``frame_ids``       [N]                  optional ids carried to the output
+``frame_index``     [N]                  optional, several people per frame: the row's frame
+                                         (0..F-1); without ``person``, track ids are assigned;
+                                         ``seq`` / ``frame`` become per person (see above)
+``person``          [N]                  optional person ids (with ``frame_index``, or ``frame``:
+                                         then the frames are the distinct (``seq``, ``frame``))
 ==================  ===================  ==========================================================
 
 A VideoPose3D custom 2D file (``data_2d_custom_*.npz``: ``positions_2d``, ``metadata``) is
@@ -54,26 +59,46 @@ from the videos' sizes.
       ]
     }
 
+**Several people per frame**: a frame may hold ``"people"`` instead of ``"keypoints"``::
+
+        {"id": "frame_000", "people": [{"id": 3, "keypoints": [[u, v, c], ...]},
+                                       {"id": 5, "keypoints": [...], "score": 0.8}]}
+
+(``"people": []``: a frame without people, no row). Each person becomes one row of the
+:class:`~zedo_jax.inputs.types.LiftInput` (``frame_index`` = the frame's index in the list,
+``person`` = its ``"id"``: integers, different within a frame, given for every person or for
+none; without ids, track ids come from :func:`zedo_jax.inputs.tracking.assign_tracks`).
+``seq`` is then the person and ``frame`` the frame index, so temporal lifting follows each
+person; ``info['frames']`` is the number of frames. ``max_people`` / ``min_person_score``
+(:class:`~zedo_jax.inputs.types.InputOptions`) keep the best people per frame (by
+``"score"``, else the mean keypoint confidence); ``max_people=1`` reads the file as
+single-person.
+
 A top-level list of frame objects is accepted as ``frames`` without top-level settings.
 The frames of a JSON file (and of an OpenPose directory) form one sequence in list (file
 name) order; an optional top-level ``"fps"`` is carried to the output.
 Numbers must be JSON numbers (not strings). Errors name the frame (index and id) and field.
 
 **COCO keypoint results** (MMPose / Detectron2 / YOLO ``--save-json``): a list of
-``{"image_id", "category_id", "keypoints": [x1, y1, s1, ...], "score"}``. Per image the person
-with the highest ``"score"`` is lifted (without scores: the one with the largest sum of
-keypoint scores); entries whose ``category_id`` is not 1 (person) are ignored. Frames are
+``{"image_id", "category_id", "keypoints": [x1, y1, s1, ...], "score"}``. Every person
+(``category_id`` 1; other entries are ignored) is kept, grouped by image (several people per
+frame as above; an integer ``"track_id"`` on every entry is used as the person id, else
+tracks are assigned); ``max_people=1`` keeps the highest ``"score"`` per image (without
+scores: the largest sum of keypoint scores), as single-person input. A file with at most one
+person per image is single-person input. Frames are
 ordered by ``image_id`` (numerically when all ids are numbers). The file has no image sizes:
 give ``image_size`` (``--image_size W,H``) or ``K``. A COCO **annotation** file (``{"images",
-"annotations"}``) works too: the annotated person with the most labelled keypoints per image,
-image sizes and file names from ``"images"``; visibility flags 0/1/2 become confidence 0/1/1.
+"annotations"}``) works too: every annotated person with at least 2 labelled keypoints
+(``max_people=1``: the one with the most labelled keypoints, then the largest area), image
+sizes and file names from ``"images"``; visibility flags 0/1/2 become confidence 0/1/1.
 
 **OpenPose**: one ``*_keypoints.json`` file (``{"people": [{"pose_keypoints_2d": [...]}]}``;
 the older key ``pose_keypoints`` works too)
 or a directory of them (one frame per file, in natural name order - ``f_2`` before ``f_10`` -
-the file name as frame id). Per
-frame the person with the largest sum of keypoint confidences is lifted; files without people
-are skipped (with a warning).
+the file name as frame id). Every person is kept (several people per frame as above;
+OpenPose's ``"person_id"`` when its tracking set one >= 0 on everyone, else assigned tracks);
+``max_people=1`` keeps the one with the largest sum of keypoint confidences per frame and, as
+single-person input, skips files without people (with a warning).
 
 **Intrinsics** per frame, first available: the ``K`` argument; the frame's ``"K"``; the
 file's ``"K"``; otherwise a default camera from the image size (``image_size`` argument, else
@@ -139,6 +164,19 @@ def load_npz(path: str, format: str | None = None, options: InputOptions | None 
         warnings.append("--focal / focal is ignored: the input has K")
     if not o.normalized and np.ndim(arrays["keypoints"]) == 3:
         check_not_normalized(np.asarray(arrays["keypoints"], np.float64), path)
+    frame_index = get("frame_index")
+    if get("person") is not None and frame_index is None:
+        if get("frame") is None:
+            raise ValueError(f"{path}: 'person' needs 'frame_index' [N] (or 'frame'): the frame "
+                             f"of each row")
+        frame = np.asarray(get("frame"))
+        seq = np.zeros(len(frame), np.int64) if get("seq") is None else \
+            np.unique(np.asarray(get("seq")), return_inverse=True)[1].reshape(-1)
+        if seq.shape != frame.shape or frame.ndim != 1:
+            raise ValueError(f"{path}: 'seq' and 'frame' must be [N] like 'person'")
+        _, first, frame_index = np.unique(np.stack([seq, frame], 1), axis=0,
+                                          return_index=True, return_inverse=True)
+        frame_index = np.argsort(np.argsort(first))[frame_index.reshape(-1)]  # file order
     return make_input(arrays["keypoints"], K,
                       confidence=get("confidence"), poses3d=get("poses3d"), seq=get("seq"),
                       frame_ids=get("frame_ids"),
@@ -146,7 +184,8 @@ def load_npz(path: str, format: str | None = None, options: InputOptions | None 
                       source=path, format=format, fov_deg=o.fov_deg, focal=o.focal,
                       normalized=bool(o.normalized), min_confidence=o.min_confidence,
                       confidence_mode=o.confidence_mode, info={"warnings": warnings},
-                      frame=get("frame"), fps=get("fps"))
+                      frame=get("frame"), fps=get("fps"), frame_index=frame_index,
+                      person=get("person"))
 
 
 def load_input(path: str, format: str | None = None, options: InputOptions | None = None,
@@ -280,7 +319,120 @@ def _size(value, where: str) -> np.ndarray:
     return s
 
 
-_FRAME_KEYS = {"id", "keypoints", "K", "image_size", "image", "score", "bbox"}
+_FRAME_KEYS = {"id", "keypoints", "people", "K", "image_size", "image", "score", "bbox"}
+_PERSON_KEYS = {"id", "keypoints", "score", "bbox"}
+
+
+def _mean_confidence(kp: np.ndarray, fmt: str) -> float:
+    """A person's score without a detector score: the mean raw confidence (column 2,
+    MediaPipe's visibility column 3; 1 without one; 0 for missing joints) of the joints
+    ``kp [J, C]`` that the conversion reads: the 17 COCO joints of a detector layout (not
+    OpenPose's feet or MediaPipe's hands), all 17 of Human3.6M."""
+    names = layouts.LAYOUTS[layouts.canonical_format(fmt, len(kp))]
+    if names is not layouts.LAYOUTS["h36m"]:
+        kp = kp[[names.index(n) for n in layouts.COCO17_NAMES]]
+    ok = np.isfinite(kp[:, :2]).all(-1)
+    if kp.shape[1] < 3:
+        return float(ok.mean())
+    c = kp[:, 3 if kp.shape[1] > 3 else 2]
+    return float(np.where(ok & np.isfinite(c), c, 0.0).mean())
+
+
+def _json_people(people, where, i, fid, fmt, max_cols, unknown) -> list:
+    """A frame's ``"people"`` list -> person candidates (see :func:`_people_records`)."""
+    if not isinstance(people, list):
+        raise ValueError(f"{where(i, fid, 'people')} must be a list of {{\"id\", "
+                         f"\"keypoints\"}} objects; got {type(people).__name__}")
+    cands = []
+    for p, person in enumerate(people):
+        field = f"people[{p}]"
+        if not isinstance(person, dict) or "keypoints" not in person:
+            raise ValueError(f"{where(i, fid, field)} must be an object with 'keypoints' (and "
+                             f"an optional integer 'id')")
+        unknown |= set(person) - _PERSON_KEYS
+        pid = person.get("id")
+        if pid is not None and (isinstance(pid, bool) or not isinstance(pid, int) or pid < 0):
+            raise ValueError(f"{where(i, fid, field + '.id')} must be an integer >= 0; got "
+                             f"{json.dumps(pid)[:40]}")
+        kp = _keypoint_rows(person["keypoints"], where(i, fid, field + ".keypoints"), max_cols)
+        check_joint_count(kp, fmt, where(i, fid, field + ".keypoints"))
+        score = person.get("score")
+        if score is not None and (isinstance(score, bool) or not isinstance(score, (int, float))):
+            raise ValueError(f"{where(i, fid, field + '.score')} must be a number; got "
+                             f"{json.dumps(score)[:40]}")
+        score = _mean_confidence(kp, fmt) if score is None else float(score)
+        cands.append({"kp": kp, "person": pid, "slot": p, "score": score, "rank": (score, -p)})
+    ids = [c["person"] for c in cands if c["person"] is not None]
+    if len(set(ids)) < len(ids):
+        dup = next(x for x in ids if ids.count(x) > 1)
+        raise ValueError(f"{where(i, fid, 'people')}: person id {dup} appears {ids.count(dup)} "
+                         f"times; ids must differ within a frame")
+    return cands
+
+
+def _keep(cands: list, o: InputOptions) -> list:
+    """The candidates kept by ``o.min_person_score`` and ``o.max_people`` (the highest
+    ``rank`` first; ties: file order), in file order."""
+    kept = [c for c in cands if o.min_person_score <= 0 or c["score"] >= o.min_person_score]
+    if o.max_people is not None and len(kept) > o.max_people:
+        best = sorted(range(len(kept)), key=lambda k: kept[k]["rank"], reverse=True)
+        kept = [kept[k] for k in sorted(best[:o.max_people])]
+    return kept
+
+
+def _people_records(frames_people: list, o: InputOptions, path: str, fmt: str,
+                    multi: bool = False):
+    """Per frame ``(frame record, person candidates)`` -> ``(records, num_frames, warnings)``.
+
+    A candidate is ``{"kp": [J, C], "person": id | None, "slot": its place in the frame's
+    list, "score": for min_person_score, "rank": for max_people}``. The input is read as
+    several people per frame (``num_frames`` = F, one record per kept person with ``"frame"``
+    and ``"person"``) when ``multi`` (JSON ``"people"``) or some frame keeps two or more
+    people, unless ``o.max_people == 1``; otherwise one record per frame with a person
+    (``num_frames`` None), frames without one skipped with a warning, as single-person
+    readers always did. Several people per frame: people left with fewer than 2 joints of
+    confidence > 0 in Human3.6M are dropped (with a warning).
+    """
+    kept = [(rec, _keep(cands, o)) for rec, cands in frames_people]
+    multi = o.max_people != 1 and (multi or any(len(k) > 1 for _, k in kept))
+    n_kept = sum(len(k) for _, k in kept)
+    empty = [str(rec["id"]) for rec, k in kept if not k]
+    if not any(k for _, k in kept):
+        raise ValueError(f"{path}: no person detected in any frame" +
+                         (f" (with score >= min_person_score {o.min_person_score:g})"
+                          if o.min_person_score > 0 else ""))
+    listed = f"{empty[:5]}{' ...' if len(empty) > 5 else ''}"
+    if not multi:
+        records = [dict(rec, keypoints=k[0]["kp"]) for rec, k in kept if k]
+        notes = [f"skipped {len(empty)} frames without people: {listed}"] if empty else []
+        return records, None, notes
+    kept = [(rec, [c for c in k if _usable(c["kp"], fmt, o)]) for rec, k in kept]
+    dropped = n_kept - sum(len(k) for _, k in kept)
+    if not any(k for _, k in kept):
+        raise ValueError(f"{path}: no person with 2 or more usable joints in any frame")
+    empty = [str(rec["id"]) for rec, k in kept if not k]
+    listed = f"{empty[:5]}{' ...' if len(empty) > 5 else ''}"
+    records = [dict(rec, keypoints=c["kp"], frame=f, person=c["person"], slot=c["slot"])
+               for f, (rec, k) in enumerate(kept) for c in k]
+    if any(r["person"] is None for r in records):          # ids only when all have one
+        for r in records:
+            r["person"] = None
+    notes = [f"{len(empty)} of {len(kept)} frames have no people: {listed}"] if empty else []
+    if dropped:
+        notes.append(f"dropped {dropped} people with fewer than 2 joints of confidence > 0 "
+                     f"(after conversion to Human3.6M)")
+    return records, len(kept), notes
+
+
+def _usable(kp: np.ndarray, fmt: str, o: InputOptions) -> bool:
+    """Whether a person keeps 2 or more joints of confidence > 0 in Human3.6M (a detector's
+    fragment does not, and would stop the whole file in validation)."""
+    try:
+        h36m = layouts.to_h36m(kp[None], fmt, min_confidence=o.min_confidence,
+                               confidence_mode=o.confidence_mode)
+    except ValueError:
+        return True                                     # validation reports it
+    return int((h36m[0, :, 2] > 0).sum()) >= 2 if h36m.shape[-1] > 2 else True
 _TOP_KEYS = {"format", "image_size", "K", "normalized", "frames", "description", "info", "fps"}
 
 
@@ -333,8 +485,9 @@ def load_json(path: str, format: str | None = None, options: InputOptions | None
     top_size = _size(top["image_size"], where(field="image_size")) \
         if top.get("image_size") is not None else None
     max_cols = 5 if fmt == "mediapipe" else 3
-    records = []
-    unknown_frame = set()
+    frames_people = []                  # per frame: (frame record, [person candidates])
+    unknown_frame, unknown_person = set(), set()
+    any_people = False
     for i, fr in enumerate(frames):
         if not isinstance(fr, dict):
             raise ValueError(f"{where(i)}: expected an object like {{\"keypoints\": [[u, v, c], "
@@ -344,12 +497,14 @@ def load_json(path: str, format: str | None = None, options: InputOptions | None
             raise ValueError(f"{where(i, None, 'id')} must be a string or an integer; got "
                              f"{json.dumps(fid)[:40]}")
         unknown_frame |= set(fr) - _FRAME_KEYS
-        if "keypoints" not in fr:
+        if "keypoints" not in fr and "people" not in fr:
             raise ValueError(f"{where(i, fid)}: missing field 'keypoints' (J rows [u, v, "
-                             f"confidence]); fields found: {sorted(fr)}")
-        kp = _keypoint_rows(fr["keypoints"], where(i, fid, "keypoints"), max_cols)
-        check_joint_count(kp, fmt, where(i, fid, "keypoints"))
-        rec = {"id": i if fid is None else fid, "label": fid, "keypoints": kp,
+                             f"confidence]) or 'people' (a list of {{\"id\", \"keypoints\"}}); "
+                             f"fields found: {sorted(fr)}")
+        if "keypoints" in fr and "people" in fr:
+            raise ValueError(f"{where(i, fid)}: give 'keypoints' (one person) or 'people' "
+                             f"(several), not both")
+        rec = {"id": i if fid is None else fid, "label": fid,
                "K": _matrix(fr["K"], where(i, fid, "K")) if fr.get("K") is not None else None,
                "image_size": _size(fr["image_size"], where(i, fid, "image_size"))
                if fr.get("image_size") is not None else None,
@@ -358,10 +513,28 @@ def load_json(path: str, format: str | None = None, options: InputOptions | None
             if not isinstance(fr["image"], str):
                 raise ValueError(f"{where(i, fid, 'image')} must be a file path string")
             rec["image"] = os.path.join(os.path.dirname(os.path.abspath(path)), fr["image"])
-        records.append(rec)
+        if "keypoints" in fr:
+            kp = _keypoint_rows(fr["keypoints"], where(i, fid, "keypoints"), max_cols)
+            check_joint_count(kp, fmt, where(i, fid, "keypoints"))
+            cands = [{"kp": kp, "person": None, "slot": 0, "score": math.inf,
+                      "rank": (0.0, 0)}]                      # a lone person: always kept
+        else:
+            any_people = True
+            cands = _json_people(fr["people"], where, i, fid, fmt, max_cols, unknown_person)
+        frames_people.append((rec, cands))
     if unknown_frame:
         warnings.append(f"{path}: ignored unknown frame fields {sorted(unknown_frame)} (known: "
                         f"{sorted(_FRAME_KEYS)})")
+    if unknown_person:
+        warnings.append(f"{path}: ignored unknown person fields {sorted(unknown_person)} "
+                        f"(known: {sorted(_PERSON_KEYS)})")
+    has_id = [c["person"] is not None for _, cands in frames_people for c in cands]
+    if any_people and any(has_id) and not all(has_id):
+        raise ValueError(f"{path}: some people have an 'id' and others not; give every person "
+                         f"an integer 'id' (and use 'people' in every frame), or none (then "
+                         f"tracks are assigned)")
+    records, num_frames, notes = _people_records(frames_people, o, path, fmt, multi=any_people)
+    warnings += notes
     if o.normalized is None:
         o = dataclasses.replace(o, normalized=bool(top.get("normalized", False)))
     fps = top.get("fps")                  # the frames are one sequence, in list order
@@ -370,7 +543,8 @@ def load_json(path: str, format: str | None = None, options: InputOptions | None
         raise ValueError(f"{where(field='fps')} must be a positive number (frames per "
                          f"second); got {json.dumps(fps)[:40]}")
     return assemble(records, path, fmt, o, where=where, top_K=top_K, top_size=top_size,
-                    warnings=warnings, fps=None if fps is None else float(fps))
+                    warnings=warnings, fps=None if fps is None else float(fps),
+                    num_frames=num_frames)
 
 
 def _resolve_format(arg, in_file, path: str) -> str:
@@ -421,15 +595,24 @@ def _coco_results(doc, path, fmt, o: InputOptions) -> LiftInput:
             order.append(iid)
         rank = score if score is not None else float(np.nansum(kp[:, 2])) \
             if kp.shape[1] > 2 else 0.0
-        people[iid].append((rank, -i, kp))
+        people[iid].append({"kp": kp, "person": _track_id(e), "slot": len(people[iid]),
+                            "rank": (rank, -i),
+                            "score": _mean_confidence(kp, fmt) if score is None else float(score)})
     if not order:
         raise ValueError(f"{path}: no person (category_id 1) entries with keypoints")
     if all(isinstance(x, int) for x in order):
         order = sorted(order)
-    records = [{"id": iid, "label": iid, "K": None,
-                "keypoints": max(people[iid], key=lambda t: t[:2])[2],
-                "image_size": None, "image": None} for iid in order]
-    return assemble(records, path, fmt, o, where=_Where(path))
+    frames = [({"id": iid, "label": iid, "K": None, "image_size": None, "image": None},
+               people[iid]) for iid in order]
+    records, num_frames, notes = _people_records(frames, o, path, fmt)
+    return assemble(records, path, fmt, o, where=_Where(path), warnings=notes,
+                    num_frames=num_frames)
+
+
+def _track_id(entry: dict):
+    """A COCO entry's ``"track_id"`` (PoseTrack, trackers) when it is an integer >= 0."""
+    t = entry.get("track_id")
+    return t if isinstance(t, int) and not isinstance(t, bool) and t >= 0 else None
 
 
 def _coco_annotations(doc, path, fmt, o: InputOptions) -> LiftInput:
@@ -442,7 +625,7 @@ def _coco_annotations(doc, path, fmt, o: InputOptions) -> LiftInput:
     for j, im in enumerate(doc.get("images") or []):
         if isinstance(im, dict) and "id" in im:
             images[im["id"]] = im
-    best = {}
+    people = {}
     order = []
     for i, a in enumerate(anns):
         if not isinstance(a, dict) or "keypoints" not in a or "image_id" not in a:
@@ -455,27 +638,30 @@ def _coco_annotations(doc, path, fmt, o: InputOptions) -> LiftInput:
         labelled = int((kp[:, 2] > 0).sum())
         if labelled < 2:
             continue
-        rank = (labelled, float(a.get("area", 0) or 0))
-        if iid not in best:
+        if iid not in people:
             order.append(iid)
-        if iid not in best or rank > best[iid][0]:
-            best[iid] = (rank, kp)
+            people[iid] = []
+        people[iid].append({"kp": kp, "person": _track_id(a), "slot": len(people[iid]),
+                            "rank": (labelled, float(a.get("area", 0) or 0), -i),
+                            "score": labelled / len(kp)})
     if not order:
         raise ValueError(f"{path}: no person annotation with at least 2 labelled keypoints")
     if all(isinstance(x, int) for x in order):
         order = sorted(order)
     base = os.path.dirname(os.path.abspath(path))
-    records = []
+    frames = []
     for iid in order:
         im = images.get(iid, {})
         size = None
         if "width" in im and "height" in im:
             size = _size([im["width"], im["height"]], f"{path}: image {iid!r}: 'width'/'height'")
         name = im.get("file_name")
-        records.append({"id": iid, "label": iid, "keypoints": best[iid][1], "K": None,
-                        "image_size": size,
-                        "image": os.path.join(base, name) if isinstance(name, str) else None})
-    return assemble(records, path, fmt, o, where=_Where(path))
+        frames.append(({"id": iid, "label": iid, "K": None, "image_size": size,
+                        "image": os.path.join(base, name) if isinstance(name, str) else None},
+                       people[iid]))
+    records, num_frames, notes = _people_records(frames, o, path, fmt)
+    return assemble(records, path, fmt, o, where=_Where(path), warnings=notes,
+                    num_frames=num_frames)
 
 # ----------------------------------------------------------------------------------------------
 # OpenPose
@@ -507,7 +693,7 @@ def load_openpose_dir(path: str, format: str | None = None,
 def _openpose_frames(docs, path, fmt, o: InputOptions) -> LiftInput:
     fmt = _resolve_format(fmt or "openpose", None, path)
     where = _Where(path)
-    records, skipped = [], []
+    frames = []
     for i, (fid, doc) in enumerate(docs):
         people = doc.get("people")
         if not isinstance(people, list):
@@ -523,18 +709,21 @@ def _openpose_frames(docs, path, fmt, o: InputOptions) -> LiftInput:
                                  f"(or the older 'pose_keypoints')")
             kp = _keypoint_rows(person[key], where(i, fid, f"people[{p}].{key}"), 3)
             check_joint_count(kp, fmt, where(i, fid, f"people[{p}].{key}"))
-            cands.append((float(np.nansum(kp[:, 2])), -p, kp))
-        if not cands:
-            skipped.append(str(fid))
-            continue
-        records.append({"id": fid, "label": fid, "K": None,
-                        "keypoints": max(cands, key=lambda t: t[:2])[2],
-                        "image_size": None, "image": None})
-    if not records:
-        raise ValueError(f"{path}: no person detected in any frame")
-    warnings = [f"skipped {len(skipped)} frames without people: {skipped[:5]}"
-                f"{' ...' if len(skipped) > 5 else ''}"] if skipped else []
-    return assemble(records, path, fmt, o, where=where, warnings=warnings)
+            cands.append({"kp": kp, "person": _openpose_id(person), "slot": p,
+                          "rank": (float(np.nansum(kp[:, 2])), -p),
+                          "score": _mean_confidence(kp, fmt)})
+        frames.append(({"id": fid, "label": fid, "K": None, "image_size": None, "image": None},
+                       cands))
+    records, num_frames, notes = _people_records(frames, o, path, fmt)
+    return assemble(records, path, fmt, o, where=where, warnings=notes, num_frames=num_frames)
+
+
+def _openpose_id(person: dict):
+    """OpenPose's ``"person_id"`` (``[-1]`` unless its tracking is on) as an id, or None."""
+    pid = person.get("person_id")
+    if isinstance(pid, list) and len(pid) == 1:
+        pid = pid[0]
+    return pid if isinstance(pid, int) and not isinstance(pid, bool) and pid >= 0 else None
 
 
 def _natural_key(path: str):

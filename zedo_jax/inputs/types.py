@@ -20,6 +20,14 @@ class LiftInput:
         ``fps`` when known: a number, or ``[G]`` per sequence).
       frame: ``[N]`` frame index within its sequence (order for temporal lifting), or ``None``
         (file order).
+      frame_index: ``[N]`` int, several people per frame: the index (``0..F-1``, file order) of
+        the row's frame among the input's ``F = info['frames']`` frames; ``None`` for
+        single-person inputs (row ``i`` is frame ``i``).
+      person: ``[N]`` int, several people per frame: the row's person id (given by the file, or
+        a track id from :func:`zedo_jax.inputs.tracking.assign_tracks`); ``None`` for
+        single-person inputs (person 0). Multi-person inputs set ``seq`` to the person (or a
+        unique id of the file's (sequence, person) pair) and ``frame`` to ``frame_index`` (or
+        the file's ``frame``), so temporal lifting follows each person as a sequence.
     """
 
     keypoints: np.ndarray
@@ -32,6 +40,13 @@ class LiftInput:
     images: np.ndarray | None = None
     info: dict = dataclasses.field(default_factory=dict)
     frame: np.ndarray | None = None
+    frame_index: np.ndarray | None = None
+    person: np.ndarray | None = None
+
+    @property
+    def multi_person(self) -> bool:
+        """Whether rows are people in frames (``frame_index`` / ``person`` set)."""
+        return self.person is not None
 
     def __len__(self):
         return len(self.keypoints)
@@ -42,7 +57,7 @@ class LiftInput:
         return LiftInput(self.keypoints[index], self.confidence[index], self.K[index],
                          pick(self.poses3d), pick(self.seq), pick(self.frame_ids),
                          pick(self.image_size), pick(self.images), dict(self.info),
-                         pick(self.frame))
+                         pick(self.frame), pick(self.frame_index), pick(self.person))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,6 +75,14 @@ class InputOptions:
       min_confidence: detector joints below this confidence count as missing.
       confidence_mode: how to read a detector's score column
         (:data:`zedo_jax.inputs.layouts.CONFIDENCE_MODES`).
+      max_people: files with several people per frame (JSON ``"people"``, COCO, OpenPose):
+        keep the highest-ranked ``max_people`` per frame; ``None`` keeps all. ``1`` reads the
+        file as single-person, exactly as before multi-person support (one row per frame with
+        a person, ``frame_index`` / ``person`` ``None``).
+      min_person_score: drop people whose score is below: the detector's ``score`` when the
+        file gives one, else the mean of the person's raw keypoint confidences (missing
+        joints count 0; detector layouts: over their 17 COCO joints; COCO annotations: the
+        fraction of labelled keypoints).
     """
 
     K: object = None
@@ -69,6 +92,18 @@ class InputOptions:
     normalized: bool | None = None
     min_confidence: float = 0.0
     confidence_mode: str = "auto"
+    max_people: int | None = None
+    min_person_score: float = 0.0
+
+    def __post_init__(self):
+        m = self.max_people
+        if m is not None and (isinstance(m, bool) or not isinstance(m, (int, np.integer))
+                              or m < 1):
+            raise ValueError(f"max_people must be a positive integer or None (all); got {m!r}")
+        s = self.min_person_score
+        if isinstance(s, bool) or not isinstance(s, (int, float, np.integer, np.floating)) \
+                or not np.isfinite(s) or s < 0:
+            raise ValueError(f"min_person_score must be a number >= 0; got {s!r}")
 
     @classmethod
     def make(cls, options: "InputOptions | None" = None, **overrides) -> "InputOptions":

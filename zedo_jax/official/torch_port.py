@@ -498,11 +498,11 @@ def release_checkpoint(variables, config: model_lib.ScoreNetConfig) -> dict:
     ``{"model_state_dict": {"module.<name>": float32 tensor, ..., "module.sigmas": float64}}``:
     the state dict of :func:`flax_to_state_dict` with the ``nn.DataParallel`` prefix and the
     ``sigmas`` buffer, as the release saves it (``torch.save`` it to a ``.pth``; the release's
-    optimizer and EMA entries are not written). :func:`zedo_jax.official.torch_port.split_checkpoint`
-    and :func:`torch_net_from_state_dict` read it back.
+    optimizer and EMA entries are not written). :func:`split_checkpoint` and
+    :func:`zedo_jax.official.torch_reference.torch_net_from_state_dict` read it back.
     """
     torch = torch_reference._import_torch()
     sd = flax_to_state_dict(variables, config)
-    out = {"module.sigmas": _sigmas(torch)}          # first, as in the release's state_dict()
+    out = {"module.sigmas": torch_reference._sigmas(torch)}     # first, as the release saves it
     out.update({f"module.{k}": torch.from_numpy(np.array(v, np.float32)) for k, v in sd.items()})
     return {"model_state_dict": out}
