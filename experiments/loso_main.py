@@ -19,7 +19,8 @@ from experiments import loso as gen
 from zedo_jax.core.config import make_config
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("data", "../shared/data/cmu_h36m17.npz", "CMU pose file with seq_source.")
+flags.DEFINE_string("data", None, "CMU pose file with seq_source (cmu_h36m17.npz).")
+flags.mark_flag_as_required("data")
 flags.DEFINE_string("workdir", None, "Directory for the trainings and loso.json.")
 flags.DEFINE_list("recipes", ["none", "all"], f"Recipes among {sorted(gen.RECIPES)}, each "
                   "optionally with a training seed (swap:1).")

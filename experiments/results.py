@@ -1,6 +1,6 @@
 r"""Accuracy and speed of the shipped prior on the shared CMU benchmark files.
 
-    python -m experiments.results [--data ../shared/data] [--out docs] [--best50] \
+    python -m experiments.results [--data data] [--out docs] [--best50] \
         [--schedules default,faithful,temporal]
 
 Lifts every benchmark file through the Python API: the default schedule (``fast`` with the
@@ -74,7 +74,8 @@ def markdown(results: dict, where: str) -> str:
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", default=os.path.join("..", "shared", "data"))
+    p.add_argument("--data", default=os.path.join(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__))), "data"))
     p.add_argument("--out", default="docs")
     p.add_argument("--schedules", default="default,faithful,temporal",
                    help="Comma-separated subset of default,faithful,temporal.")

@@ -3,7 +3,7 @@ r"""Accuracy against cost of the loop's length (the README's figure).
     python -m experiments.schedules [--input A.npz,B.npz,...] [--steps 10,25,50,100,200,500,1000] \
         [--frames 500] [--json OUT.json] [--figure OUT.png] [--from_json OUT.json]
 
-For every file (default: the clean, noisy and cross-skeleton benchmarks of ../shared/data) and
+For every file (default: the clean, noisy and cross-skeleton benchmarks in data/) and
 loop length M: S = 1 MPJPE and PA-MPJPE of the release's loop and of the default (no linear
 drift, anatomy steps), M network evaluations per frame (experiments.benchmarks.accuracy_vs_cost).
 --from_json redraws a figure from an earlier --json without lifting.
@@ -19,8 +19,7 @@ from zedo_jax import viz
 from zedo_jax.runtime.compile_cache import echo
 
 FLAGS = flags.FLAGS
-_DATA = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..",
-                     "shared", "data")
+_DATA = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data")
 flags.DEFINE_list("input", [os.path.join(_DATA, f"{n}.npz") for n in (
     "cmu_test_views", "cmu_test_views_noisy", "cmu_daz_test_views")],
     ".npz files with keypoints, K and poses3d.")
