@@ -162,3 +162,32 @@ def test_z_up_poses_read_as_camera_frame_are_refused(tmp_path):
     proc = cli("launch.compute_clusters", "--data", tmp_path / "zup.npy", "--prior",
                tmp_path / "p", "--split", "all")
     assert proc.returncode == 2 and "--frame world" in proc.stderr.strip().splitlines()[-1]
+
+
+def test_renamed_and_object_files_are_errors_naming_them(tmp_path):
+    from pathlib import Path
+    import zedo_jax
+    npz_as_json = tmp_path / "kp.json"
+    npz_as_json.write_bytes(open(DEMO, "rb").read())
+    with pytest.raises(ValueError, match=r"kp.json: named .json but holds NPZ data; rename it "
+                                         r"to kp.npz"):
+        zedo_jax.load_input(npz_as_json)                          # a pathlib.Path works too
+    json_as_npz = tmp_path / "kp.npz"
+    json_as_npz.write_text('{"frames": []}')
+    with pytest.raises(ValueError, match="kp.npz: named .npz but holds JSON data"):
+        zedo_jax.load_input(str(json_as_npz))
+    arrays = dict(np.load(DEMO))
+    arrays["seq"] = np.array([{"x": 1}] * len(arrays["keypoints"]), dtype=object)
+    np.savez(tmp_path / "obj.npz", **arrays)
+    with pytest.raises(ValueError, match="obj.npz: field 'seq' holds Python objects"):
+        zedo_jax.load_input(tmp_path / "obj.npz")
+    assert len(zedo_jax.load_input(Path(DEMO))) == len(arrays["keypoints"])
+    assert zedo_jax.load_prior(Path(prior_lib.DEFAULT_PRIOR)).path == prior_lib.DEFAULT_PRIOR
+
+
+def test_bad_cluster_file_is_named(tmp_path, trained_small_prior):
+    out = tmp_path / "prior"
+    prior_lib.export_workdir(trained_small_prior, str(out))
+    np.save(out / "clusters_50.npy", np.zeros((5, 17, 3), np.float32))
+    with pytest.raises(ValueError, match=r"clusters_50.npy: expected 50 finite poses"):
+        prior_lib.load_prior(str(out))

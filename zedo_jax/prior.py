@@ -199,6 +199,7 @@ def store_hypotheses(directory: str, poses, sizes=(1, 50), key=None, *, s1: str 
 def weight_sets(path: str | None = None) -> tuple:
     """The weight sets (``'raw'``, ``'ema'``) a prior directory holds, its default first;
     ``('raw', 'ema')`` for a training workdir. ``None`` = the shipped prior."""
+    path = None if path is None else os.fspath(path)
     path = DEFAULT_PRIOR if path is None else os.path.abspath(path)
     meta_path = os.path.join(path, "prior.json")
     if not os.path.exists(meta_path):
@@ -228,6 +229,7 @@ def load_prior(path: str | None = None, weights: str | None = None) -> Prior:
         or ``'raw'`` for a training workdir. Asking a prior
         directory for a set it does not hold is an error.
     """
+    path = None if path is None else os.fspath(path)
     if weights not in (None, "raw", "ema"):
         raise ValueError(f"weights must be 'raw' or 'ema', got {weights!r}")
     path = DEFAULT_PRIOR if path is None else os.path.abspath(path)
@@ -310,6 +312,7 @@ def export_workdir(workdir: str, output: str, weights: str = "both",
     Returns:
       ``(path of the prior, step exported)``.
     """
+    workdir, output = os.fspath(workdir), os.fspath(output)
     if default not in ("raw", "ema"):
         raise ValueError(f"default must be 'raw' or 'ema', got {default!r}")
     if os.path.exists(output) and not overwrite:

@@ -137,6 +137,7 @@ def load_npz(path: str, format: str | None = None, options: InputOptions | None 
     ``options.K`` / ``options.image_size`` override the file's; keyword overrides build
     :class:`InputOptions`.
     """
+    path = os.fspath(path)
     o = InputOptions.make(options, **overrides)
     if not os.path.exists(path):
         raise FileNotFoundError(f"input file not found: {path}")
@@ -148,7 +149,13 @@ def load_npz(path: str, format: str | None = None, options: InputOptions | None 
                 videopose3d = True
             else:
                 videopose3d = False
-                arrays = {k: f[k] for k in f.files}
+                arrays = {}
+                for k in f.files:
+                    try:
+                        arrays[k] = f[k]
+                    except ValueError:            # object arrays need pickle: refused
+                        raise ValueError(f"{path}: field {k!r} holds Python objects (dtype "
+                                         f"object); save it as numbers or strings") from None
     except (zipfile.BadZipFile, EOFError, OSError) as e:
         raise ValueError(f"{path}: not a readable .npz file ({type(e).__name__}: {e}); is it "
                          f"truncated? write it again") from None
@@ -201,18 +208,37 @@ def load_input(path: str, format: str | None = None, options: InputOptions | Non
       **overrides: fields of :class:`InputOptions` (``image_size``, ``K``, ``fov_deg``,
         ``focal``, ``normalized``, ``min_confidence``, ``confidence_mode``).
     """
+    path = os.fspath(path)
     o = InputOptions.make(options, **overrides)
     if os.path.isdir(path):
         return load_openpose_dir(path, format=format, options=o)
     if not os.path.exists(path):
         raise FileNotFoundError(f"input file not found: {path}")
     ext = os.path.splitext(path)[1].lower()
+    if ext not in (".npz", ".json"):
+        raise ValueError(f"{path}: unsupported input type {ext!r}; use .npz, .json or a "
+                         f"directory of OpenPose JSON files")
+    kind = _content_kind(path)
+    if kind is None:
+        raise ValueError(f"{path}: neither an .npz archive nor JSON text (is it truncated or "
+                         f"another kind of file?)")
+    if kind != ext:
+        raise ValueError(f"{path}: named {ext} but holds {kind[1:].upper()} data; rename it to "
+                         f"{os.path.splitext(os.path.basename(path))[0]}{kind}")
     if ext == ".npz":
         return load_npz(path, format=format, options=o)
-    if ext == ".json":
-        return load_json(path, format=format, options=o)
-    raise ValueError(f"{path}: unsupported input type {ext!r}; use .npz, .json or a directory "
-                     f"of OpenPose JSON files")
+    return load_json(path, format=format, options=o)
+
+
+def _content_kind(path: str) -> str | None:
+    """``'.npz'`` for a zip archive, ``'.json'`` for text starting with ``{`` or ``[``, else
+    ``None``, from the first bytes of the file."""
+    with open(path, "rb") as f:
+        head = f.read(64)
+    if head.startswith(b"PK"):
+        return ".npz"
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    return ".json" if text[:1] in (b"{", b"[") else None
 
 
 # ----------------------------------------------------------------------------------------------
@@ -440,6 +466,7 @@ def load_json(path: str, format: str | None = None, options: InputOptions | None
               **overrides) -> LiftInput:
     """Read a JSON input (frames schema, COCO results / annotations, or one OpenPose frame;
     see the module docstring). Options as for :func:`load_input`."""
+    path = os.fspath(path)
     o = InputOptions.make(options, **overrides)
     with open(path) as fh:
         try:
@@ -671,6 +698,7 @@ def load_openpose_dir(path: str, format: str | None = None,
                       options: InputOptions | None = None, **overrides) -> LiftInput:
     """A directory of OpenPose per-frame JSON files (one frame each, one sequence), in
     natural name order (``f_2`` before ``f_10``)."""
+    path = os.fspath(path)
     o = InputOptions.make(options, **overrides)
     files = sorted(glob.glob(os.path.join(path, "*.json")), key=_natural_key)
     if not files:
@@ -747,6 +775,7 @@ def load_videopose3d_custom(path: str, format: str | None = None,
     The file holds pickled dictionaries, so it is read with ``allow_pickle=True``: open only
     files you trust. Options as for :func:`load_input`.
     """
+    path = os.fspath(path)
     o = InputOptions.make(options, **overrides)
     try:
         with np.load(path, allow_pickle=True) as f:

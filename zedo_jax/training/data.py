@@ -93,6 +93,7 @@ def _select_split(split_of_frame, split: str, path: str):
 def load_poses(path: str, split: str = "train", frame: str = "auto") -> PoseSet:
     """Load training poses from ``path`` (see :func:`_load_poses`); an unreadable file (e.g. a
     truncated ``.npz``) is a ``ValueError`` naming it."""
+    path = os.fspath(path)
     try:
         return _load_poses(path, split, frame)
     except (zipfile.BadZipFile, EOFError, pickle.UnpicklingError, OSError) as e:
