@@ -104,6 +104,8 @@ def read_input(path: str, limit: int | None):
         errors.fail(f"--input {path}: keypoints must be [N,17,2] or [N,17,3], got "
                     f"{list(kp.shape)}")
     n = len(kp)
+    if n == 0:
+        errors.fail(f"--input {path} has no frames to lift")
     if kp.shape[2] == 2:
         kp = np.concatenate([kp, np.ones_like(kp[..., :1])], -1)
     K = np.asarray(data["K"], np.float32)

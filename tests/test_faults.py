@@ -191,3 +191,15 @@ def test_bad_cluster_file_is_named(tmp_path, trained_small_prior):
     np.save(out / "clusters_50.npy", np.zeros((5, 17, 3), np.float32))
     with pytest.raises(ValueError, match=r"clusters_50.npy: expected 50 finite poses"):
         prior_lib.load_prior(str(out))
+
+
+def test_damaged_h36m_file_is_named(tmp_path):
+    from zedo_jax.datasets import h36m
+    path = tmp_path / "data_3d_h36m.npz"
+    np.savez(path, positions_3d=np.array({"S9": {"Walk": np.zeros((4, 32, 3))}}, dtype=object))
+    raw = bytearray(path.read_bytes())
+    start = raw.index(b"\x80", raw.index(b"NUMPY"))                  # the pickle's first byte
+    raw[start + 2:start + 12] = b"\xff" * 10                         # damage it
+    path.write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match=r"cannot read .*data_3d_h36m.npz .*damaged"):
+        h36m._load_dict(str(path), "positions_3d")

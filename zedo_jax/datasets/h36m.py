@@ -23,6 +23,8 @@ therefore which frames ``[::640]`` picks) is this project's choice.
 from __future__ import annotations
 
 import os
+import pickle
+import zipfile
 
 import numpy as np
 
@@ -59,10 +61,11 @@ def _load_dict(path: str, key: str) -> dict:
                                    f"VideoPose3D's layout")
             d = f[key]
             meta = f["metadata"].item() if "metadata" in f.files else {}
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError) as e:
         if isinstance(e, DatasetError):
             raise
-        raise DatasetError(f"cannot read {path}: {e}") from None
+        raise DatasetError(f"cannot read {path} ({type(e).__name__}: {e}); is it truncated or "
+                           f"damaged? download it again") from None
     d = d.item() if d.dtype == object and d.shape == () else d
     if not isinstance(d, dict):
         raise DatasetError(f"{path}['{key}'] must be a dict subject -> action -> array")
