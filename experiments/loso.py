@@ -22,15 +22,15 @@ from typing import Callable, Sequence
 import jax
 import numpy as np
 
-from zedo_jax.training import clustering, data as data_lib, losses, recipes as recipes_lib
-from zedo_jax.training import trainer as train
-from zedo_jax import lifting
-from zedo_jax.evaluation import metrics
+from experiments import views
+from zedo_jax import lifting, prior as prior_lib
 from zedo_jax.core import model
 from zedo_jax.core.config import LiftConfig
-from experiments import views
-from zedo_jax import prior as prior_lib
+from zedo_jax.evaluation import metrics
 from zedo_jax.runtime.compile_cache import echo, silent
+from zedo_jax.training import (clustering, data as data_lib, losses, recipes as recipes_lib,
+                               trainer as train)
+
 
 def subset_poses(path: str, sources: Sequence[str], split: str) -> data_lib.PoseSet:
     """World-frame root-relative poses of the CMU file restricted to ``sources`` (subset

@@ -40,6 +40,7 @@ def machine() -> str:
 
 def run(name, data, kp, prior, config, hypotheses=1, **kw):
     import numpy as np
+
     import zedo_jax
     out = zedo_jax.lift(prior, kp[..., :2], data["K"], confidence=kp[..., 2], config=config,
                         hypotheses=hypotheses, log=silent, **kw)
@@ -86,6 +87,7 @@ def main():
         sys.exit(f"results: benchmark files missing from {args.data}: {', '.join(missing)}")
     apply_xla_defaults()
     import numpy as np
+
     import zedo_jax
     zedo_jax.enable_compilation_cache()
     load = lambda f: dict(np.load(os.path.join(args.data, f)))

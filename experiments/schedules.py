@@ -13,8 +13,8 @@ import os
 
 from absl import app, flags, logging
 
-from launch import errors
 from experiments import benchmarks
+from launch import errors
 from zedo_jax import viz
 from zedo_jax.runtime.compile_cache import echo
 
@@ -40,6 +40,7 @@ def main(argv):
             records = json.load(f)
     else:
         import numpy as np
+
         from zedo_jax import prior as prior_lib
         files = {}
         for path in FLAGS.input:

@@ -43,14 +43,12 @@ import os  # noqa: E402
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 import numpy as np  # noqa: E402
-
 from absl import app, flags, logging  # noqa: E402
 
 from launch import errors  # noqa: E402
 # neither JAX nor PyTorch at import: PyTorch is imported in main, zedo_jax's prior (JAX) only
 # in the modes that read it
 from zedo_jax.official import torch_reference  # noqa: E402
-
 
 _T_IMPORTS = time.perf_counter() - _T_START
 

@@ -9,12 +9,13 @@ import sys
 import numpy as np
 from absl import flags, logging
 
-from . import config_flags, errors
 from zedo_jax import inputs, lifting, prior as prior_lib
 from zedo_jax.core import config as config_lib
 from zedo_jax.evaluation import metrics
 from zedo_jax.inputs import layouts
 from zedo_jax.runtime import compile_cache, distributed, files
+
+from . import config_flags, errors
 
 FLAGS = flags.FLAGS
 

@@ -4,14 +4,14 @@ them with a prior or training workdir as clusters_<S>.npy.
     python -m launch.compute_clusters --data ../shared/data/cmu_h36m17.npz \
         --prior runs/prior --S 1 --S 50
 """
-from absl import flags, logging
 import jax
+from absl import flags, logging
 
-from . import errors
-
-from zedo_jax.training import data as data_lib
 from zedo_jax import prior as prior_lib
 from zedo_jax.runtime.compile_cache import echo
+from zedo_jax.training import data as data_lib
+
+from . import errors
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("data", None, "Training pose file (see zedo_jax.training.data.load_poses).")

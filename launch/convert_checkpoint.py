@@ -11,11 +11,11 @@ Official cluster files ``h36m_cluster{S}.npy`` ([>= S, 17, 3]) are stored as
 """
 from absl import flags, logging
 
-from . import errors
-
 from zedo_jax import prior as prior_lib
 from zedo_jax.official import torch_port
 from zedo_jax.runtime.compile_cache import echo
+
+from . import errors
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("pth", None, "Official PyTorch checkpoint (.pth).")

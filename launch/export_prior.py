@@ -7,10 +7,10 @@ the package ship: no optimiser state), copying its cluster files.
 """
 from absl import flags, logging
 
-from . import errors
-
 from zedo_jax import prior as prior_lib
 from zedo_jax.runtime.compile_cache import echo
+
+from . import errors
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "Training workdir.")

@@ -8,10 +8,10 @@ import os
 import numpy as np
 from absl import flags
 
-from . import errors
-
 from zedo_jax import inputs, prior as prior_lib
 from zedo_jax.runtime import files
+
+from . import errors
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("views", None, "Benchmark file (e.g. ../shared/data/cmu_test_views.npz).")

@@ -6,11 +6,11 @@ import jax
 import numpy as np
 from absl import flags, logging
 
-from . import errors
-
 from zedo_jax import prior as prior_lib
 from zedo_jax.core import sampling
 from zedo_jax.runtime import files
+
+from . import errors
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("checkpoint", None, "Prior directory or training workdir (default: shipped).")

@@ -21,11 +21,12 @@ import sys
 
 from absl import flags
 
-from . import common, config_flags, errors
 from zedo_jax import prior as prior_lib
 from zedo_jax.core import config as config_lib, model, sde as sde_lib
 from zedo_jax.runtime import distributed, files
 from zedo_jax.training import data as data_lib, recipes, trainer
+
+from . import common, config_flags, errors
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("data", None, "Pose file (.npz/.npy); see zedo_jax.training.data.load_poses.")

@@ -38,11 +38,12 @@ def main():
 def run(mode: str, out: str):
     import jax
     import numpy as np
-    from zedo_jax.training import data, trainer as train
+
     from zedo_jax import lifting, prior as prior_lib
-    from zedo_jax.core.program import OUTPUT_KEYS
     from zedo_jax.core import model, sde
     from zedo_jax.core.config import LiftConfig
+    from zedo_jax.core.program import OUTPUT_KEYS
+    from zedo_jax.training import data, trainer as train
 
     if mode.startswith("train"):
         poses = data.PoseSet(np.load(os.path.join(out, "poses.npy")), "world", "test")

@@ -34,8 +34,9 @@ def cmu_views():
 def tiny_prior():
     """A randomly initialised small prior (hidden 64) with S = 1 and S = 3 hypotheses."""
     import jax
-    from zedo_jax.core import model, sde
+
     from zedo_jax import prior as prior_lib
+    from zedo_jax.core import model, sde
     cfg = model.ScoreNetConfig(hidden_dim=64, embed_dim=32)
     params = model.init_params(cfg, jax.random.PRNGKey(0))
     rng = np.random.default_rng(0)
@@ -56,10 +57,10 @@ def trained_small_prior(tmp_path_factory, cmu_poses_path):
     as a training workdir with S = 1 and S = 4 k-means hypotheses and training statistics.
     (At 300 steps the lifting test's margin depended on the CPU: PA-MPJPE 0.73x the IPO pose's
     on an Intel Xeon against the 0.7x bound; at 600 steps 0.59x.)"""
-    from zedo_jax.training import data, trainer as train
-    from zedo_jax.core import model
     from zedo_jax import prior as prior_lib
+    from zedo_jax.core import model
     from zedo_jax.runtime.compile_cache import silent
+    from zedo_jax.training import data, trainer as train
     workdir = str(tmp_path_factory.mktemp("small_prior"))
     poses = data.load_poses(cmu_poses_path, split="train")
     cfg = train.TrainConfig(model=model.ScoreNetConfig(hidden_dim=128, embed_dim=64),

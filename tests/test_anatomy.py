@@ -3,13 +3,12 @@ the anatomy switch of the loop."""
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import SHARED_DATA, require
 
+from zedo_jax import lifting, prior as prior_lib
 from zedo_jax.core import anatomy, camera, skeleton
 from zedo_jax.core.config import ANATOMY, AnatomyConfig, LiftConfig
-from zedo_jax import lifting, prior as prior_lib
 from zedo_jax.evaluation import metrics
-
-from conftest import require, SHARED_DATA
 
 # A hand-made standing skeleton (metres, camera axes: x right, y down, z forward).
 _LEFT = {4: (.12, 0, -.02), 5: (.12, .45, -.1), 6: (.12, .92, .03), 11: (.17, -.47, .05),

@@ -7,8 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from zedo_jax.training import augment, clustering, data
 from zedo_jax.core import skeleton
+from zedo_jax.training import augment, clustering, data
 
 LEFT = [skeleton.BONES.index(b) for b in skeleton.LEFT_BONES]
 RIGHT = [skeleton.BONES.index(b) for b in skeleton.RIGHT_BONES]

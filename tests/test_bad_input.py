@@ -10,13 +10,12 @@ import sys
 
 import numpy as np
 import pytest
-
-from zedo_jax.core import skeleton
-from zedo_jax.training import data
-from zedo_jax import inputs, lifting
-from zedo_jax.evaluation import quality
-
 from conftest import ROOT
+
+from zedo_jax import inputs, lifting
+from zedo_jax.core import skeleton
+from zedo_jax.evaluation import quality
+from zedo_jax.training import data
 
 PERSON = np.array([[0, 0, 0], [.12, 0, 0], [.12, .45, 0], [.12, .88, .05], [-.12, 0, 0],
                    [-.12, .45, 0], [-.12, .88, .05], [0, -.25, 0], [0, -.5, 0], [0, -.6, -.05],
@@ -233,9 +232,9 @@ def test_quality_fields_flag_implausible_poses():
 # ---------------------------------------------------------------------------------------------
 
 def test_resume_skips_a_damaged_checkpoint(tmp_path, capsys):
-    from zedo_jax.training import checkpoint, trainer as train
     from zedo_jax.core import model
     from zedo_jax.runtime.compile_cache import silent
+    from zedo_jax.training import checkpoint, trainer as train
     rng = np.random.default_rng(0)
     poses = data.PoseSet(poses=(PERSON + rng.normal(0, .02, (64, 17, 3))).astype(np.float32),
                          frame="camera", source="random")

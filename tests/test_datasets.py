@@ -8,8 +8,9 @@ import pickle
 import numpy as np
 import pytest
 
+from zedo_jax.datasets import (DatasetError, cameras, h36m, load, load_init_poses, mpi_inf_3dhp,
+                               pw3d, synthetic)
 from zedo_jax.training import data as data_lib
-from zedo_jax.datasets import (DatasetError, cameras, h36m, load, load_init_poses, mpi_inf_3dhp, pw3d, synthetic)
 
 pytest.importorskip("h5py")
 pytest.importorskip("scipy")

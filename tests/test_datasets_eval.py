@@ -11,8 +11,8 @@ import sys
 import numpy as np
 import pytest
 
-from zedo_jax.evaluation import metrics
 from zedo_jax.datasets import PROTOCOLS, evaluate, format_table, load, synthetic
+from zedo_jax.evaluation import metrics
 
 pytest.importorskip("h5py")
 pytest.importorskip("scipy")

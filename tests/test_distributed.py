@@ -13,8 +13,7 @@ import time
 
 import numpy as np
 import pytest
-
-from conftest import ROOT, require, CMU_POSES, CMU_VIEWS
+from conftest import CMU_POSES, CMU_VIEWS, ROOT, require
 
 WORKER = os.path.join(ROOT, "tests", "_dist_worker.py")
 
@@ -136,6 +135,7 @@ def test_killed_process_stops_the_other_and_leaves_restorable_checkpoints(tmp_pa
 
     import jax
     from jax.sharding import NamedSharding, PartitionSpec as P
+
     from zedo_jax.training import checkpoint, data, trainer as train
     sys.path.insert(0, os.path.dirname(WORKER))
     import _dist_worker

@@ -7,13 +7,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from test_train import SMALL, run
 
 from zedo_jax import lifting, prior as prior_lib
 from zedo_jax.core import model, sampling, sde as sde_lib
 from zedo_jax.core.config import make_config
 from zedo_jax.core.score import score_fn, time_biases_fn
-
-from test_train import SMALL, run
 
 CFG = model.ScoreNetConfig(hidden_dim=64, embed_dim=32)
 SDE = sde_lib.make_sde("subvp")

@@ -166,6 +166,7 @@ def test_z_up_poses_read_as_camera_frame_are_refused(tmp_path):
 
 def test_renamed_and_object_files_are_errors_naming_them(tmp_path):
     from pathlib import Path
+
     import zedo_jax
     npz_as_json = tmp_path / "kp.json"
     npz_as_json.write_bytes(open(DEMO, "rb").read())

@@ -8,9 +8,9 @@ import jax
 import numpy as np
 import pytest
 
+from experiments import loso as gen, views
 from zedo_jax.core import camera
 from zedo_jax.training import data, recipes
-from experiments import loso as gen, views
 
 
 def test_views_reproject_and_follow_the_protocol(cmu_poses_path):

@@ -5,12 +5,11 @@ import subprocess
 import sys
 
 import numpy as np
+from conftest import ROOT
 
 from zedo_jax import lifting, prior as prior_lib
-from zedo_jax.evaluation import metrics
 from zedo_jax.core.config import make_config
-
-from conftest import ROOT
+from zedo_jax.evaluation import metrics
 
 FRAMES = np.arange(0, 1000, 31)[:32]
 PA_BOUND_MM, MPJPE_BOUND_MM, DEPTH_BOUND_M = 50.0, 70.0, 0.25
@@ -102,6 +101,7 @@ def test_start_candidates_help_flexed_legs(cmu_views):
     import jax.numpy as jnp
     import pytest
     from conftest import SHARED_DATA, require
+
     from zedo_jax.core import camera
 
     with np.load(require(os.path.join(SHARED_DATA, "cmu_test_sequences.npz"))) as f:

@@ -4,9 +4,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from zedo_jax.training import clustering
-from zedo_jax.evaluation import metrics
 from zedo_jax.core import model, sampling, sde as sde_lib
+from zedo_jax.evaluation import metrics
+from zedo_jax.training import clustering
 
 
 def rot(axis, th):
@@ -96,8 +96,8 @@ def test_kmeans_recovers_separated_clusters():
 
 
 def test_s1_hypothesis_faces_the_camera(cmu_poses_path):
-    from zedo_jax.training import data
     from zedo_jax.core import skeleton
+    from zedo_jax.training import data
     ps = data.load_poses(cmu_poses_path, split="train")
     front = clustering.hypotheses(ps, 1)[0]
     blob = clustering.hypotheses(ps, 1, s1="kmeans")[0]

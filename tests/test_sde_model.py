@@ -4,8 +4,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from zedo_jax.training import losses
 from zedo_jax.core import model, sde as sde_lib
+from zedo_jax.training import losses
 
 
 @pytest.mark.parametrize("t, alpha, sigma, beta, g2", [

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from zedo_jax.core import selection, program as zedo
+from zedo_jax.core import program as zedo, selection
 from zedo_jax.core.config import LiftConfig, make_config
 
 
@@ -88,6 +88,7 @@ def test_denoise_error_prefers_real_poses_to_broken_ones(cmu_views):
     for the same poses with one shin stretched by 40% or the arms' depths mirrored."""
     import jax
     import jax.numpy as jnp
+
     from zedo_jax import prior as prior_lib
     from zedo_jax.core import score as score_lib
     P = prior_lib.load_prior()

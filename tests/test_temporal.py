@@ -7,12 +7,12 @@ import os
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
 from conftest import SHARED_DATA, require
+
 from zedo_jax import inputs
-from zedo_jax.evaluation import metrics
 from zedo_jax.core import temporal
 from zedo_jax.core.config import LiftConfig, TemporalConfig, make_config
+from zedo_jax.evaluation import metrics
 
 CMU_SEQUENCES = os.path.join(SHARED_DATA, "cmu_test_sequences.npz")
 
@@ -209,6 +209,7 @@ def test_cli_temporal_lift_writes_trajectory_fps_and_animation(short_sequence, t
     and the animation plays the frames in order."""
     import subprocess
     import sys
+
     from zedo_jax import viz
     d = short_sequence
     perm = np.random.default_rng(1).permutation(len(d["seq"]))

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from zedo_jax.core import model as model_lib
 from zedo_jax import prior as prior_lib
+from zedo_jax.core import model as model_lib
 from zedo_jax.official import torch_port
 from zedo_jax.official.torch_reference import torch_reference_net, torch_zedo
 
@@ -155,8 +155,8 @@ def test_convert_cli_and_lift_parity(full_ckpt, tmp_path, cmu_views):
     reduced 50 + 100 iterations are what can be compared to sub-millimetre precision.
     """
     from zedo_jax import lifting
-    from zedo_jax.runtime import compile_cache as utils
     from zedo_jax.core.config import LiftConfig
+    from zedo_jax.runtime import compile_cache as utils
     data = cmu_views                                             # conftest: skips if absent
     path, raw = full_ckpt
     frames = [0, 250, 500, 750]

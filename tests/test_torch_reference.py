@@ -160,6 +160,7 @@ def test_torch_lift_export_and_pth(tmp_path, cmu_views):
     prior; the checkpoint converter reads the .pth back to the prior's parameters."""
     pytest.importorskip("torch")
     import jax
+
     from zedo_jax import prior as prior_lib
     frames = [10, 700]
     inp = tmp_path / "two.npz"

@@ -6,8 +6,8 @@ import os
 import numpy as np
 import pytest
 
-from zedo_jax.core import camera
 from zedo_jax import inputs as io, viz
+from zedo_jax.core import camera
 from zedo_jax.inputs import layouts as kf
 
 from _people import SCENES, coco_frames, standing_pose

@@ -7,9 +7,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from zedo_jax.core import camera, model, rotation, sde as sde_lib, program as zedo
-from zedo_jax.core.config import IPOConfig, LiftConfig, LoopConfig, make_config
 from zedo_jax import lifting
+from zedo_jax.core import camera, model, program as zedo, rotation, sde as sde_lib
+from zedo_jax.core.config import IPOConfig, LiftConfig, LoopConfig, make_config
 
 K = np.array([[1145.0, 0, 512.5], [0, 1144.0, 501.9], [0, 0, 1]], np.float32)
 
@@ -297,6 +297,7 @@ def test_lift_sharded_over_four_devices_matches_one(cmu_views, tmp_path):
     import os
     import subprocess
     import sys
+
     from conftest import ROOT
     rng = np.random.default_rng(0)
     np.save(tmp_path / "c.npy", np.stack([random_pose(rng, 0.25), random_pose(rng, 0.25)]))
@@ -336,8 +337,8 @@ def test_final_denoise_is_one_tweedie_step(cmu_views):
     re-solves the translation; with the anatomy steps a last bone step keeps the skeleton
     plausible."""
     from zedo_jax import lifting, prior as prior_lib
-    from zedo_jax.evaluation import metrics
     from zedo_jax.core import score as score_lib
+    from zedo_jax.evaluation import metrics
     from zedo_jax.runtime import compile_cache as utils
     pr = prior_lib.load_prior()
     kp, Kf = cmu_views["keypoints"][:3], cmu_views["K"][:3]

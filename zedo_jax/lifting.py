@@ -30,8 +30,7 @@ from zedo_jax.core.config import LiftConfig, ipo_only, make_config
 from zedo_jax.core.program import OUTPUT_KEYS, lift_program
 from zedo_jax.evaluation import metrics
 from zedo_jax.inputs.types import LiftInput
-from zedo_jax.inputs.validation import (validate_init_poses, validate_intrinsics,
-                                        validate_keypoints)
+from zedo_jax.inputs.validation import validate_init_poses, validate_intrinsics, validate_keypoints
 from zedo_jax.prior import Prior
 from zedo_jax.runtime import distributed, files
 from zedo_jax.runtime.compile_cache import compiled_program, echo

@@ -28,9 +28,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from zedo_jax.core import model as model_lib
-from zedo_jax.core import sde as sde_lib
-from zedo_jax.core import skeleton
+from zedo_jax.core import model as model_lib, sde as sde_lib, skeleton
 from zedo_jax.runtime import files
 from zedo_jax.runtime.distributed import on_default_device
 from zedo_jax.training import clustering, data as data_lib

@@ -52,8 +52,8 @@ def _mpl():
     """Import matplotlib lazily; ``ImportError`` with an install hint when it is missing."""
     try:
         import matplotlib  # noqa: F401
-        from matplotlib.figure import Figure
         from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
         from mpl_toolkits.mplot3d import Axes3D  # noqa: F401  (registers the 3d projection)
     except ImportError as e:
         raise ImportError(MISSING_MATPLOTLIB) from e

@@ -21,12 +21,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from zedo_jax.core import anatomy as anatomy_lib, camera, model as model_lib, rotation
-from zedo_jax.core import sde as sde_lib, temporal as temporal_lib
-from zedo_jax.core.config import (AnatomyConfig, IPOConfig, LiftConfig, LoopConfig,
-                                  SelectionConfig)
+from zedo_jax.core import (anatomy as anatomy_lib, camera, model as model_lib, rotation,
+                           sde as sde_lib, temporal as temporal_lib)
+from zedo_jax.core.config import AnatomyConfig, IPOConfig, LiftConfig, LoopConfig, SelectionConfig
 from zedo_jax.core.score import score_fn, time_biases_fn
-
 
 # ----------------------------------------------------------------------------------------------
 # single frame, single hypothesis

@@ -29,7 +29,8 @@ import zipfile
 import numpy as np
 
 from zedo_jax.datasets import cameras
-from zedo_jax.datasets.base import (DatasetError, EvalSet, check_metres, find_file, joints_to_camera, subsample, with_confidence)
+from zedo_jax.datasets.base import (DatasetError, EvalSet, check_metres, find_file,
+                                    joints_to_camera, subsample, with_confidence)
 
 #: Human3.6M 32 -> 17 joints (the same indices as zedo_jax.training.data.H36M32_TO_17).
 H36M32_TO_17 = (0, 1, 2, 3, 6, 7, 8, 12, 13, 14, 15, 17, 18, 19, 25, 26, 27)

@@ -17,9 +17,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from zedo_jax.evaluation import metrics
 from zedo_jax.datasets import h36m, mpi_inf_3dhp, pw3d, skipose
 from zedo_jax.datasets.base import EvalSet
+from zedo_jax.evaluation import metrics
 
 ALL_17 = tuple(range(17))
 METRICS = ("MPJPE", "PA-MPJPE", "N-MPJPE")

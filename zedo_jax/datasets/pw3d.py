@@ -23,9 +23,10 @@ import pickle
 
 import numpy as np
 
-from zedo_jax.inputs import layouts as keypoint_formats
 from zedo_jax.datasets import cameras
-from zedo_jax.datasets.base import (DatasetError, EvalSet, check_metres, joints_to_camera, subsample, with_confidence)
+from zedo_jax.datasets.base import (DatasetError, EvalSet, check_metres, joints_to_camera,
+                                    subsample, with_confidence)
+from zedo_jax.inputs import layouts as keypoint_formats
 
 #: Human3.6M-17 joint <- SMPL-24 joint (head top is derived, see :func:`smpl24_to_h36m`).
 #: SMPL: 0 pelvis, 1 l_hip, 2 r_hip, 4 l_knee, 5 r_knee, 6 spine2, 7 l_ankle, 8 r_ankle,

@@ -15,7 +15,8 @@ import os
 
 import numpy as np
 
-from zedo_jax.datasets.base import (DatasetError, EvalSet, check_metres, find_file, subsample, with_confidence)
+from zedo_jax.datasets.base import (DatasetError, EvalSet, check_metres, find_file, subsample,
+                                    with_confidence)
 
 #: Crop size the normalised 2D and intrinsics refer to (pixels).
 CROP = 256.0

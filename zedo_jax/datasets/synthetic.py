@@ -17,8 +17,8 @@ import pickle
 
 import numpy as np
 
-from zedo_jax.inputs import layouts as keypoint_formats
 from zedo_jax.datasets import cameras, h36m, mpi_inf_3dhp, pw3d, skipose
+from zedo_jax.inputs import layouts as keypoint_formats
 
 ASSET_CLUSTERS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                               "assets", "prior", "clusters_50.npy")

@@ -12,7 +12,8 @@ Layers inside the package (each imports only those above it):
   annotations, OpenPose, VideoPose3D custom 2D) and :func:`load_input`, which dispatches on the path.
 """
 from zedo_jax.inputs.assemble import assemble, describe_default_camera, make_input
-from zedo_jax.inputs.readers import (load_input, load_json, load_npz, load_openpose_dir, load_videopose3d_custom)
+from zedo_jax.inputs.readers import (load_input, load_json, load_npz, load_openpose_dir,
+                                     load_videopose3d_custom)
 from zedo_jax.inputs.tracking import assign_tracks
 from zedo_jax.inputs.types import InputOptions, LiftInput
 from zedo_jax.inputs.validation import validate_init_poses, validate_intrinsics, validate_keypoints

@@ -22,7 +22,9 @@ from zedo_jax.core import camera
 from zedo_jax.evaluation import quality
 from zedo_jax.inputs import layouts, tracking
 from zedo_jax.inputs.types import InputOptions, LiftInput
-from zedo_jax.inputs.validation import (check_not_normalized, image_sizes, validate_fps, validate_frames, validate_intrinsics, validate_keypoints, validate_poses3d)
+from zedo_jax.inputs.validation import (check_not_normalized, image_sizes, validate_fps,
+                                        validate_frames, validate_intrinsics, validate_keypoints,
+                                        validate_poses3d)
 
 
 def describe_default_camera(width: float, height: float, fov_deg: float = 55.0,

@@ -38,8 +38,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from zedo_jax import prior as prior_lib
-from zedo_jax.core import model as model_lib
-from zedo_jax.core import sde as sde_lib
+from zedo_jax.core import model as model_lib, sde as sde_lib
 from zedo_jax.official import torch_reference
 from zedo_jax.official.torch_reference import _fmt, network_sizes
 from zedo_jax.runtime.compile_cache import import_torch

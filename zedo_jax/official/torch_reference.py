@@ -32,7 +32,6 @@ import numpy as np
 
 from zedo_jax.runtime.compile_cache import import_torch
 
-
 TORCH_MISSING = ("the PyTorch reference of ZeDO needs PyTorch: pip install 'zedo_jax[torch]' "
                  "(from a checkout: pip install \".[torch]\")")
 

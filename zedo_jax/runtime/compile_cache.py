@@ -142,6 +142,7 @@ def _executable_path(key, args) -> str | None:
     the CPU (the only one this was tested on; elsewhere JAX's own cache still applies)."""
     import hashlib
     import os
+
     import jax
     import jaxlib
     cache = _cache_state.get("dir")
@@ -217,6 +218,7 @@ class _Loaded:
         if self._checked:
             return self._exe(*args)
         import os
+
         import jax
         try:
             out = jax.block_until_ready(self._exe(*args))
@@ -252,6 +254,7 @@ def _deserialize(payload, in_tree, out_tree, lapack: bool, device_ids):
     (without them a program built for some of the devices crashes the process). Uses JAX
     internals; any error makes the caller compile instead."""
     import io
+
     import jax
     import numpy as np
     from jax._src import compiler

@@ -22,10 +22,9 @@ from typing import Callable
 import jax
 import orbax.checkpoint as ocp
 
-from zedo_jax.core import model as model_lib
-from zedo_jax.core import sde as sde_lib
-from zedo_jax.runtime.distributed import on_default_device
+from zedo_jax.core import model as model_lib, sde as sde_lib
 from zedo_jax.runtime.compile_cache import echo
+from zedo_jax.runtime.distributed import on_default_device
 
 TRAIN_FORMAT = "zedo_jax.training.trainer/1"
 

@@ -28,6 +28,7 @@ import numpy as np
 
 from zedo_jax.training import augment as augment_lib
 from zedo_jax.core import camera, skeleton
+from zedo_jax.datasets import h36m as h36m_files
 
 #: VideoPose3D / Human3.6M 32-joint indices of the 17 joints kept by ZeDO, in H36M-17 order.
 H36M32_TO_17 = (0, 1, 2, 3, 6, 7, 8, 12, 13, 14, 15, 17, 18, 19, 25, 26, 27)
@@ -165,7 +166,6 @@ def _load_poses(path: str, split: str = "train", frame: str = "auto") -> PoseSet
                 detected = "world"
                 desc = f"{os.path.basename(path)} (VideoPose3D Human3.6M, {split})"
                 if frame == "camera":   # the release's recipe: the four real cameras
-                    from zedo_jax.datasets import h36m as h36m_files
                     poses = h36m_files.camera_frame_poses(
                         path, tuple(s for s in subjects if s in data))
                     detected, desc = "camera", desc + " in its 4 real cameras"
