@@ -109,7 +109,7 @@ def main(argv):
         seq_input = cfg.temporal is not None or inp.info.get("fps") is not None
         print(viz.save_plots(FLAGS.plot, inp, out, every=FLAGS.plot_every,
                              fps=FLAGS.gif_fps if FLAGS["gif_fps"].present or not seq_input
-                             else None))
+                             else None, log=print))
 
 
 if __name__ == "__main__":

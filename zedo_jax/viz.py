@@ -397,17 +397,20 @@ def _single_frame(fig, inp, out, i):
 
 
 def save_frames(directory: str, inp, out, *, every: int = 1, prefix: str = "frame",
-                dpi: int = 90) -> list[str]:
+                dpi: int = 90, log=None) -> list[str]:
     """One PNG per frame (every ``every``-th) in ``directory``: ``{prefix}_{index:05d}.png``.
-    Returns the paths."""
+    ``log``: a progress callback (a line about every tenth of the frames). Returns the paths."""
     os.makedirs(directory, exist_ok=True)
     fig = new_figure(*FRAME_SIZE)
     paths = []
-    for i in _frame_indices(len(inp), every):
+    frames = list(_frame_indices(len(inp), every))
+    for k, i in enumerate(frames):
         _single_frame(fig, inp, out, i)
         path = os.path.join(directory, f"{prefix}_{i:05d}.png")
         fig.savefig(path, dpi=dpi)
         paths.append(path)
+        if log is not None and len(frames) >= 20 and (k + 1) % max(len(frames) // 10, 1) == 0:
+            log(f"[plot] {k + 1}/{len(frames)} frames drawn")
     return paths
 
 
@@ -512,11 +515,12 @@ def save_accuracy_cost(path: str, records: list[dict], marks: dict | None = None
     return path
 
 
-def save_plots(folder: str, inp, out, *, every: int = 1, fps: float | None = None) -> str:
-    """One PNG per ``every``-th frame in ``folder`` (:func:`save_frames`) and, for more than one
-    frame, an animation (:func:`save_animation`; ``fps`` ``None``: the input's frame rate).
-    Returns a line saying what was written."""
-    paths = save_frames(folder, inp, out, every=every)
+def save_plots(folder: str, inp, out, *, every: int = 1, fps: float | None = None,
+               log=None) -> str:
+    """One PNG per ``every``-th frame in ``folder`` (:func:`save_frames`, progress to ``log``)
+    and, for more than one frame, an animation (:func:`save_animation`; ``fps`` ``None``: the
+    input's frame rate). Returns a line saying what was written."""
+    paths = save_frames(folder, inp, out, every=every, log=log)
     anims = []
     if len(paths) > 1:
         anims = save_animation(os.path.join(folder, "animation"), inp, out, every=every, fps=fps)
