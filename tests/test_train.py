@@ -1,4 +1,5 @@
 """Training the prior: launcher resume, data-parallel equivalence, data loading and errors."""
+import dataclasses
 import json
 import os
 import subprocess
@@ -82,9 +83,9 @@ step = train.make_train_step(cfg, "world", mesh)
 state = jax.device_put(train.create_state(cfg), jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec()))
 p = jax.numpy.asarray(poses.poses)
 losses = []
-w = jax.numpy.full((p.shape[0],), 1.0 / p.shape[0])
-for _ in range(3):
-    state, m = step(state, p, w)
+order = train.DataOrder(cfg, p.shape[0], mesh=mesh)
+for i in range(3):
+    state, m = step(state, p, order(i))
     losses.append(float(m["loss"]))
 leaf = np.asarray(jax.tree_util.tree_leaves(state.params)[0]).ravel()[:8].tolist()
 print(json.dumps({"devices": jax.device_count(), "losses": losses, "leaf": leaf}))
@@ -244,3 +245,30 @@ def test_export_with_ema_as_the_default_set(trained_small_prior, tmp_path):
     assert p.info["weights"] == "ema" and p.hypotheses(4).shape == (4, 17, 3) and p.stats
     with pytest.raises(ValueError, match="default"):
         prior_lib.export_workdir(trained_small_prior, out, "both", default="best")
+
+
+def test_data_order_draws_what_the_whole_set_draws_and_changes_with_the_epoch():
+    """The step takes its batch from a precomputed order: the epoch's permutation (recomputed
+    when the epoch changes) or the running sum of the weights; either gives the indices of a
+    draw over the whole set (``jax.random.permutation`` / ``jax.random.choice(p=...)``)."""
+    n, b = 1000, 128                                     # 8 steps per epoch, the last wraps
+    cfg = train.TrainConfig(batch_size=b, seed=5)
+    key = train._keys(cfg)[0]
+    order = train.DataOrder(cfg, n)
+    seen = []
+    for step in (0, 7, 8, 17):
+        perm = order(step)
+        np.testing.assert_array_equal(data.permutation_batch_indices(perm, step, b),
+                                      data.epoch_batch_indices(key, step, n, b))
+        seen.append(np.asarray(perm))
+    assert (seen[0] == seen[1]).all() and not (seen[1] == seen[2]).all()
+    assert sorted(seen[2]) == list(range(n)) and order.epoch(17) == 2
+    w = np.random.default_rng(0).random(n).astype(np.float32)
+    w /= w.sum()
+    cdf = train.DataOrder(dataclasses.replace(
+        cfg, augment=data.AugmentConfig(rebalance_power=0.5)), n, w)(3)
+    for step in (0, 3):
+        np.testing.assert_array_equal(
+            data.cdf_batch_indices(key, step, cdf, b),
+            jax.random.choice(jax.random.fold_in(key, step), n, (b,), replace=True,
+                              p=jnp.asarray(w)))

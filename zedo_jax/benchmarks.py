@@ -72,11 +72,11 @@ def bench_train(net_cfg: model_lib.ScoreNetConfig, batch: int = 1024, steps: int
     rep = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
     poses = jax.device_put(jax.random.normal(jax.random.PRNGKey(0), (8192, 17, 3)) * 0.3, rep)
     step = train.make_train_step(cfg, "camera", mesh)
-    weights = jax.device_put(jnp.full((8192,), 1 / 8192), rep)
+    order = train.DataOrder(cfg, 8192, mesh=mesh)(0)
     train_step = step
 
     def step(state, poses):           # positional: jit with in_shardings takes no kwargs
-        return train_step(state, poses, weights)
+        return train_step(state, poses, order)
     state = jax.device_put(train.create_state(cfg), rep)
     t0 = time.perf_counter()
     state, m = step(state, poses)
