@@ -8,6 +8,7 @@ go; the geometric parts (least squares, ray step) and GroupNorm are overhead in 
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import platform
 import time
@@ -93,6 +94,88 @@ def bench_train(net_cfg: model_lib.ScoreNetConfig, batch: int = 1024, steps: int
     if peak:
         out["fraction_of_peak"] = out["flops_per_s"] / peak
     return out
+
+
+def torch_train_loop(poses, hidden_dim: int = 1024, embed_dim: int = 512, batch: int = 1024,
+                     steps: int = 20, warmup: int = 2, frame: str = "world",
+                     threads: int | None = None, seed: int = 0) -> dict:
+    """Training poses/s of the release's way of training, in PyTorch: one Python step per batch
+    of the official network (:func:`zedo_jax.torch_reference.torch_reference_net`, dropout on)
+    with the same recipe as :func:`zedo_jax.train.make_train_step` with ``--recipe none``: an
+    epoch permutation (``torch.randperm``), a virtual camera per pose for world-frame poses,
+    sub-VP times U[1e-5, 1), epsilon-matching half-sum loss, global-norm clipping at 1, Adam
+    (2e-4, linear warm-up) and an EMA of the weights (0.9999 with the warm-up).
+
+    Args:
+      poses: ``[F, 17, 3]`` root-relative poses (numpy).
+      steps: timed steps, after ``warmup`` untimed ones.
+      threads: ``torch.set_num_threads`` (default: PyTorch's).
+    Raises ``ImportError`` (with an install hint) when PyTorch is missing.
+    """
+    from . import torch_reference
+    torch = torch_reference._import_torch()
+    if threads:
+        torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    net = torch_reference.torch_reference_net(hidden_dim, embed_dim)
+    net.train()
+    params = list(net.parameters())
+    opt = torch.optim.Adam(params, lr=2e-4, betas=(0.9, 0.999), eps=1e-8)
+    ema = [p.detach().clone() for p in params]
+    data = torch.from_numpy(np.ascontiguousarray(poses, np.float32))
+    n = data.shape[0]
+    bmin, bmax, eps_t = 0.1, 20.0, 1e-5
+    state = {"perm": torch.randperm(n), "pos": 0}
+
+    def next_batch():
+        if state["pos"] + batch > n:
+            state["perm"], state["pos"] = torch.randperm(n), 0
+        idx = state["perm"][state["pos"]: state["pos"] + batch]
+        state["pos"] += batch
+        x = data[idx]
+        if frame == "world":           # a virtual camera per pose (x right, y down, z forward)
+            u = torch.rand(batch, 4)
+            yaw = u[:, 0] * 2 * math.pi
+            dist, height = 3.5 + 2.5 * u[:, 1], 1.0 + u[:, 2]
+            pitch = torch.atan2(height - 0.95, dist) + math.radians(5.0) * (2 * u[:, 3] - 1)
+            fwd = torch.stack([-torch.cos(yaw) * torch.cos(pitch),
+                               -torch.sin(yaw) * torch.cos(pitch), -torch.sin(pitch)], -1)
+            right = torch.nn.functional.normalize(
+                torch.linalg.cross(fwd, torch.tensor([0.0, 0.0, 1.0]).expand_as(fwd)), dim=-1)
+            R = torch.stack([right, torch.linalg.cross(fwd, right), fwd], -2)
+            x = torch.einsum("bij,bnj->bni", R, x)
+        return x
+
+    def step(i):
+        x0 = next_batch()
+        t = torch.rand(batch) * (1.0 - eps_t) + eps_t
+        integral = bmin * t + 0.5 * (bmax - bmin) * t ** 2
+        mean, std = torch.exp(-0.5 * integral), -torch.expm1(-integral)
+        z = torch.randn_like(x0)
+        xt = mean[:, None, None] * x0 + std[:, None, None] * z
+        out = net(xt, 999.0 * t)
+        loss = 0.5 * ((out - z) ** 2).reshape(batch, -1).sum(-1).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        for g in opt.param_groups:
+            g["lr"] = 2e-4 * min(i / 5000, 1.0)
+        opt.step()
+        with torch.no_grad():
+            d = min(0.9999, (1.0 + i + 1) / (10.0 + i + 1))
+            for e, p in zip(ema, params):
+                e.sub_((1.0 - d) * (e - p))
+        return loss
+
+    for i in range(warmup):
+        step(i)
+    t0 = time.perf_counter()
+    for i in range(warmup, warmup + steps):
+        loss = step(i)
+    float(loss)
+    dt = (time.perf_counter() - t0) / steps
+    return {"batch": batch, "step_s": dt, "steps_per_s": 1 / dt, "poses_per_s": batch / dt,
+            "threads": torch.get_num_threads(), "torch": torch.__version__, "poses": n}
 
 
 def _synthetic_frames(n: int, key):

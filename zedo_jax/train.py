@@ -109,10 +109,11 @@ def make_mesh(devices=None) -> Mesh:
 
 
 def _apply_fn(net_cfg):
-    net = model_lib.ScoreNet(net_cfg)
-
+    """The network in the loss: :func:`zedo_jax.model.train_apply` (the module's training
+    forward, written out; the same dropout masks)."""
     def apply(params, x, label, train, rngs):
-        return net.apply(params, x, label, train=train, rngs=rngs)
+        return model_lib.train_apply(params, net_cfg, x, label,
+                                     rngs["dropout"] if train else None)
     return apply
 
 
