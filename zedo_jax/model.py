@@ -395,38 +395,73 @@ def _norm_act_bwd(groups, eps, keep_prob, res, ct):
 _norm_act.defvjp(_norm_act_fwd, _norm_act_bwd)
 
 
+@jax.custom_vjp
+def _time_projections(temb, kernels, biases):
+    """``[temb @ k + b for k, b in zip(kernels, biases)]`` as one matmul over the concatenated
+    kernels (per output the same sums, so the same values), with the backward JAX would run
+    for the separate products: the weight gradients as one matmul again, and ``temb``'s
+    cotangent summed from the last projection to the first, as JAX accumulates it."""
+    out = _linear(temb, {"kernel": jnp.concatenate(kernels, 1),
+                         "bias": jnp.concatenate(biases, 0)})
+    return tuple(jnp.split(out, len(kernels), axis=-1))
+
+
+def _time_projections_fwd(temb, kernels, biases):
+    return _time_projections(temb, kernels, biases), (temb, kernels)
+
+
+def _time_projections_bwd(res, cts):
+    temb, kernels = res
+    d_k = jnp.split(jax.lax.dot_general(temb, jnp.concatenate(cts, 1), (((0,), (0,)), ((), ()))),
+                    len(kernels), axis=1)
+    d_b = tuple(jnp.sum(ct, 0) for ct in cts)
+    d_temb = None
+    for ct, k in reversed(list(zip(cts, kernels))):
+        d = jax.lax.dot_general(ct, k, (((1,), (1,)), ((), ())))
+        d_temb = d if d_temb is None else d_temb + d
+    return d_temb, tuple(d_k), d_b
+
+
+_time_projections.defvjp(_time_projections_fwd, _time_projections_bwd)
+
+
 def train_apply(params, config: ScoreNetConfig, x, t_label, dropout_key=None):
     """:class:`ScoreNet` in training mode as a plain function of the parameter tree: ``x [B, 17,
     3]``, ``t_label [B]`` -> ``[B, 17, 3]``, with dropout drawn from ``dropout_key`` (the
     ``'dropout'`` stream of ``ScoreNet.apply(..., train=True, rngs={'dropout': key})``: the same
     masks) or none when it is ``None``.
 
-    The same layers, operations and masks as the module; written out so that the dropout masks
-    are drawn by a fused Threefry (:func:`dropout_keep`) and GroupNorm takes its inverse
-    deviation per group (:func:`_train_group_norm`). The training step runs this."""
+    The module's values and, under ``jax.grad``, its gradients, bit for bit (tested), from
+    the same operations, written out so that XLA has less to do: the dropout masks come from
+    a loop-free Threefry (:func:`dropout_keep`), the time branch's five projections are one
+    matmul (:func:`_time_projections`), and GroupNorm + SiLU + dropout keep only their input,
+    the group statistics and the mask for a backward written out (:func:`_norm_act`). The
+    training step runs this."""
     p = params["params"] if "params" in params else params
     c = config
-    net = ScoreNet(c)
     emb = (positional_embedding(t_label, c.embed_dim) if c.embedding == "positional"
            else fourier_embedding(t_label, c.embed_dim, c.fourier_scale))
     temb = nn.silu(_linear(emb, p["shared_time_embed"]))
     drop = c.dropout > 0 and dropout_key is not None
     if drop:
-        keys = net.apply({"params": p}, method=ScoreNet.dropout_keys,
-                         rngs={"dropout": dropout_key})
+        keys = ScoreNet(c).apply({"params": p}, method=ScoreNet.dropout_keys,
+                                 rngs={"dropout": dropout_key})
     keep_prob = 1.0 - c.dropout
+    blocks = [p[f"blocks_{k}"] for k in range(c.n_blocks)]
+    t_layers = [p["pre_dense_t"]] + [b[f"dense{j}_t"] for b in blocks for j in (1, 2)]
+    time_bias = _time_projections(temb, tuple(d["kernel"] for d in t_layers),
+                                  tuple(d["bias"] for d in t_layers))
 
-    def layer(i, h, dense, dense_t, norm):
-        h = _linear(h, dense) + _linear(temb, dense_t)
+    def layer(i, h, dense, norm):
+        h = _linear(h, dense) + time_bias[i]
         keep = dropout_keep(keys[i], h.shape, keep_prob) if drop else None
         return _norm_act(h, norm["scale"], norm["bias"], keep, c.gn_groups, c.gn_eps,
                          keep_prob)
 
-    h = layer(0, network_input(x, c), p["pre_dense"], p["pre_dense_t"], p["pre_gnorm"])
-    for k in range(c.n_blocks):
-        b = p[f"blocks_{k}"]
-        a = layer(1 + 2 * k, h, b["dense1"], b["dense1_t"], b["gnorm1"])
-        h = h + layer(2 + 2 * k, a, b["dense2"], b["dense2_t"], b["gnorm2"])
+    h = layer(0, network_input(x, c), p["pre_dense"], p["pre_gnorm"])
+    for k, b in enumerate(blocks):
+        a = layer(1 + 2 * k, h, b["dense1"], b["gnorm1"])
+        h = h + layer(2 + 2 * k, a, b["dense2"], b["gnorm2"])
     return _linear(h, p["post_dense"]).reshape(x.shape[:-2] + (c.num_joints, c.joint_dim))
 
 
