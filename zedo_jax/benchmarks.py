@@ -284,7 +284,7 @@ def torch_train_loop(poses, hidden_dim: int = 1024, embed_dim: int = 512, batch:
     t0 = time.perf_counter()
     for i in range(warmup, warmup + steps):
         loss = step(i)
-    float(loss)
+    float(loss.detach())
     dt = (time.perf_counter() - t0) / steps
     return {"batch": batch, "step_s": dt, "steps_per_s": 1 / dt, "poses_per_s": batch / dt,
             "threads": torch.get_num_threads(), "torch": torch.__version__, "poses": n}
