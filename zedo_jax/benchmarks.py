@@ -89,16 +89,30 @@ def _train_setup(net_cfg, batch: int, recipe: str, poses, frame: str, mesh):
         train.create_state(cfg), rep)
 
 
+def _rounds(run, steps: int, rounds: int):
+    """(best, median) seconds per step of ``run(n)`` (``n`` blocking steps) over ``rounds``
+    rounds of ``steps / rounds`` steps: the best round is the speed of the machine when
+    nothing else runs on it."""
+    n = max(1, steps // rounds)
+    per = []
+    for _ in range(max(1, rounds)):
+        t0 = time.perf_counter()
+        run(n)
+        per.append((time.perf_counter() - t0) / n)
+    return float(min(per)), float(np.median(per))
+
+
 def bench_train(net_cfg: model_lib.ScoreNetConfig, batch: int = 1024, steps: int = 20,
                 peak: float | None = None, recipe: str = "none", poses=None,
-                frame: str = "camera") -> dict:
+                frame: str = "camera", rounds: int = 4) -> dict:
     """Training steps/s at ``batch`` (all local devices) with the named recipe
     (:data:`zedo_jax.generalisation.RECIPES`), as :func:`zedo_jax.train.fit` runs them: the
     jit-ed step on the whole pose set, its data order from :class:`zedo_jax.train.DataOrder`.
 
     ``poses``: ``[F, 17, 3]`` root-relative poses in ``frame`` (default: 8,192 random
-    camera-frame poses, the network alone: no virtual camera). Times ``steps`` steps after
-    two untimed ones (the first compiles)."""
+    camera-frame poses, the network alone: no virtual camera). Times ``steps`` steps in
+    ``rounds`` rounds after two untimed ones (the first compiles); ``step_s`` is the best
+    round, ``step_s_median`` the median one."""
     mesh = train.make_mesh()
     rep = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
     if poses is None:
@@ -111,14 +125,18 @@ def bench_train(net_cfg: model_lib.ScoreNetConfig, batch: int = 1024, steps: int
     compile_s = time.perf_counter() - t0
     state, m = step(state, dev_poses, order(1))
     jax.block_until_ready(m)
-    t0 = time.perf_counter()
-    for i in range(2, 2 + steps):
-        state, m = step(state, dev_poses, order(i))
-    jax.block_until_ready(m)
-    dt = (time.perf_counter() - t0) / steps
+    i = [2]
+
+    def run(n):
+        nonlocal state
+        for _ in range(n):
+            state, m = step(state, dev_poses, order(i[0]))
+            i[0] += 1
+        jax.block_until_ready(m)
+    dt, median = _rounds(run, steps, rounds)
     fpp = train.flops_per_pose(net_cfg, training=True)
     out = {"recipe": recipe, "frame": frame, "poses": len(poses), "batch": batch,
-           "compile_s": compile_s, "step_s": dt, "steps_per_s": 1 / dt,
+           "compile_s": compile_s, "step_s": dt, "step_s_median": median, "steps_per_s": 1 / dt,
            "poses_per_s": batch / dt, "flops_per_pose": fpp, "flops_per_s": batch * fpp / dt}
     if peak:
         out["fraction_of_peak"] = out["flops_per_s"] / peak
@@ -210,7 +228,7 @@ def profile_train(net_cfg: model_lib.ScoreNetConfig, batch: int = 1024, poses=No
 
 def torch_train_loop(poses, hidden_dim: int = 1024, embed_dim: int = 512, batch: int = 1024,
                      steps: int = 20, warmup: int = 2, frame: str = "world",
-                     threads: int | None = None, seed: int = 0) -> dict:
+                     threads: int | None = None, seed: int = 0, rounds: int = 4) -> dict:
     """Training poses/s of the release's way of training, in PyTorch: one Python step per batch
     of the official network (:func:`zedo_jax.torch_reference.torch_reference_net`, dropout on)
     with the same recipe as :func:`zedo_jax.train.make_train_step` with ``--recipe none``: an
@@ -220,7 +238,8 @@ def torch_train_loop(poses, hidden_dim: int = 1024, embed_dim: int = 512, batch:
 
     Args:
       poses: ``[F, 17, 3]`` root-relative poses (numpy).
-      steps: timed steps, after ``warmup`` untimed ones.
+      steps: timed steps, after ``warmup`` untimed ones, in ``rounds`` rounds (``step_s``: the
+        best round, as :func:`bench_train`).
       threads: ``torch.set_num_threads`` (default: PyTorch's).
     Raises ``ImportError`` (with an install hint) when PyTorch is missing.
     """
@@ -281,13 +300,17 @@ def torch_train_loop(poses, hidden_dim: int = 1024, embed_dim: int = 512, batch:
 
     for i in range(warmup):
         step(i)
-    t0 = time.perf_counter()
-    for i in range(warmup, warmup + steps):
-        loss = step(i)
-    float(loss.detach())
-    dt = (time.perf_counter() - t0) / steps
-    return {"batch": batch, "step_s": dt, "steps_per_s": 1 / dt, "poses_per_s": batch / dt,
-            "threads": torch.get_num_threads(), "torch": torch.__version__, "poses": n}
+    it = [warmup]
+
+    def run(k):
+        for _ in range(k):
+            loss = step(it[0])
+            it[0] += 1
+        float(loss.detach())
+    dt, median = _rounds(run, steps, rounds)
+    return {"batch": batch, "step_s": dt, "step_s_median": median, "steps_per_s": 1 / dt,
+            "poses_per_s": batch / dt, "threads": torch.get_num_threads(),
+            "torch": torch.__version__, "poses": n}
 
 
 def _synthetic_frames(n: int, key):
