@@ -89,13 +89,13 @@ def _train_setup(net_cfg, batch: int, recipe: str, poses, frame: str, mesh):
         train.create_state(cfg), rep)
 
 
-def _rounds(run, steps: int, rounds: int):
-    """(best, median) seconds per step of ``run(n)`` (``n`` blocking steps) over ``rounds``
-    rounds of ``steps / rounds`` steps: the best round is the speed of the machine when
+def _trials(run, steps: int, trials: int):
+    """(best, median) seconds per step of ``run(n)`` (``n`` blocking steps) over ``trials``
+    trials of ``steps / trials`` steps: the best trial is the speed of the machine when
     nothing else runs on it."""
-    n = max(1, steps // rounds)
+    n = max(1, steps // trials)
     per = []
-    for _ in range(max(1, rounds)):
+    for _ in range(max(1, trials)):
         t0 = time.perf_counter()
         run(n)
         per.append((time.perf_counter() - t0) / n)
@@ -104,15 +104,15 @@ def _rounds(run, steps: int, rounds: int):
 
 def bench_train(net_cfg: model_lib.ScoreNetConfig, batch: int = 1024, steps: int = 20,
                 peak: float | None = None, recipe: str = "none", poses=None,
-                frame: str = "camera", rounds: int = 4) -> dict:
+                frame: str = "camera", trials: int = 4) -> dict:
     """Training steps/s at ``batch`` (all local devices) with the named recipe
     (:data:`zedo_jax.generalisation.RECIPES`), as :func:`zedo_jax.train.fit` runs them: the
     jit-ed step on the whole pose set, its data order from :class:`zedo_jax.train.DataOrder`.
 
     ``poses``: ``[F, 17, 3]`` root-relative poses in ``frame`` (default: 8,192 random
     camera-frame poses, the network alone: no virtual camera). Times ``steps`` steps in
-    ``rounds`` rounds after two untimed ones (the first compiles); ``step_s`` is the best
-    round, ``step_s_median`` the median one."""
+    ``trials`` trials after two untimed ones (the first compiles); ``step_s`` is the best
+    trial, ``step_s_median`` the median one."""
     mesh = train.make_mesh()
     rep = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
     if poses is None:
@@ -133,7 +133,7 @@ def bench_train(net_cfg: model_lib.ScoreNetConfig, batch: int = 1024, steps: int
             state, m = step(state, dev_poses, order(i[0]))
             i[0] += 1
         jax.block_until_ready(m)
-    dt, median = _rounds(run, steps, rounds)
+    dt, median = _trials(run, steps, trials)
     fpp = train.flops_per_pose(net_cfg, training=True)
     out = {"recipe": recipe, "frame": frame, "poses": len(poses), "batch": batch,
            "compile_s": compile_s, "step_s": dt, "step_s_median": median, "steps_per_s": 1 / dt,
@@ -147,7 +147,7 @@ def profile_train(net_cfg: model_lib.ScoreNetConfig, batch: int = 1024, poses=No
                   frame: str = "world", repeats: int = 8,
                   log: Callable[[str], None] = silent) -> list[dict]:
     """Milliseconds of the pieces of a training step, each jit-ed on its own and timed
-    (best of ``repeats`` rounds over all pieces) on ``poses`` (default 455,152 synthetic world-frame poses, the size
+    (best of ``repeats`` passes over all pieces) on ``poses`` (default 455,152 synthetic world-frame poses, the size
     of ``cmu_full_h36m17.npz``): the data order (a permutation of the whole set, which the
     step used to draw at every step, against the slice the step takes now), the gather and
     augmentations of each recipe, the dropout masks, the loss and its gradient (the Flax
@@ -222,7 +222,7 @@ def profile_train(net_cfg: model_lib.ScoreNetConfig, batch: int = 1024, poses=No
         box[0], m = step(box[0], dev_poses, perm)
         return m
     add("whole step (recipe none)", full)
-    # Rounds over all pieces, best of each: a piece is not timed only while something else
+    # Passes over all pieces, best of each: a piece is not timed only while something else
     # happens to load the machine.
     best = [np.inf] * len(pieces)
     for _ in range(repeats):
@@ -239,7 +239,7 @@ def profile_train(net_cfg: model_lib.ScoreNetConfig, batch: int = 1024, poses=No
 
 def torch_train_loop(poses, hidden_dim: int = 1024, embed_dim: int = 512, batch: int = 1024,
                      steps: int = 20, warmup: int = 2, frame: str = "world",
-                     threads: int | None = None, seed: int = 0, rounds: int = 4) -> dict:
+                     threads: int | None = None, seed: int = 0, trials: int = 4) -> dict:
     """Training poses/s of the release's way of training, in PyTorch: one Python step per batch
     of the official network (:func:`zedo_jax.torch_reference.torch_reference_net`, dropout on)
     with the same recipe as :func:`zedo_jax.train.make_train_step` with ``--recipe none``: an
@@ -249,8 +249,8 @@ def torch_train_loop(poses, hidden_dim: int = 1024, embed_dim: int = 512, batch:
 
     Args:
       poses: ``[F, 17, 3]`` root-relative poses (numpy).
-      steps: timed steps, after ``warmup`` untimed ones, in ``rounds`` rounds (``step_s``: the
-        best round, as :func:`bench_train`).
+      steps: timed steps, after ``warmup`` untimed ones, in ``trials`` trials (``step_s``: the
+        best trial, as :func:`bench_train`).
       threads: ``torch.set_num_threads`` (default: PyTorch's).
     Raises ``ImportError`` (with an install hint) when PyTorch is missing.
     """
@@ -318,7 +318,7 @@ def torch_train_loop(poses, hidden_dim: int = 1024, embed_dim: int = 512, batch:
             loss = step(it[0])
             it[0] += 1
         float(loss.detach())
-    dt, median = _rounds(run, steps, rounds)
+    dt, median = _trials(run, steps, trials)
     return {"batch": batch, "step_s": dt, "step_s_median": median, "steps_per_s": 1 / dt,
             "poses_per_s": batch / dt, "threads": torch.get_num_threads(),
             "torch": torch.__version__, "poses": n}

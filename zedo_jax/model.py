@@ -290,7 +290,7 @@ def trunk_apply(params, config: ScoreNetConfig, x, biases):
 
 
 def _threefry2x32(k1, k2, x1, x2):
-    """The Threefry-2x32 block cipher (20 rounds) of ``jax.random``, written out without
+    """The Threefry-2x32 block cipher of ``jax.random``, written out without
     loops, so XLA fuses it with what it feeds (JAX's CPU lowering runs it as a loop of five
     steps, each materialising its state)."""
     rot = ((13, 15, 26, 6), (17, 29, 16, 24))
