@@ -22,10 +22,18 @@ def test_benchmark_train_and_lift_tiny(tmp_path):
     log = _run("experiments.benchmark", ["--what", "train,lift", "--batches", "2", "--hidden_dim",
                                     "64", "--embed_dim", "32", "--train_batch", "16",
                                     "--train_steps", "1", "--ipo_steps", "2", "--oil_steps", "2",
+                                    "--train_recipes", "none,swap", "--train_poses", "300",
                                     "--json", str(path)], tmp_path)
     res = json.loads(path.read_text())
     assert res["train"]["poses_per_s"] > 0 and res["lift"][0]["pose_iterations_per_s"] > 0
     assert 0 < res["lift"][0]["fraction_of_peak"] and "of peak" in log
+    # Each recipe on the same poses, beside the PyTorch loop (or the reason it is missing).
+    assert [r["recipe"] for r in res["train_recipes"]] == ["none", "swap"]
+    assert all(r["poses"] == 300 and r["poses_per_s"] > 0 for r in res["train_recipes"])
+    assert "recipe swap" in log and "PyTorch loop" in log
+    torch_res = res["train_torch"]
+    if "skipped" not in torch_res:
+        assert torch_res["poses_per_s"] > 0 and res["train_recipes"][0]["vs_torch"] > 0
 
 
 def test_schedules_figure_from_records(tmp_path):

@@ -23,6 +23,7 @@ Parameter tree (PyTorch name in brackets; Flax kernel = PyTorch weight transpose
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 
 import flax.linen as nn
@@ -239,6 +240,14 @@ class ScoreNet(nn.Module):
             h = blk(h, biases[1 + 2 * k: 3 + 2 * k], train)
         return self.post_dense(h).reshape(lead + (c.num_joints, c.joint_dim))
 
+    def dropout_keys(self) -> list:
+        """The PRNG keys that the training forward's ``1 + 2 n_blocks`` dropout layers draw
+        from the ``'dropout'`` stream, in call order (see :func:`train_apply`)."""
+        keys = [self.drop.make_rng("dropout")]
+        for blk in self.blocks:
+            keys += [blk.drop.make_rng("dropout"), blk.drop.make_rng("dropout")]
+        return keys
+
     def __call__(self, x, t_label, train: bool = False):
         t_label = jnp.broadcast_to(jnp.asarray(t_label, jnp.promote_types(x.dtype, jnp.float32)),
                                    x.shape[:-2])
@@ -278,6 +287,182 @@ def trunk_apply(params, config: ScoreNetConfig, x, biases):
         h = h + layer(a, blk["dense2"], biases[2 + 2 * k], blk["gnorm2"])
     out = h @ p["post_dense"]["kernel"] + p["post_dense"]["bias"]
     return out.reshape(lead + (c.num_joints, c.joint_dim))
+
+
+def _threefry2x32(k1, k2, x1, x2):
+    """The Threefry-2x32 block cipher of ``jax.random``, written out without
+    loops, so XLA fuses it with what it feeds (JAX's CPU lowering runs it as a loop of five
+    steps, each materialising its state)."""
+    rot = ((13, 15, 26, 6), (17, 29, 16, 24))
+    ks = (k1, k2, k1 ^ k2 ^ np.uint32(0x1BD11BDA))
+    x1, x2 = x1 + ks[0], x2 + ks[1]
+    for i in range(5):
+        for r in rot[i % 2]:
+            x1 = x1 + x2
+            x2 = (x2 << np.uint32(r)) | (x2 >> np.uint32(32 - r))
+            x2 = x1 ^ x2
+        x1 = x1 + ks[(i + 1) % 3]
+        x2 = x2 + ks[(i + 2) % 3] + np.uint32(i + 1)
+    return x1, x2
+
+
+def dropout_keep(key, shape, keep_prob: float):
+    """``jax.random.bernoulli(key, keep_prob, shape)``, bit for bit, for a raw ``uint32[2]``
+    key (``jax_threefry_partitionable``, the default): the counter of element ``i`` (row-major)
+    is ``(0, i)``, its 32 bits ``t1 ^ t2`` become a float in [0, 1) from their top 23 bits."""
+    n = math.prod(shape)
+    if n >= 2 ** 32:
+        raise ValueError("dropout_keep draws fewer than 2^32 values")
+    key = jnp.asarray(key)
+    idx = jax.lax.iota(jnp.uint32, n).reshape(shape)
+    t1, t2 = _threefry2x32(key[0], key[1], jnp.zeros_like(idx), idx)
+    bits = (t1 ^ t2) >> np.uint32(9) | np.uint32(0x3F800000)
+    return jax.lax.bitcast_convert_type(bits, jnp.float32) - 1.0 < keep_prob
+
+
+def _linear(h, p):
+    return jax.lax.dot_general(h, p["kernel"], (((h.ndim - 1,), (0,)), ((), ()))) + p["bias"]
+
+
+def _norm_stats(h, groups: int):
+    """Per-group mean and (two-pass) variance ``[B, groups]`` of ``h [B, C]``, as
+    ``nn.GroupNorm(use_fast_variance=False)`` computes them."""
+    g = h.reshape(h.shape[:-1] + (groups, h.shape[-1] // groups))
+    mean = g.mean(-1)
+    return mean, jax.lax.square(g - mean[..., None]).mean(-1)
+
+
+def _norm_act_primal(h, scale, bias, mean, var, eps):
+    """GroupNorm's output and SiLU's argument ``y``, with the module's operations; the inverse
+    deviation is taken per group and broadcast (the module takes it per channel from the
+    repeated variance: the same values)."""
+    rep = lambda a: jnp.repeat(a, h.shape[-1] // mean.shape[-1], axis=-1)
+    q = h - rep(mean)
+    inv = rep(jax.lax.rsqrt(var + eps))
+    m = inv * scale
+    y = q * m + bias
+    return q, inv, m, y
+
+
+def _dropout(out, keep, keep_prob):
+    return out if keep is None else jax.lax.select(keep, out / keep_prob, jnp.zeros_like(out))
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(4, 5, 6))
+def _norm_act(h, scale, bias, keep, groups, eps, keep_prob):
+    """``dropout(silu(GroupNorm(h)))`` of ``h [B, C]`` (``keep``: the dropout mask, or
+    ``None``): the values and gradients of ``nn.GroupNorm(use_fast_variance=False)``, SiLU and
+    ``nn.Dropout`` under ``jax.grad``, bit for bit, with the backward written out (the
+    operations JAX's transpose emits, in its order) so that it keeps only ``h``, the group
+    statistics and the mask, and computes the per-group inverse deviation once per group
+    rather than once per channel."""
+    mean, var = _norm_stats(h, groups)
+    y = _norm_act_primal(h, scale, bias, mean, var, eps)[3]
+    return _dropout(y * jax.nn.sigmoid(y), keep, keep_prob)
+
+
+def _norm_act_fwd(h, scale, bias, keep, groups, eps, keep_prob):
+    mean, var = _norm_stats(h, groups)
+    y = _norm_act_primal(h, scale, bias, mean, var, eps)[3]
+    return _dropout(y * jax.nn.sigmoid(y), keep, keep_prob), (h, scale, bias, mean, var, keep)
+
+
+def _norm_act_bwd(groups, eps, keep_prob, res, ct):
+    h, scale, bias, mean, var, keep = res
+    gs = h.shape[-1] // groups
+    rep = lambda a: jnp.repeat(a, gs, axis=-1)
+    grp = lambda a: a.reshape(a.shape[:-1] + (groups, gs))
+    q, inv, m, y = _norm_act_primal(h, scale, bias, mean, var, eps)
+    sig = jax.nn.sigmoid(y)
+    if keep is not None:
+        ct = jax.lax.select(keep, ct, jnp.zeros_like(ct)) / keep_prob
+    # SiLU: d/dy (y sig) = sig + y sig (1 - sig), as JAX's transpose groups it.
+    dy = ct * sig + (y * ct) * (sig * (1.0 - sig))
+    d_bias = jnp.sum(dy, 0)
+    dq_m = q * dy                                  # cotangent of m = inv * scale
+    dq = dy * m
+    d_scale = jnp.sum(inv * dq_m, 0)
+    t = var + eps
+    d_var = jnp.sum(grp((dq_m * scale) * rep(-0.5 * (jax.lax.rsqrt(t) / t))), -1)
+    d_mean = jnp.sum(grp(-dq), -1)
+    j2 = 2.0 * (grp(h) - mean[..., None])
+    d_sq = (d_var / gs)[..., None] * j2            # cotangent of square(g - mean)
+    d_mean = (d_mean + jnp.sum(-d_sq, -1)) / gs
+    dh = dq + (d_sq + d_mean[..., None]).reshape(h.shape)
+    return dh, d_scale, d_bias, None
+
+
+_norm_act.defvjp(_norm_act_fwd, _norm_act_bwd)
+
+
+@jax.custom_vjp
+def _time_projections(temb, kernels, biases):
+    """``[temb @ k + b for k, b in zip(kernels, biases)]`` as one matmul over the concatenated
+    kernels (per output the same sums, so the same values), with the backward JAX would run
+    for the separate products: the weight gradients as one matmul again, and ``temb``'s
+    cotangent summed from the last projection to the first, as JAX accumulates it."""
+    out = _linear(temb, {"kernel": jnp.concatenate(kernels, 1),
+                         "bias": jnp.concatenate(biases, 0)})
+    return tuple(jnp.split(out, len(kernels), axis=-1))
+
+
+def _time_projections_fwd(temb, kernels, biases):
+    return _time_projections(temb, kernels, biases), (temb, kernels)
+
+
+def _time_projections_bwd(res, cts):
+    temb, kernels = res
+    d_k = jnp.split(jax.lax.dot_general(temb, jnp.concatenate(cts, 1), (((0,), (0,)), ((), ()))),
+                    len(kernels), axis=1)
+    d_b = tuple(jnp.sum(ct, 0) for ct in cts)
+    d_temb = None
+    for ct, k in reversed(list(zip(cts, kernels))):
+        d = jax.lax.dot_general(ct, k, (((1,), (1,)), ((), ())))
+        d_temb = d if d_temb is None else d_temb + d
+    return d_temb, tuple(d_k), d_b
+
+
+_time_projections.defvjp(_time_projections_fwd, _time_projections_bwd)
+
+
+def train_apply(params, config: ScoreNetConfig, x, t_label, dropout_key=None):
+    """:class:`ScoreNet` in training mode as a plain function of the parameter tree: ``x [B, 17,
+    3]``, ``t_label [B]`` -> ``[B, 17, 3]``, with dropout drawn from ``dropout_key`` (the
+    ``'dropout'`` stream of ``ScoreNet.apply(..., train=True, rngs={'dropout': key})``: the same
+    masks) or none when it is ``None``.
+
+    The module's values and, under ``jax.grad``, its gradients, bit for bit (tested), from
+    the same operations, written out so that XLA has less to do: the dropout masks come from
+    a loop-free Threefry (:func:`dropout_keep`), the time branch's five projections are one
+    matmul (:func:`_time_projections`), and GroupNorm + SiLU + dropout keep only their input,
+    the group statistics and the mask for a backward written out (:func:`_norm_act`). The
+    training step runs this."""
+    p = params["params"] if "params" in params else params
+    c = config
+    emb = (positional_embedding(t_label, c.embed_dim) if c.embedding == "positional"
+           else fourier_embedding(t_label, c.embed_dim, c.fourier_scale))
+    temb = nn.silu(_linear(emb, p["shared_time_embed"]))
+    drop = c.dropout > 0 and dropout_key is not None
+    if drop:
+        keys = ScoreNet(c).apply({"params": p}, method=ScoreNet.dropout_keys,
+                                 rngs={"dropout": dropout_key})
+    keep_prob = 1.0 - c.dropout
+    blocks = [p[f"blocks_{k}"] for k in range(c.n_blocks)]
+    t_layers = [p["pre_dense_t"]] + [b[f"dense{j}_t"] for b in blocks for j in (1, 2)]
+    time_bias = _time_projections(temb, tuple(d["kernel"] for d in t_layers),
+                                  tuple(d["bias"] for d in t_layers))
+
+    def layer(i, h, dense, norm):
+        h = _linear(h, dense) + time_bias[i]
+        keep = dropout_keep(keys[i], h.shape, keep_prob) if drop else None
+        return _norm_act(h, norm["scale"], norm["bias"], keep, c.gn_groups, c.gn_eps,
+                         keep_prob)
+
+    h = layer(0, network_input(x, c), p["pre_dense"], p["pre_gnorm"])
+    for k, b in enumerate(blocks):
+        a = layer(1 + 2 * k, h, b["dense1"], b["gnorm1"])
+        h = h + layer(2 + 2 * k, a, b["dense2"], b["gnorm2"])
+    return _linear(h, p["post_dense"]).reshape(x.shape[:-2] + (c.num_joints, c.joint_dim))
 
 
 def init_params(config: ScoreNetConfig, key) -> dict:

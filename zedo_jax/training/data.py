@@ -368,21 +368,58 @@ def front_facing_poses(poses: PoseSet, cfg: AugmentConfig = AugmentConfig()) -> 
     return out.astype(np.float32)
 
 
-def weighted_batch_indices(key, step, weights, batch_size: int):
-    """Indices of the batch at ``step`` drawn with replacement with probabilities ``weights``
-    (deterministic in ``(key, step)``)."""
-    return jax.random.choice(jax.random.fold_in(key, step), weights.shape[0], (batch_size,),
-                             replace=True, p=weights)
+def steps_per_epoch(num_poses: int, batch_size: int) -> int:
+    """Steps of one epoch of uniform sampling (the last batch wraps around)."""
+    return math.ceil(num_poses / batch_size)
+
+
+def epoch_permutation(key, epoch, num_poses: int):
+    """The data order of ``epoch``: a permutation of ``range(num_poses)`` (shuffled like a
+    PyTorch loader), deterministic in ``(key, epoch)``. Its cost grows with the pose set, so a
+    training loop computes it once per epoch (:func:`permutation_batch_indices` then slices it
+    at every step)."""
+    return jax.random.permutation(jax.random.fold_in(key, epoch), num_poses)
+
+
+def permutation_batch_indices(perm, step, batch_size: int):
+    """Indices of the batch at ``step`` from its epoch's permutation ``perm [F]``
+    (:func:`epoch_permutation` of ``step // steps_per_epoch``); the last batch of an epoch
+    wraps around to keep shapes static. Touches ``batch_size`` entries of ``perm``."""
+    n = perm.shape[0]
+    start = (step % steps_per_epoch(n, batch_size)) * batch_size
+    return perm[(start + jnp.arange(batch_size)) % n]
 
 
 def epoch_batch_indices(key, step, num_poses: int, batch_size: int):
     """Indices of the training batch at ``step``: a fresh permutation each epoch (shuffled like
     a PyTorch loader); the last batch of an epoch wraps around to keep shapes static.
 
-    Deterministic in ``(key, step)``, so a resumed run sees the same data order.
+    Deterministic in ``(key, step)``, so a resumed run sees the same data order. (This draws
+    the whole epoch's permutation; the training step takes it precomputed instead, see
+    :func:`permutation_batch_indices`.)
     """
-    steps_per_epoch = math.ceil(num_poses / batch_size)
-    epoch = step // steps_per_epoch
-    perm = jax.random.permutation(jax.random.fold_in(key, epoch), num_poses)
-    start = (step % steps_per_epoch) * batch_size
-    return perm[(start + jnp.arange(batch_size)) % num_poses]
+    epoch = step // steps_per_epoch(num_poses, batch_size)
+    return permutation_batch_indices(epoch_permutation(key, epoch, num_poses), step, batch_size)
+
+
+def cumulative_weights(weights):
+    """Running sum ``[F]`` of sampling weights ``[F]``: what :func:`cdf_batch_indices` draws
+    from (computed once per run, not per step)."""
+    w = jnp.asarray(weights)
+    return jnp.cumsum(w.astype(jnp.promote_types(w.dtype, jnp.float32)))
+
+
+def cdf_batch_indices(key, step, cdf, batch_size: int):
+    """Indices of the batch at ``step`` drawn with replacement from the running sum of the
+    weights ``cdf [F]`` (:func:`cumulative_weights`): the draw of ``jax.random.choice(...,
+    replace=True, p=weights)`` bit for bit (a uniform per index, then a binary search), without
+    its per-call running sum over the whole pose set."""
+    u = jax.random.uniform(jax.random.fold_in(key, step), (batch_size,), dtype=cdf.dtype)
+    return jnp.searchsorted(cdf, cdf[-1] * (1 - u)).astype(jnp.int32)
+
+
+def weighted_batch_indices(key, step, weights, batch_size: int):
+    """Indices of the batch at ``step`` drawn with replacement with probabilities ``weights``
+    (deterministic in ``(key, step)``; the same as :func:`cdf_batch_indices` of
+    :func:`cumulative_weights`)."""
+    return cdf_batch_indices(key, step, cumulative_weights(weights), batch_size)

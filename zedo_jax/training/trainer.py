@@ -119,34 +119,37 @@ def make_mesh(devices=None) -> Mesh:
 
 
 def _apply_fn(net_cfg):
-    net = model_lib.ScoreNet(net_cfg)
-
+    """The network in the loss: :func:`zedo_jax.model.train_apply` (the module's training
+    forward, written out; the same dropout masks)."""
     def apply(params, x, label, train, rngs):
-        return net.apply(params, x, label, train=train, rngs=rngs)
+        return model_lib.train_apply(params, net_cfg, x, label,
+                                     rngs["dropout"] if train else None)
     return apply
 
 
 def make_train_step(cfg: TrainConfig, frame: str, mesh: Mesh):
-    """A jit-ed ``step(state, poses, weights) -> (state, metrics)``.
+    """A jit-ed ``step(state, poses, order) -> (state, metrics)``.
 
     ``poses`` ``[F, 17, 3]`` is the whole (root-relative) training set, replicated on every
-    device; the step draws its batch (an epoch permutation, or with replacement by ``weights
-    [F]`` when ``cfg.augment.rebalance_power > 0``), applies the augmentations, and shards the batch over the mesh's ``'batch'`` axis. Parameters and
-    optimiser state are replicated. All randomness derives from ``(cfg.seed, step)``.
+    device; ``order`` ``[F]`` is what the batch is drawn from, given by :class:`DataOrder`: the
+    step's epoch permutation (uniform epochs), or the running sum of the sampling weights
+    (with replacement, when ``cfg.augment.rebalance_power > 0``). The step touches only the
+    ``batch_size`` entries it draws, so its cost does not depend on ``F``. It applies the
+    augmentations and shards the batch over the mesh's ``'batch'`` axis. Parameters and
+    optimiser state are replicated; the state is donated. All randomness derives from
+    ``(cfg.seed, step)``.
     """
     tx = make_optimizer(cfg)
     apply = _apply_fn(cfg.model)
     batch_sharding = NamedSharding(mesh, P("batch"))
     replicated = NamedSharding(mesh, P())
-    base = jax.random.PRNGKey(cfg.seed)
-    k_data, k_aug, k_loss = (jax.random.fold_in(base, i) for i in (1, 2, 3))
+    k_data, k_aug, k_loss = _keys(cfg)
 
-    def step_fn(state: TrainState, poses, weights):
+    def step_fn(state: TrainState, poses, order):
         if cfg.augment.rebalance_power > 0:
-            idx = data_lib.weighted_batch_indices(k_data, state.step, weights, cfg.batch_size)
+            idx = data_lib.cdf_batch_indices(k_data, state.step, order, cfg.batch_size)
         else:
-            idx = data_lib.epoch_batch_indices(k_data, state.step, poses.shape[0],
-                                               cfg.batch_size)
+            idx = data_lib.permutation_batch_indices(order, state.step, cfg.batch_size)
         x0 = jax.lax.with_sharding_constraint(poses[idx], batch_sharding)
         x0 = data_lib.augment(jax.random.fold_in(k_aug, state.step), x0, frame, cfg.augment)
         x0 = jax.lax.with_sharding_constraint(x0, batch_sharding)
@@ -163,6 +166,55 @@ def make_train_step(cfg: TrainConfig, frame: str, mesh: Mesh):
 
     return jax.jit(step_fn, in_shardings=(replicated, replicated, replicated),
                    out_shardings=(replicated, replicated), donate_argnums=(0,))
+
+
+def _keys(cfg: TrainConfig):
+    """The data-order, augmentation and loss keys of a run."""
+    base = jax.random.PRNGKey(cfg.seed)
+    return tuple(jax.random.fold_in(base, i) for i in (1, 2, 3))
+
+
+class DataOrder:
+    """The ``order`` argument of the step of :func:`make_train_step` at each step.
+
+    ``DataOrder(cfg, num_poses, weights, mesh)(step)`` is, for uniform epochs, the permutation
+    of the epoch of ``step`` (computed on device when the epoch changes, once per
+    ``ceil(F / batch_size)`` steps, and kept until the next), and with rebalanced sampling the
+    running sum of ``weights`` (computed once). Both derive from ``(cfg.seed, step)`` only, so
+    a resumed run sees the same data order.
+    """
+
+    def __init__(self, cfg: TrainConfig, num_poses: int, weights=None,
+                 mesh: Mesh | None = None):
+        mesh = make_mesh() if mesh is None else mesh
+        self._replicated = NamedSharding(mesh, P())
+        self._weighted = cfg.augment.rebalance_power > 0
+        self._steps_per_epoch = data_lib.steps_per_epoch(num_poses, cfg.batch_size)
+        self._epoch, self._order = None, None
+        k_data = _keys(cfg)[0]
+        if self._weighted:
+            if weights is None or len(weights) != num_poses:
+                raise ValueError(f"rebalanced sampling needs {num_poses} weights")
+            w = distributed.put_replicated(np.asarray(weights, np.float32), self._replicated)
+            self._order = jax.jit(data_lib.cumulative_weights,
+                                  out_shardings=self._replicated)(w)
+        else:
+            self._permutation = jax.jit(
+                lambda epoch: data_lib.epoch_permutation(k_data, epoch, num_poses),
+                out_shardings=self._replicated)
+
+    def epoch(self, step: int) -> int:
+        return step // self._steps_per_epoch
+
+    def __call__(self, step: int) -> jax.Array:
+        if self._weighted:
+            return self._order
+        epoch = self.epoch(step)
+        if epoch != self._epoch:
+            self._order = self._permutation(
+                distributed.put_replicated(np.int32(epoch), self._replicated))
+            self._epoch = epoch
+        return self._order
 
 
 def flops_per_pose(net_cfg: model_lib.ScoreNetConfig, training: bool = True,
@@ -244,7 +296,7 @@ def fit(cfg: TrainConfig, poses: data_lib.PoseSet, workdir: str, *, log_every: i
         log(f"[train] rebalanced sampling: weights from {aug.rebalance_clusters} posture "
             f"clusters, power {aug.rebalance_power} (max/min weight "
             f"{weights.max() / weights.min():.1f})")
-    device_weights = distributed.put_replicated(np.asarray(weights, np.float32), replicated)
+    order = DataOrder(cfg, len(poses), weights, mesh)
     metrics_path = os.path.join(workdir, "metrics.jsonl")
     fpp = flops_per_pose(cfg.model, training=True)
 
@@ -271,7 +323,7 @@ def fit(cfg: TrainConfig, poses: data_lib.PoseSet, workdir: str, *, log_every: i
             if interrupted and not multi:
                 raise KeyboardInterrupt(interrupted[0])
             t0 = time.perf_counter()
-            state, m = step_fn(state, device_poses, device_weights)
+            state, m = step_fn(state, device_poses, order(step))
             step += 1
             if t_compile is None:  # the first call compiles; time steady state from here
                 jax.block_until_ready(m["loss"])
