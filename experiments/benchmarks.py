@@ -398,7 +398,6 @@ def run_all(what=("train", "lift"), batches=(1, 64, 1024), hypotheses: int = 1,
     poses of ``train_data`` (a pose file; default ``train_n`` synthetic world-frame poses), and
     with ``torch_loop`` the PyTorch loop (:func:`torch_train_loop`) on the same poses when
     PyTorch is installed. ``'train_profile'``: :func:`profile_train` on those poses."""
-    from . import generalisation
     net_cfg = model_lib.ScoreNetConfig(hidden_dim=hidden_dim, embed_dim=embed_dim)
     res = {"machine": machine(), "network": {**net_cfg.to_dict(),
                                              "parameters": model_lib.num_parameters(net_cfg)}}
@@ -413,7 +412,7 @@ def run_all(what=("train", "lift"), batches=(1, 64, 1024), hypotheses: int = 1,
         log(f"[bench] training, batch {train_batch}: the network alone")
         res["train"] = bench_train(net_cfg, train_batch, train_steps, peak)
         res["train_recipes"] = []
-        for name in train_recipes or list(generalisation.RECIPES):
+        for name in train_recipes or list(recipes.RECIPES):
             log(f"[bench] training, recipe {name}, on {source}")
             res["train_recipes"].append(bench_train(net_cfg, train_batch, train_steps, peak,
                                                     recipe=name, poses=poses, frame=frame))

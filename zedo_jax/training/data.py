@@ -195,11 +195,14 @@ def _load_poses(path: str, split: str = "train", frame: str = "auto") -> PoseSet
 
 
 def check_up_axis(poses: PoseSet, path: str = "") -> None:
-    """Refuse poses whose up direction contradicts their frame: camera axes have the trunk
-    (pelvis to thorax) along -y, world-frame poses along +z. A z-up file read as camera
-    poses would train a prior of people lying down (and the reverse)."""
+    """Refuse poses whose up direction contradicts their frame: camera axes have the median
+    trunk (pelvis to thorax, about 0.5 m) along -y, world-frame poses along +z. A z-up file read
+    as camera poses would train a prior of people lying down (and the reverse). Poses with no
+    clear trunk direction (shorter than 0.2 m, or off every axis) are not judged."""
     trunk = np.median(poses.poses[:, 8] - poses.poses[:, 0], axis=0)
     axis = int(np.argmax(np.abs(trunk)))
+    if np.linalg.norm(trunk) < 0.2 or abs(trunk[axis]) < 0.8 * np.linalg.norm(trunk):
+        return                  # no clear trunk direction (not people, or mixed orientations)
     up = ("+" if trunk[axis] > 0 else "-") + "xyz"[axis]
     want = {"camera": "-y", "world": "+z"}[poses.frame]
     if up != want:
