@@ -49,6 +49,7 @@ from launch import errors  # noqa: E402
 # neither JAX nor PyTorch at import: PyTorch is imported in main, zedo_jax's prior (JAX) only
 # in the modes that read it
 from zedo_jax.official import torch_reference  # noqa: E402
+from zedo_jax.runtime import files  # noqa: E402
 
 _T_IMPORTS = time.perf_counter() - _T_START
 
@@ -161,8 +162,8 @@ def export(prefix: str):
     ckpt = torch_port.release_checkpoint(params, prior.config)
     init = np.asarray(prior.hypotheses(1), np.float32)
     os.makedirs(os.path.dirname(os.path.abspath(pth)), exist_ok=True)
-    torch.save(ckpt, pth)
-    np.save(hyp, init)
+    files.atomic_write(pth, lambda tmp: torch.save(ckpt, tmp))
+    files.save_npy(hyp, init)
     c = prior.config
     print(f"Wrote {pth}: the prior at {prior.path} ({prior.info.get('weights', 'raw')} "
           f"weights; hidden {c.hidden_dim}, embedding {c.embed_dim}, {c.n_blocks} blocks) as "
@@ -294,7 +295,7 @@ def main(argv):
     t_lift = time.perf_counter() - t_lift
 
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
-    np.savez(output, poses=poses.astype(np.float32), keypoints=kp, K=K)
+    files.save_npz(output, dict(poses=poses.astype(np.float32), keypoints=kp, K=K))
     print(f"Wrote {output}: poses {list(poses.shape)}")
     print(f"Time: imports {t_imports:.1f}s, prior loading {t_prior:.1f}s, lifting {t_lift:.1f}s")
     if gt is not None:

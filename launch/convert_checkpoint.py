@@ -25,18 +25,16 @@ flags.DEFINE_enum("weights", "raw", ["raw", "ema"],
                   "ema = ema.shadow_params.")
 flags.DEFINE_multi_string("clusters", [], "Official cluster file(s) h36m_cluster{S}.npy "
                           "(repeat the flag or separate with commas).")
+flags.DEFINE_bool("overwrite", False, "Replace an existing prior directory at --output whole.")
 flags.mark_flags_as_required(["pth", "output"])
 
 
 def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)
-    files = [f for item in FLAGS.clusters for f in item.split(",") if f]
-    try:
-        path = torch_port.convert_to_prior(FLAGS.pth, FLAGS.output, weights=FLAGS.weights,
-                                           clusters=files)
-    except (ImportError, ValueError, FileNotFoundError) as e:
-        raise SystemExit(f"convert_checkpoint: {e}")
+    clusters = [f for item in FLAGS.clusters for f in item.split(",") if f]
+    path = torch_port.convert_to_prior(FLAGS.pth, FLAGS.output, weights=FLAGS.weights,
+                                       clusters=clusters, overwrite=FLAGS.overwrite)
     prior = prior_lib.load_prior(path, weights=FLAGS.weights)
     c = prior.config
     echo(f"[convert] {FLAGS.pth} ({FLAGS.weights} weights): hidden {c.hidden_dim}, embedding "

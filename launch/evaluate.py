@@ -11,7 +11,7 @@ from absl import flags
 
 from zedo_jax import datasets, lifting
 from zedo_jax.evaluation import report
-from zedo_jax.runtime import distributed
+from zedo_jax.runtime import distributed, files
 
 from . import common, errors
 
@@ -108,7 +108,8 @@ def evaluate_dataset() -> dict:
         result["initial_poses_metrics_mm"] = base["metrics"]
     print(f"source: {ev.source}; {out.timings.seconds:.1f}s")
     if FLAGS.save_poses:
-        np.savez(FLAGS.save_poses, poses=out.poses, seq=ev.seq, frame=ev.frame, poses3d=ev.poses3d)
+        files.save_npz(FLAGS.save_poses, dict(poses=out.poses, seq=ev.seq, frame=ev.frame,
+                                              poses3d=ev.poses3d))
     return result if distributed.is_primary() else None
 
 

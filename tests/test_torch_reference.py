@@ -211,7 +211,8 @@ def test_torch_lift_export_and_pth(tmp_path, cmu_views):
     assert not [m for m in imported if m.split(".")[0] in ("jax", "flax", "orbax")
                 or (m.startswith("zedo_jax.") and m not in (
                     "zedo_jax.official", "zedo_jax.official.torch_reference",
-                    "zedo_jax.runtime", "zedo_jax.runtime.compile_cache"))], imported
+                    "zedo_jax.runtime", "zedo_jax.runtime.compile_cache",
+                    "zedo_jax.runtime.files"))], imported
     pth_out = proc.stdout
     proc = run(*flags, "--output", str(tmp_path / "prior.npz"))
     with np.load(tmp_path / "pth.npz") as f, np.load(tmp_path / "prior.npz") as g:

@@ -104,8 +104,7 @@ def save_prior(path: str, config: model_lib.ScoreNetConfig, sde, params, *, weig
     if model_lib.has_experts(params):
         meta["experts"] = {"split_t": round(float(params["split_t"]), 7),
                            "low": "answers for t <= split_t", "high": "answers for t > split_t"}
-    with open(os.path.join(path, "prior.json"), "w") as f:
-        json.dump(meta, f, indent=2)
+    files.save_json(os.path.join(path, "prior.json"), meta, indent=2)
     for c in (clusters or {}).values():
         save_clusters(path, c)
     if stats is not None:
@@ -127,10 +126,7 @@ def training_stats(poses) -> dict:
 
 
 def save_training_stats(directory: str, stats: dict) -> str:
-    out = os.path.join(directory, "training_stats.json")
-    with open(out, "w") as f:
-        json.dump(stats, f, indent=2)
-    return out
+    return files.save_json(os.path.join(directory, "training_stats.json"), stats, indent=2)
 
 
 def load_training_stats(directory: str) -> dict:
@@ -147,9 +143,7 @@ def save_clusters(directory: str, centres) -> str:
     if c.ndim != 3 or c.shape[1:] != (17, 3):
         raise ValueError(f"cluster centres must have shape [S, 17, 3], got {list(c.shape)}")
     c = c - c[:, :1]
-    out = os.path.join(directory, f"clusters_{c.shape[0]}.npy")
-    np.save(out, c)
-    return out
+    return files.save_npy(os.path.join(directory, f"clusters_{c.shape[0]}.npy"), c)
 
 
 def load_clusters(directory: str) -> dict:

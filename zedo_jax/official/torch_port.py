@@ -41,6 +41,7 @@ from zedo_jax import prior as prior_lib
 from zedo_jax.core import model as model_lib, sde as sde_lib
 from zedo_jax.official import torch_reference
 from zedo_jax.official.torch_reference import _fmt, network_sizes
+from zedo_jax.runtime import files
 from zedo_jax.runtime.compile_cache import import_torch
 
 TORCH_MISSING = ("reading .pth checkpoints needs PyTorch: pip install 'zedo_jax[torch]' "
@@ -380,8 +381,10 @@ def read_official_clusters(path: str, S: int | None = None) -> np.ndarray:
 
 def convert_to_prior(pth_path: str, output: str, weights: str = "raw",
                      clusters: Sequence[str] | Mapping[int, Any] | None = None,
-                     sde=None, checkpoint=None) -> str:
-    """Convert an official ``.pth`` and write it as a prior directory for ``load_prior``.
+                     sde=None, checkpoint=None, overwrite: bool = False) -> str:
+    """Convert an official ``.pth`` and write it as a prior directory for ``load_prior``
+    (built beside ``output`` and swapped in whole; an existing ``output`` is refused unless
+    ``overwrite``).
 
     Args:
       pth_path: the official checkpoint (e.g. ``checkpoint/concatebb/checkpoint_1500.pth``).
@@ -396,6 +399,9 @@ def convert_to_prior(pth_path: str, output: str, weights: str = "raw",
     Returns:
       the absolute path of the prior directory.
     """
+    if os.path.exists(output) and not overwrite:
+        raise FileExistsError(f"{output} exists; pass overwrite=True (--overwrite) to replace "
+                              f"it, or choose another output")
     source = pth_path if checkpoint is None else checkpoint
     config, variables, meta = _convert(source, weights)
     sde = sde_lib.make_sde("subvp") if sde is None else sde
@@ -411,8 +417,9 @@ def convert_to_prior(pth_path: str, output: str, weights: str = "raw",
             "converted_by": "zedo_jax.official.torch_port", **meta}
     if checkpoint is None and os.path.isfile(pth_path):
         info["sha256"] = _sha256(pth_path)
-    return prior_lib.save_prior(output, config, sde, variables, weights=weights,
-                                     clusters=cl, info=info)
+    files.replace_directory(output, lambda tmp: prior_lib.save_prior(
+        tmp, config, sde, variables, weights=weights, clusters=cl, info=info))
+    return os.path.abspath(output)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -62,6 +62,14 @@ def save_npz(path, arrays: dict, compressed: bool = False) -> str:
     return atomic_write(path, write)
 
 
+def save_npy(path, array) -> str:
+    """``np.save(path, array)`` atomically (no ``.npy`` is appended)."""
+    def write(tmp):
+        with open(tmp, "wb") as f:
+            np.save(f, array)
+    return atomic_write(path, write)
+
+
 def save_json(path, record, **dump_kw) -> str:
     """``json.dump(record)`` to ``path`` atomically."""
     def write(tmp):

@@ -336,13 +336,15 @@ def fit(cfg: TrainConfig, poses: data_lib.PoseSet, workdir: str, *, log_every: i
                     raise FloatingPointError(f"loss became {loss} at step {step}; lower --lr or "
                                              f"check the data")
                 now = time.perf_counter()
-                sps = (step - s_last) / max(now - t_last, 1e-9)
-                eta = (cfg.steps - step) / max(sps, 1e-9)
+                # Speed from the steps after the compiling one; none yet: unknown, not zero.
+                sps = (step - s_last) / max(now - t_last, 1e-9) if step > s_last else None
+                eta = (cfg.steps - step) / sps if sps else float("nan")
                 rec = {"step": step, "loss": loss, "grad_norm": float(m["grad_norm"]),
-                       "steps_per_s": sps, "poses_per_s": sps * cfg.batch_size,
-                       "gflops": sps * cfg.batch_size * fpp / 1e9, "time": time.time()}
-                log(f"[train] step {step}/{cfg.steps} loss {loss:.4f} "
-                    f"| {sps:.2f} steps/s ({sps * cfg.batch_size:,.0f} poses/s) "
+                       "steps_per_s": sps, "poses_per_s": sps and sps * cfg.batch_size,
+                       "gflops": sps and sps * cfg.batch_size * fpp / 1e9, "time": time.time()}
+                speed = (f"{sps:.2f} steps/s ({sps * cfg.batch_size:,.0f} poses/s)" if sps
+                         else "speed from the next log line on")
+                log(f"[train] step {step}/{cfg.steps} loss {loss:.4f} | {speed} "
                     f"| ETA {_fmt_time(eta)}"
                     + (f" | first step (compile) {t_compile:.1f}s" if step - start <= log_every
                        else ""))
