@@ -192,3 +192,33 @@ def test_damaged_h36m_file_is_named(tmp_path):
     path.write_bytes(bytes(raw))
     with pytest.raises(ValueError, match=r"cannot read .*data_3d_h36m.npz .*damaged"):
         h36m._load_dict(str(path), "positions_3d")
+
+
+def test_launcher_mistakes_are_one_line_errors(tmp_path):
+    cases = [(("launch.make_demo", "--views", tmp_path / "missing.npz"), "file not found"),
+             (("launch.sample_prior", "--n", "0"), "--n must be >= 1"),
+             (("launch.lift", "--config.temporal.window=60", "--nofigure"), "add --temporal"),
+             (("launch.lift", "--output", tmp_path / "o.npz", "--world", "y"), "--world")]
+    for args, needle in cases:
+        proc = cli(*args)
+        last = proc.stderr.strip().splitlines()[-1]
+        assert proc.returncode == 2 and last.startswith("Error: ") and needle in last, last
+
+
+def test_a_second_training_on_a_locked_workdir_stops_at_once(tmp_path, cmu_poses_path):
+    work = tmp_path / "work"
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; sys.path.insert(0, sys.argv[1]);"
+        "from zedo_jax.runtime import files; l = files.WorkdirLock(sys.argv[2]).acquire();"
+        "print('held', flush=True); time.sleep(60)"), ROOT, str(work)],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        proc = cli("launch.train", "--data", cmu_poses_path, "--workdir", work,
+                   "--config.steps=2", "--config.batch_size=16")
+        last = proc.stderr.strip().splitlines()[-1]
+        assert proc.returncode == 2 and f"in use by process {holder.pid}" in last, last
+    finally:
+        holder.kill()
+        holder.wait()
+    assert not (work / "checkpoints").exists()
