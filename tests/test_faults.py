@@ -1,6 +1,7 @@
 """Nothing lost, nothing silent: atomic writes under a crash or a full disk, the workdir lock,
 outputs that would replace an input, Ctrl-C during a lift, stray arguments, an existing prior
 as an export target."""
+import contextlib
 import errno
 import hashlib
 import os
@@ -30,6 +31,22 @@ def digest(path):
 
 def leftovers(folder):
     return [f for f in os.listdir(folder) if f.endswith(".part") or ".old." in f]
+
+
+@contextlib.contextmanager
+def lock_held_elsewhere(folder):
+    """Another process holds ``folder``'s workdir lock for the block; yields its pid."""
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; sys.path.insert(0, sys.argv[1]);"
+        "from zedo_jax.runtime import files; l = files.WorkdirLock(sys.argv[2]).acquire();"
+        "print('held', flush=True); time.sleep(60)"), ROOT, str(folder)],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        yield holder.pid
+    finally:
+        holder.kill()
+        holder.wait()
 
 
 def test_a_failing_writer_leaves_the_old_file(tmp_path):
@@ -72,18 +89,9 @@ def test_directory_replaced_whole_or_not_at_all(tmp_path):
 
 
 def test_workdir_lock_refuses_a_second_holder_and_takes_over_a_stale_one(tmp_path):
-    holder = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time; sys.path.insert(0, sys.argv[1]);"
-        "from zedo_jax.runtime import files; l = files.WorkdirLock(sys.argv[2]).acquire();"
-        "print('held', flush=True); time.sleep(60)"), ROOT, str(tmp_path)],
-        stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "held"
-        with pytest.raises(files.LockedError, match=f"in use by process {holder.pid}"):
+    with lock_held_elsewhere(tmp_path) as pid:
+        with pytest.raises(files.LockedError, match=f"in use by process {pid}"):
             files.WorkdirLock(tmp_path).acquire()
-    finally:
-        holder.kill()
-        holder.wait()
     with files.WorkdirLock(tmp_path) as lock:          # the holder is gone: stale, taken over
         assert lock.held and os.path.exists(lock.path)
     assert not os.path.exists(lock.path)
@@ -207,18 +215,9 @@ def test_launcher_mistakes_are_one_line_errors(tmp_path):
 
 def test_a_second_training_on_a_locked_workdir_stops_at_once(tmp_path, cmu_poses_path):
     work = tmp_path / "work"
-    holder = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time; sys.path.insert(0, sys.argv[1]);"
-        "from zedo_jax.runtime import files; l = files.WorkdirLock(sys.argv[2]).acquire();"
-        "print('held', flush=True); time.sleep(60)"), ROOT, str(work)],
-        stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "held"
+    with lock_held_elsewhere(work) as pid:
         proc = cli("launch.train", "--data", cmu_poses_path, "--workdir", work,
                    "--config.steps=2", "--config.batch_size=16")
         last = proc.stderr.strip().splitlines()[-1]
-        assert proc.returncode == 2 and f"in use by process {holder.pid}" in last, last
-    finally:
-        holder.kill()
-        holder.wait()
+        assert proc.returncode == 2 and f"in use by process {pid}" in last, last
     assert not (work / "checkpoints").exists()
