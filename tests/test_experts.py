@@ -1,4 +1,4 @@
-"""Noise-level experts (BUILD_NOTES §7.8): one prior holding two networks, the low one for the
+"""Noise-level experts: one prior holding two networks, the low one for the
 diffusion times ZeDO's loop uses (t <= split_t), the high one above (sampling from noise)."""
 import json
 import os

@@ -61,7 +61,7 @@ def test_coco_json_without_intrinsics_lifts_plausible_people(coco_run):
     np.testing.assert_allclose(out["K"][0, :2, 2], [640, 360])
     assert out["K"][0, 0, 0] == pytest.approx(640 / np.tan(np.radians(27.5)), rel=1e-5)
     ratio = _bone_ratios(out["poses"][:, 0])                        # [4, 16]
-    # Every bone of every frame is within 25% of the training mean (issue 6).
+    # Every bone of every frame is within 25% of the training mean.
     assert (np.abs(ratio - 1) < 0.25).all(), ratio.round(2)
 
 

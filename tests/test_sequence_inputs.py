@@ -1,4 +1,4 @@
-"""Sequence inputs (issue 14): seq / frame / fps in .npz, JSON and OpenPose directories as one
+"""Sequence inputs: seq / frame / fps in .npz, JSON and OpenPose directories as one
 ordered sequence, VideoPose3D custom 2D files, and fps / seq / frame in the output."""
 import json
 import os

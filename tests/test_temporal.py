@@ -1,4 +1,4 @@
-"""Temporal lifting (issue 14): sequence metrics against hand-computed values, the temporal
+"""Temporal lifting: sequence metrics against hand-computed values, the temporal
 operators, window planning / blending, and temporal mode on a short real sequence."""
 from __future__ import annotations
 

@@ -193,7 +193,7 @@ def test_torch_lift_export_and_pth(tmp_path, cmu_views):
     config, variables = torch_port.convert_official_checkpoint(str(pth))
     assert config == prior.config
     # (the shipped prior holds noise-level experts: the export is the low one, the network
-    # every time the release's loop asks about is answered by; BUILD_NOTES §7.8)
+    # every time the release's loop asks about is answered by)
     assert "exporting the low one" in proc.stdout
     low = model_lib.expert(prior.params, "low")
     a, b = (jax.tree_util.tree_flatten_with_path(t)[0] for t in (variables, low))

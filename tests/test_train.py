@@ -211,7 +211,7 @@ def test_prior_directory_with_two_weight_sets(tmp_path):
 
 
 def test_shipped_prior_defaults_to_ema_and_faithful_launch_takes_raw(tmp_path):
-    """Round 2: the shipped prior's default set is EMA, raw is kept; ``weight_sets`` lists
+    """The shipped prior's default set is EMA, raw is kept; ``weight_sets`` lists
     them default first; ``launch.lift --schedule faithful`` uses raw (the release), the
     default lift EMA."""
     assert prior_lib.weight_sets() == ("ema", "raw")
