@@ -318,48 +318,50 @@ SCHEDULES = {
 }
 
 
+#: Stages that are ``None`` (off) by default, with the config that a dotted override of one of
+#: their fields turns on.
+OPTIONAL_STAGES = {"temporal": TemporalConfig}
+
+
 def _leaf_names(cls, prefix: str = "") -> dict:
     out = {}
     for f in dataclasses.fields(cls):
         name = prefix + f.name
-        default = f.default
-        if dataclasses.is_dataclass(default):
-            out.update(_leaf_names(type(default), name + "."))
-        elif f.name == "temporal" and cls is LiftConfig:
-            out.update(_leaf_names(TemporalConfig, name + "."))
+        if dataclasses.is_dataclass(f.default):
+            out.update(_leaf_names(type(f.default), name + "."))
+        elif f.default is None and f.name in OPTIONAL_STAGES:
+            out.update(_leaf_names(OPTIONAL_STAGES[f.name], name + "."))
         else:
             out[name] = f
     return out
 
 
 def leaves(cls=LiftConfig) -> dict:
-    """``{dotted name: dataclasses.Field}`` of every leaf of ``cls`` (temporal included)."""
+    """``{dotted name: dataclasses.Field}`` of every leaf of ``cls`` (optional stages
+    included)."""
     return _leaf_names(cls)
 
 
-def apply_overrides(cfg, dotted: dict):
+def apply_overrides(cfg, dotted: dict, prefix: str = ""):
     """``cfg`` with each ``"stage.field": value`` of ``dotted`` replaced (a ``"temporal"``
-    key sets the whole temporal stage; ``"temporal.x"`` turns it on with the defaults)."""
+    key sets the whole temporal stage; ``"temporal.x"`` turns it on with the defaults).
+    ``prefix``: the dotted path of ``cfg`` itself, for error messages."""
     grouped: dict[str, dict] = {}
     direct = {}
     for name, value in dotted.items():
         head, _, rest = name.partition(".")
         if not any(f.name == head for f in dataclasses.fields(cfg)):
-            raise ValueError(f"unknown config field {name!r}; known: "
-                             f"{', '.join(sorted(leaves(type(cfg))))}")
+            raise ValueError(f"unknown config field {prefix + name!r}; known: "
+                             f"{', '.join(prefix + k for k in sorted(leaves(type(cfg))))}")
         if rest:
             grouped.setdefault(head, {})[rest] = value
         else:
             direct[head] = value
     for head, sub in grouped.items():
         node = direct.get(head, getattr(cfg, head))
-        if node is None and head == "temporal":
-            node = TemporalConfig()
-        for name in sub:
-            if "." not in name and not any(f.name == name for f in dataclasses.fields(node)):
-                raise ValueError(f"unknown config field {head}.{name!r}; known: "
-                                 f"{', '.join(f.name for f in dataclasses.fields(node))}")
-        direct[head] = apply_overrides(node, sub)
+        if node is None and head in OPTIONAL_STAGES:
+            node = OPTIONAL_STAGES[head]()
+        direct[head] = apply_overrides(node, sub, prefix + head + ".")
     return dataclasses.replace(cfg, **direct) if direct else cfg
 
 
