@@ -30,23 +30,38 @@ def fail(message: str):
     raise UsageError(message)
 
 
-def _terminate(signum, frame):
-    raise KeyboardInterrupt(signal.Signals(signum).name)
+def _stop(signum, frame):
+    name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+    files.request_stop(name)
+    raise KeyboardInterrupt(name)
+
+
+def _quiet_dropped_interrupt(unraisable, _default=sys.unraisablehook):
+    """Python prints an exception it could not raise (one from a garbage collector callback)
+    with its traceback; a stop the guard already recorded needs no such report."""
+    if isinstance(unraisable.exc_value, KeyboardInterrupt):
+        return
+    _default(unraisable)
 
 
 def guard(main):
     """``main`` with user errors turned into ``Error: <one line>`` and exit status 2, stray
     arguments refused, and Ctrl-C or SIGTERM ending in one line and exit status 130 (outputs
-    are written atomically, so an interrupted run leaves none half-written)."""
+    are written atomically, so an interrupted run leaves none half-written; a signal whose
+    exception Python dropped still stops the run before it commits a file)."""
     @functools.wraps(main)
     def wrapped(argv):
-        if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
-            signal.signal(signal.SIGTERM, _terminate)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            if signal.getsignal(sig) in (signal.SIG_DFL, signal.default_int_handler):
+                signal.signal(sig, _stop)
+        sys.unraisablehook = _quiet_dropped_interrupt
         try:
             if len(argv) > 1:
                 fail(f"unexpected argument {argv[1]!r} (flags are --name=value; a boolean is "
                      f"--name, --noname or --name=false)")
-            return main(argv)
+            result = main(argv)
+            files.check_stop()              # a signal whose exception Python dropped
+            return result
         except KeyboardInterrupt as e:
             if FLAGS.verbose:
                 raise

@@ -130,6 +130,35 @@ def test_ctrl_c_during_a_lift_ends_cleanly_without_output(tmp_path):
     assert not out.exists() and not leftovers(tmp_path)
 
 
+DROPPED_INTERRUPT = """
+import gc, signal, sys
+sys.path.insert(0, sys.argv[1])
+from absl import app
+from launch import errors
+from zedo_jax.runtime import files
+
+def main(argv):
+    # The signal arrives while a garbage collector callback runs: Python drops its exception.
+    gc.callbacks.append(lambda *a: errors._stop(signal.SIGINT, None))
+    gc.collect()
+    gc.callbacks.clear()
+    print("still running", flush=True)
+    files.save_json(sys.argv[2], {"done": True})
+
+app.run(errors.guard(main), argv=sys.argv[:1])
+"""
+
+
+def test_an_interrupt_python_drops_still_stops_before_any_output(tmp_path):
+    out = tmp_path / "out.json"
+    proc = subprocess.run([sys.executable, "-c", DROPPED_INTERRUPT, ROOT, str(out)],
+                          capture_output=True, text=True, timeout=120)
+    assert "still running" in proc.stdout            # the exception was dropped ...
+    assert proc.returncode == 130, proc.stderr       # ... yet nothing was committed
+    assert proc.stderr.strip() == "Interrupted (Ctrl-C); no partial output was left"
+    assert not out.exists() and not leftovers(tmp_path)
+
+
 def test_export_onto_an_existing_prior_needs_overwrite(tmp_path, trained_small_prior):
     out = tmp_path / "prior"
     prior_lib.export_workdir(trained_small_prior, str(out))

@@ -332,6 +332,7 @@ def lift(prior: Prior, keypoints, K, *, confidence=None, hypotheses: int = 1, in
             exe, compile_s = compiled_program(fn, (params, *args),
                                               key=("lift", prior.config, prior.sde, config))
         res = distributed.gather(exe(params, *args))
+        files.check_stop()
         times.append(time.perf_counter() - t0)
         for k in OUTPUT_KEYS:
             outs[k].append(np.asarray(res[k][: hi - lo]))

@@ -23,11 +23,30 @@ def same_file(a, b) -> bool:
         return os.path.abspath(os.fspath(a)) == os.path.abspath(os.fspath(b))
 
 
+#: Set by a launcher's signal handler: the reason the process was asked to stop.
+_stop_reason: list[str] = []
+
+
+def request_stop(reason: str) -> None:
+    """Record that the process was asked to stop (``SIGINT``/``SIGTERM``). The handler also
+    raises ``KeyboardInterrupt``, but Python drops an exception raised inside a garbage
+    collector callback; the record makes sure no file is committed and long loops stop at
+    their next boundary (``check_stop``) even then."""
+    _stop_reason.append(reason)
+
+
+def check_stop() -> None:
+    """Raise ``KeyboardInterrupt`` if a stop was requested (see ``request_stop``)."""
+    if _stop_reason:
+        raise KeyboardInterrupt(_stop_reason[0])
+
+
 def atomic_write(path, write: Callable[[str], None]) -> str:
     """Call ``write(tmp)`` on a temporary path beside ``path``, then rename it to ``path``.
 
-    The folder is created when missing. On any error (including ``KeyboardInterrupt``) the
-    temporary file is removed and ``path`` is left as it was. An ``OSError`` (disk full, no
+    The folder is created when missing. On any error (including ``KeyboardInterrupt``, and
+    a stop requested while writing) the temporary file is removed and ``path`` is left as it
+    was. An ``OSError`` (disk full, no
     permission) is raised again as one naming ``path``. Returns ``path``.
     """
     path = os.fspath(path)
@@ -38,6 +57,7 @@ def atomic_write(path, write: Callable[[str], None]) -> str:
     os.close(fd)
     try:
         write(tmp)
+        check_stop()
         os.replace(tmp, path)
     except OSError as e:
         _remove(tmp)
