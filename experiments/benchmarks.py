@@ -88,7 +88,8 @@ def _train_setup(net_cfg, batch: int, recipe: str, poses, frame: str, mesh):
     # Rebalanced sampling draws from weights; their values do not change the step's cost, so
     # random ones stand in for the k-means estimate of a real run.
     weights = np.random.default_rng(0).random(len(poses)) + 0.5
-    order = train.DataOrder(cfg, len(poses), weights / weights.sum(), mesh)
+    weighted = cfg.augment.rebalance_power > 0
+    order = train.DataOrder(cfg, len(poses), weights / weights.sum() if weighted else None, mesh)
     return cfg, train.make_train_step(cfg, frame, mesh), order, jax.device_put(
         train.create_state(cfg), rep)
 

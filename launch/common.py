@@ -14,6 +14,7 @@ from zedo_jax.core import config as config_lib
 from zedo_jax.evaluation import metrics
 from zedo_jax.inputs import layouts
 from zedo_jax.runtime import compile_cache, distributed, files
+from zedo_jax.training import data as data_lib
 
 from . import config_flags, errors
 
@@ -34,6 +35,34 @@ def define_distributed_flags():
                       "on: always call jax.distributed.initialize(); off: one process.")
     flags.DEFINE_integer("heartbeat_timeout", None, "Seconds after which a silent process is "
                          "declared dead and the others stop (JAX default 100).")
+
+
+def define_pose_data_flags():
+    """``--data`` (pose files), ``--data_shares``, ``--split``, ``--frame``: training poses."""
+    flags.DEFINE_list("data", None, "Pose file(s) (.npz/.npy, comma-separated); see "
+                      "zedo_jax.training.data.load_poses.")
+    flags.DEFINE_list("data_shares", None, "Share of every batch drawn from each --data file "
+                      "(e.g. 1,1: half and half); default: in proportion to their sizes.")
+    flags.DEFINE_string("split", "train", "Split of --data: train, test or all.")
+    flags.DEFINE_enum("frame", "auto", ["auto", "world", "camera"],
+                      "Frame of the poses (auto: from the file format). 'camera' with "
+                      "VideoPose3D's data_3d_h36m.npz: the poses seen by the four real "
+                      "Human3.6M cameras (the release's recipe).")
+
+
+def pose_data() -> data_lib.PoseSet:
+    """The poses of ``--data`` with ``--data_shares`` (``zedo_jax.training.data.combine``)."""
+    shares = FLAGS.data_shares
+    if shares is not None:
+        if len(shares) != len(FLAGS.data):
+            errors.fail(f"--data_shares needs one value per --data file ({len(FLAGS.data)}); "
+                        f"got {len(shares)}")
+        try:
+            shares = [float(s) for s in shares]
+        except ValueError:
+            errors.fail(f"--data_shares must be numbers; got {','.join(FLAGS.data_shares)}")
+    return data_lib.combine([data_lib.load_poses(path, split=FLAGS.split, frame=FLAGS.frame)
+                             for path in FLAGS.data], shares)
 
 
 def start():

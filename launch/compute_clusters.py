@@ -3,20 +3,20 @@ them with a prior or training workdir as clusters_<S>.npy.
 
     python -m launch.compute_clusters --data ../shared/data/cmu_h36m17.npz \
         --prior runs/prior --S 1 --S 50
+
+With several files and --data_shares (as in training), the poses are first drawn by their
+shares, so the hypotheses and statistics describe what the prior was trained on.
 """
 import jax
 from absl import flags, logging
 
 from zedo_jax import prior as prior_lib
 from zedo_jax.runtime.compile_cache import echo
-from zedo_jax.training import data as data_lib
 
-from . import errors
+from . import common, errors
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("data", None, "Training pose file (see zedo_jax.training.data.load_poses).")
-flags.DEFINE_string("split", "train", "Split of --data.")
-flags.DEFINE_enum("frame", "auto", ["auto", "world", "camera"], "Frame of the poses.")
+common.define_pose_data_flags()
 flags.DEFINE_string("prior", None, "Prior directory or training workdir to store them in.")
 flags.DEFINE_multi_integer("S", [1, 50], "Numbers of hypotheses.")
 flags.DEFINE_integer("iters", 100, "Lloyd iterations.")
@@ -29,7 +29,7 @@ flags.mark_flags_as_required(["data", "prior"])
 def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)
-    poses = data_lib.load_poses(FLAGS.data, split=FLAGS.split, frame=FLAGS.frame)
+    poses = common.pose_data()
     written = prior_lib.store_hypotheses(FLAGS.prior, poses, FLAGS.S,
                                          jax.random.PRNGKey(FLAGS.seed), s1=FLAGS.s1,
                                          iters=FLAGS.iters)

@@ -3,6 +3,9 @@ r"""Train (or resume) a ZeDO score prior.
     python -m launch.train --data ../shared/data/cmu_h36m17.npz --workdir runs/prior \
         [--recipe swap_skeleton] [--config.steps=100000 --config.model.hidden_dim=1024 ...]
 
+Several pose files, each filling a share of every batch: ``--data A.npz,B.npz
+--data_shares 1,1``.
+
 The release's recipe (Human3.6M train subjects S1, S5-S8 in the four real cameras):
 
     python -m launch.train --data DIR/data_3d_h36m.npz --frame camera --workdir runs/h36m
@@ -16,6 +19,7 @@ global batch; process 0 logs and writes the metrics, all take part in checkpoint
 All work is done by ``zedo_jax.training.trainer.fit``.
 """
 import contextlib
+import dataclasses
 import os
 import sys
 
@@ -29,19 +33,16 @@ from zedo_jax.training import data as data_lib, recipes, trainer
 from . import common, config_flags, errors
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("data", None, "Pose file (.npz/.npy); see zedo_jax.training.data.load_poses.")
+common.define_pose_data_flags()
 flags.DEFINE_string("workdir", None, "Directory for checkpoints and metrics (resumed if present).")
-flags.DEFINE_string("split", "train", "Split of --data: train, test or all.")
-flags.DEFINE_enum("frame", "auto", ["auto", "world", "camera"],
-                  "Frame of the poses (auto: from the file format). 'camera' with "
-                  "VideoPose3D's data_3d_h36m.npz: the poses seen by the four real Human3.6M "
-                  "cameras (the release's recipe).")
 flags.DEFINE_enum("sde", "subvp", sorted(sde_lib.SDES), "Diffusion SDE.")
 flags.DEFINE_enum("recipe", None, sorted(recipes.RECIPES), "Named training recipe "
                   "(zedo_jax.training.recipes; 'none' is the release's); --config.augment.* "
                   "and --config.loss.* flags override its values.")
 flags.DEFINE_string("init_from", None, "Prior directory or training workdir whose weights "
                     "start a new run (fine-tuning); ignored when resuming.")
+flags.DEFINE_enum("init_expert", "high", ["high", "low"], "Which network of an --init_from "
+                  "prior with noise-level experts to start from.")
 flags.DEFINE_integer("log_every", 100, "Steps between log lines.")
 flags.DEFINE_integer("checkpoint_every", 1000, "Steps between checkpoints.")
 flags.DEFINE_integer("keep", 3, "Checkpoints to keep.")
@@ -51,9 +52,12 @@ common.define_distributed_flags()
 flags.adopt_module_key_flags(common)
 
 
-def train_config() -> trainer.TrainConfig:
-    """The TrainConfig of --recipe, then the --config.* flags (explicit flags win)."""
+def train_config(net=None) -> trainer.TrainConfig:
+    """The TrainConfig of --recipe, then the --config.* flags (explicit flags win); ``net``:
+    the network of an --init_from prior, the default for --config.model.*."""
     cfg = trainer.TrainConfig(sde=sde_lib.make_sde(FLAGS.sde))
+    if net is not None:
+        cfg = dataclasses.replace(cfg, model=net)
     if FLAGS.recipe:
         cfg = config_lib.apply_overrides(cfg, {"augment": recipes.augment_config(FLAGS.recipe),
                                                "loss": recipes.loss_config(FLAGS.recipe)})
@@ -63,7 +67,6 @@ def train_config() -> trainer.TrainConfig:
 def main(argv):
     del argv
     common.start()
-    cfg = train_config()
     for name in ("log_every", "checkpoint_every", "keep"):
         if getattr(FLAGS, name) < 1:
             errors.fail(f"--{name} must be >= 1; got {getattr(FLAGS, name)}")
@@ -71,17 +74,18 @@ def main(argv):
         errors.fail(f"--workdir {FLAGS.workdir} is a file; give a folder")
     if FLAGS.init_from and not os.path.exists(FLAGS.init_from):
         errors.fail(f"--init_from {FLAGS.init_from}: no such prior directory or workdir")
-    poses = data_lib.load_poses(FLAGS.data, split=FLAGS.split, frame=FLAGS.frame)
+    poses = common.pose_data()
     for w in data_lib.check_training_poses(poses):
         print(f"Warning: {w}", file=sys.stderr)
-    init = None
+    init, net = None, None
     if FLAGS.init_from:
-        init = tuple(prior_lib.load_prior(FLAGS.init_from, weights=w).params
-                     for w in ("raw", "ema"))
+        start = [prior_lib.load_prior(FLAGS.init_from, weights=w) for w in ("raw", "ema")]
+        init, net = tuple(p.params for p in start), start[0].config
         if model.has_experts(init[0]):
             print(f"[train] {FLAGS.init_from} holds noise-level experts: starting from its "
-                  f"high (all-times) network", file=sys.stderr)
-            init = tuple(model.expert(p, "high") for p in init)
+                  f"{FLAGS.init_expert} network", file=sys.stderr)
+            init = tuple(model.expert(p, FLAGS.init_expert) for p in init)
+    cfg = train_config(net)
     # One training per workdir: process 0 holds the lock (several processes share it).
     with files.WorkdirLock(FLAGS.workdir) if distributed.is_primary() else \
             contextlib.nullcontext():

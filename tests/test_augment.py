@@ -175,3 +175,40 @@ def test_skeleton_swap_prob_gates_samples(poses):
     # Gated samples whose partner has the same skeleton barely change; the share is at most 0.3.
     assert 0.05 < changed.mean() < 0.36
     np.testing.assert_array_equal(_run(data.AugmentConfig(swap_prob=0.0), x, "camera"), x)
+
+
+def test_convention_range_widens_only_hip_neck_and_head(poses):
+    x = poses.poses[:2000]
+    y = _run(data.AugmentConfig(bone_scale_range=0.05, convention_range=0.3), x, "camera")
+    log_ratio = np.log(skeleton.bone_lengths(y) / skeleton.bone_lengths(x))
+    wide = [skeleton.BONES.index(b) for b in ((0, 1), (0, 4), (8, 9), (9, 10))]  # hips, neck, head
+    narrow = [k for k in range(16) if k not in wide]
+    assert np.abs(log_ratio[:, narrow]).max() <= 0.05 + 1e-4
+    assert np.abs(log_ratio[:, wide]).max() <= 0.3 + 1e-4
+    assert np.abs(log_ratio[:, wide]).max() > 0.28          # the whole range is used
+    np.testing.assert_allclose(log_ratio[:, wide[0]], log_ratio[:, wide[1]], atol=1e-4)
+    # Off (or not wider than the bone range): the draws of the plain skeleton variation.
+    same = data.AugmentConfig(bone_scale_range=0.05, convention_range=0.05)
+    np.testing.assert_array_equal(_run(same, x, "camera"),
+                                  _run(data.AugmentConfig(bone_scale_range=0.05), x, "camera"))
+
+
+def test_combined_files_fill_their_shares_of_every_batch():
+    a = data.PoseSet(np.zeros((100, 17, 3), np.float32), "world", "a")
+    b = data.PoseSet(np.ones((900, 17, 3), np.float32), "world", "b")
+    c = data.combine([a, b], (1, 1))
+    assert len(c) == 1000 and c.source == "a 50% + b 50%"
+    assert c.weights[:100].sum() == pytest.approx(0.5) and c.weights[100:].sum() == pytest.approx(.5)
+    cdf = data.cumulative_weights(jnp.asarray(c.weights / c.weights.sum(), jnp.float32))
+    idx = np.concatenate([np.asarray(data.cdf_batch_indices(jax.random.PRNGKey(0), s, cdf, 512))
+                          for s in range(8)])
+    assert 0.46 < np.mean(idx < 100) < 0.54                  # half from the small file
+    drawn = data.resample(c, jax.random.PRNGKey(1))
+    assert drawn.weights is None and 0.46 < np.mean(drawn.poses[:, 0, 0] == 0) < 0.54
+    pooled = data.combine([a, b])
+    assert pooled.weights is None and len(pooled) == 1000
+    assert data.combine([a]) is a
+    with pytest.raises(ValueError, match="one positive share per pose file"):
+        data.combine([a, b], (1,))
+    with pytest.raises(ValueError, match="different frames"):
+        data.combine([a, data.PoseSet(b.poses, "camera", "b")])

@@ -120,6 +120,11 @@ def test_training_data_mistakes_are_one_line_errors(tmp_path):
         proc = cli("launch.train", "--data", path, "--workdir", tmp_path / "w", "--config.steps", "2",
                    "--split", "all")
         assert_one_line_error(proc, needle)
+    good = write_npz(tmp_path / "good.npz", poses3d=np.repeat(PERSON[None], 50, 0))
+    for shares, needle in (("1", "one value per --data file"), ("1,x", "must be numbers")):
+        proc = cli("launch.train", "--data", f"{good},{good}", "--data_shares", shares,
+                   "--workdir", tmp_path / "w", "--config.steps", "2", "--split", "all")
+        assert_one_line_error(proc, needle)
 
 
 def test_training_data_warnings():

@@ -122,8 +122,11 @@ def test_export_with_a_high_expert(trained_small_prior, tmp_path):
     p = prior_lib.load_prior(out)
     assert p.hypotheses(4).shape == (4, 17, 3) and p.stats
     assert p.info["info"]["experts"]["split_t"] == pytest.approx(0.1)
-    with pytest.raises(ValueError, match="already holds two experts"):
-        prior_lib.export_workdir(trained_small_prior, str(tmp_path / "x"), high_expert=out)
+    again, _ = prior_lib.export_workdir(trained_small_prior, str(tmp_path / "again"),
+                                        high_expert=out)      # experts: their high network
+    for a, b in zip(leaves(model.expert(prior_lib.load_prior(again).params, "high")),
+                    leaves(prior_lib.load_prior(high, weights="raw").params)):
+        np.testing.assert_array_equal(a, b)
     with pytest.raises(FileNotFoundError, match="not a prior directory"):
         prior_lib.export_workdir(trained_small_prior, str(tmp_path / "x"),
                                  high_expert=str(tmp_path / "none"))

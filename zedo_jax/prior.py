@@ -170,11 +170,13 @@ def store_hypotheses(directory: str, poses, sizes=(1, 50), key=None, *, s1: str 
     ``sizes`` (:func:`zedo_jax.training.clustering.hypotheses`).
 
     Args:
-      directory: a prior directory or training workdir.  poses: a ``data.PoseSet``.
+      directory: a prior directory or training workdir.  poses: a ``data.PoseSet`` (one
+        with sampling weights is first resampled by them, ``data.resample``).
     Returns:
       ``{"training_stats": path, S: path, ...}``.
     """
     key = jax.random.PRNGKey(0) if key is None else key
+    poses = data_lib.resample(poses, jax.random.fold_in(key, 1))   # shares of several files
     cam = data_lib.camera_frame_poses(poses, jax.random.fold_in(key, 0))
     out = {"training_stats": save_training_stats(directory, training_stats(cam))}
     for S in sizes:
@@ -296,7 +298,8 @@ def export_workdir(workdir: str, output: str, weights: str = "both",
       weights: ``'raw'``, ``'ema'`` or ``'both'``.  step: checkpoint step (default: the latest).
       default: with ``'both'``, the set ``load_prior()`` returns when not told which: ``'raw'``
         (what the release's inference uses) or ``'ema'`` (the shipped prior's).
-      high_expert: a prior directory (single network). If given, the workdir's network becomes
+      high_expert: a prior directory (of one network, or of experts: its high one). If given,
+        the workdir's network becomes
         the low noise-level expert (``t <= split_t``) and this prior's network, the same weight
         set, the high one (:func:`zedo_jax.core.model.combine_experts`); clusters
         and statistics come from the workdir, or from this prior where the workdir has none.
@@ -319,9 +322,8 @@ def export_workdir(workdir: str, output: str, weights: str = "both",
                                     f"high expert must be an exported prior")
         labels = ("raw", "ema") if weights == "both" else (weights,)
         high = {lab: load_prior(high_expert, weights=lab) for lab in labels}
-        if any(model_lib.has_experts(h.params) for h in high.values()):
-            raise ValueError(f"{high_expert} already holds two experts; pass a single-network "
-                             f"prior as the high expert")
+        high = {lab: dataclasses.replace(h, params=model_lib.expert(h.params, "high"))
+                for lab, h in high.items()}             # a prior of experts: its high one
     mngr = TrainCheckpoints(workdir)
     primary = default if weights == "both" else weights
     secondary = {"raw": "ema", "ema": "raw"}[primary]
@@ -348,8 +350,10 @@ def export_workdir(workdir: str, output: str, weights: str = "both",
         params = model_lib.combine_experts(params, h.params, split_t)
         other = {lab: model_lib.combine_experts(p, high[lab].params, split_t)
                  for lab, p in other.items()}
+        h_info = h.info.get("info", {})
+        h_info = h_info.get("experts", {}).get("high", h_info)
         info = {"experts": {"split_t": split_t, "low": info,
-                            "high": {"path": h.path, **h.info.get("info", {})}},
+                            "high": {"path": h.path, **h_info}},
                 "step": step, "data": meta.get("data")}
         clusters, stats = clusters or h.clusters, stats or h.stats
     files.replace_directory(output, lambda tmp: save_prior(

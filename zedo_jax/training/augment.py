@@ -44,6 +44,10 @@ BONE_GROUPS = {
     "neck": (8,), "head": (9,), "clavicle": (10, 13), "upper_arm": (11, 14), "forearm": (12, 15),
 }
 
+#: Groups that datasets place differently rather than bodies differ in: hip width (where the
+#: hip joint centres sit), the thorax-neck/nose bone and the head top.
+CONVENTION_GROUPS = ("hip", "neck", "head")
+
 _GROUP_OF_BONE = np.zeros(16, np.int32)
 for _g, _bones in enumerate(BONE_GROUPS.values()):
     _GROUP_OF_BONE[list(_bones)] = _g
@@ -149,7 +153,7 @@ def scale_bones(pose, factors):
 
 
 def vary_skeleton(key, pose, bone_range: float, body_range: float, slide: float,
-                  keep_size: bool = False):
+                  keep_size: bool = False, convention_range: float = 0.0):
     """One random skeleton for ``pose [17, 3]`` (root-relative).
 
     Args:
@@ -160,9 +164,16 @@ def vary_skeleton(key, pose, bone_range: float, body_range: float, slide: float,
       slide: spine, thorax and neck/nose slide along their segments by ``U(-slide, slide)``
         times the segment length (pelvis-thorax, spine-neck, thorax-head top); nothing else
         moves.
+      convention_range: the range of :data:`CONVENTION_GROUPS` when larger than
+        ``bone_range`` (hip width, neck and head top vary more between datasets than bones
+        between people).
     """
     k_bone, k_body, k_slide = jax.random.split(key, 3)
-    g = jax.random.uniform(k_bone, (len(BONE_GROUPS),), pose.dtype, -bone_range, bone_range)
+    r = np.full(len(BONE_GROUPS), bone_range, np.float32)
+    r[[list(BONE_GROUPS).index(n) for n in CONVENTION_GROUPS]] = max(bone_range,
+                                                                       convention_range)
+    r = r[0] if np.all(r == r[0]) else jnp.asarray(r, pose.dtype)
+    g = jax.random.uniform(k_bone, (len(BONE_GROUPS),), pose.dtype, -r, r)
     b = jax.random.uniform(k_body, (), pose.dtype, -body_range, body_range)
     f = jnp.exp(g[_GROUP_OF_BONE])
     if keep_size:

@@ -45,11 +45,14 @@ class PoseSet:
       frame: ``'world'`` (z up; needs virtual cameras) or ``'camera'`` (x right, y down,
         z forward; used as is).
       source: a short description for logs and checkpoint metadata.
+      weights: ``[F]`` relative sampling weights (set by :func:`combine` so that each file
+        fills its share of every batch), or ``None``: uniform epochs.
     """
 
     poses: np.ndarray
     frame: str
     source: str
+    weights: np.ndarray | None = None
 
     def __len__(self):
         return len(self.poses)
@@ -102,6 +105,48 @@ def load_poses(path: str, split: str = "train", frame: str = "auto") -> PoseSet:
             raise
         raise ValueError(f"{path}: not a readable .npz/.npy pose file ({type(e).__name__}: "
                          f"{e}); is it truncated? write it again") from None
+
+
+def combine(sets, shares=None) -> PoseSet:
+    """One training set from several ``PoseSet`` s of the same frame.
+
+    ``shares``: the fraction of every batch drawn from each set (normalised; e.g. ``(1, 1)``
+    for half and half whatever the sizes), given to the trainer as per-pose sampling weights;
+    ``None``: the poses are simply pooled (each set in proportion to its size). A single set
+    without shares is returned as it is.
+    """
+    sets = list(sets)
+    if not sets:
+        raise ValueError("no pose sets to combine")
+    frames = {p.frame for p in sets}
+    if len(frames) > 1:
+        raise ValueError(f"cannot combine pose sets of different frames {sorted(frames)}; "
+                         f"load them all with the same --frame")
+    if shares is None:
+        if len(sets) == 1:
+            return sets[0]
+        return PoseSet(np.concatenate([p.poses for p in sets]), sets[0].frame,
+                       " + ".join(p.source for p in sets))
+    shares = np.asarray(shares, np.float64)
+    if shares.shape != (len(sets),) or not np.all(np.isfinite(shares)) or np.any(shares <= 0):
+        raise ValueError(f"need one positive share per pose file ({len(sets)}); got "
+                         f"{shares.tolist()}")
+    shares = shares / shares.sum()
+    weights = np.concatenate([np.full(len(p), s / len(p)) for p, s in zip(sets, shares)])
+    source = " + ".join(f"{p.source} {100 * s:.0f}%" for p, s in zip(sets, shares))
+    return PoseSet(np.concatenate([p.poses for p in sets]), sets[0].frame, source, weights)
+
+
+def resample(poses: PoseSet, key) -> PoseSet:
+    """A weighted set (:func:`combine` with shares) as an unweighted one of the same size:
+    poses drawn with replacement by their weights, so statistics and clusters of it describe
+    what the trainer samples. An unweighted set is returned as it is."""
+    if poses.weights is None:
+        return poses
+    p = np.asarray(poses.weights, np.float64)
+    rng = np.random.default_rng(np.asarray(jax.random.key_data(key)).ravel())
+    idx = np.sort(rng.choice(len(poses), len(poses), replace=True, p=p / p.sum()))
+    return PoseSet(poses.poses[idx], poses.frame, poses.source)
 
 
 def check_training_poses(poses: PoseSet, min_poses: int = 1000) -> list[str]:
@@ -242,6 +287,8 @@ class AugmentConfig:
         holds every lifted pose at that size.
       joint_slide: spine, thorax and neck/nose slide along their segments by up to this
         fraction of the segment (the joints each dataset defines differently).
+      convention_range: hip width, thorax-neck/nose and head-top lengths get their own wider
+        log-uniform range (``augment.CONVENTION_GROUPS``: where datasets put those joints).
       posture_prob: fraction of samples whose posture is re-drawn; in those, each of the 15
         degrees of freedom (hips, knees, shoulders, elbows, trunk) is re-drawn with
         probability ``posture_dof_prob`` within anatomical ranges of motion.
@@ -268,6 +315,7 @@ class AugmentConfig:
     keep_size: bool = False
     size_total_m: float = 0.0
     joint_slide: float = 0.0
+    convention_range: float = 0.0
     posture_prob: float = 0.0
     posture_dof_prob: float = 0.5
     swap_prob: float = 0.0
@@ -305,10 +353,11 @@ def augment(key, poses, frame: str, cfg: AugmentConfig):
     k_cam, k_flip, k_skel, k_post, k_gate = jax.random.split(key, 5)
     if cfg.swap_prob > 0:
         poses = augment_lib.swap_skeletons(jax.random.fold_in(key, 7), poses, cfg.swap_prob)
-    if cfg.bone_scale_range > 0 or cfg.body_scale_range > 0 or cfg.joint_slide > 0:
+    if max(cfg.bone_scale_range, cfg.body_scale_range, cfg.joint_slide,
+           cfg.convention_range) > 0:
         poses = augment_lib.batched(augment_lib.vary_skeleton)(
             k_skel, poses, cfg.bone_scale_range, cfg.body_scale_range, cfg.joint_slide,
-            cfg.keep_size)
+            cfg.keep_size, cfg.convention_range)
     if cfg.size_total_m > 0:
         total = jnp.sum(skeleton.bone_lengths(poses), axis=-1)[:, None, None]
         poses = poses * (cfg.size_total_m / jnp.maximum(total, 1e-9))

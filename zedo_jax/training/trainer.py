@@ -127,13 +127,14 @@ def _apply_fn(net_cfg):
     return apply
 
 
-def make_train_step(cfg: TrainConfig, frame: str, mesh: Mesh):
+def make_train_step(cfg: TrainConfig, frame: str, mesh: Mesh, weighted: bool | None = None):
     """A jit-ed ``step(state, poses, order) -> (state, metrics)``.
 
     ``poses`` ``[F, 17, 3]`` is the whole (root-relative) training set, replicated on every
     device; ``order`` ``[F]`` is what the batch is drawn from, given by :class:`DataOrder`: the
     step's epoch permutation (uniform epochs), or the running sum of the sampling weights
-    (with replacement, when ``cfg.augment.rebalance_power > 0``). The step touches only the
+    (with replacement: ``weighted``, by default when ``cfg.augment.rebalance_power > 0``; a
+    set combined from several files with shares is weighted too). The step touches only the
     ``batch_size`` entries it draws, so its cost does not depend on ``F``. It applies the
     augmentations and shards the batch over the mesh's ``'batch'`` axis. Parameters and
     optimiser state are replicated; the state is donated. All randomness derives from
@@ -144,9 +145,10 @@ def make_train_step(cfg: TrainConfig, frame: str, mesh: Mesh):
     batch_sharding = NamedSharding(mesh, P("batch"))
     replicated = NamedSharding(mesh, P())
     k_data, k_aug, k_loss = _keys(cfg)
+    weighted = cfg.augment.rebalance_power > 0 if weighted is None else weighted
 
     def step_fn(state: TrainState, poses, order):
-        if cfg.augment.rebalance_power > 0:
+        if weighted:
             idx = data_lib.cdf_batch_indices(k_data, state.step, order, cfg.batch_size)
         else:
             idx = data_lib.permutation_batch_indices(order, state.step, cfg.batch_size)
@@ -177,10 +179,10 @@ def _keys(cfg: TrainConfig):
 class DataOrder:
     """The ``order`` argument of the step of :func:`make_train_step` at each step.
 
-    ``DataOrder(cfg, num_poses, weights, mesh)(step)`` is, for uniform epochs, the permutation
-    of the epoch of ``step`` (computed on device when the epoch changes, once per
-    ``ceil(F / batch_size)`` steps, and kept until the next), and with rebalanced sampling the
-    running sum of ``weights`` (computed once). Both derive from ``(cfg.seed, step)`` only, so
+    ``DataOrder(cfg, num_poses, weights, mesh)(step)`` is, for uniform epochs (``weights``
+    None), the permutation of the epoch of ``step`` (computed on device when the epoch changes,
+    once per ``ceil(F / batch_size)`` steps, and kept until the next), and with sampling
+    weights ``[F]`` their running sum (computed once). Both derive from ``(cfg.seed, step)`` only, so
     a resumed run sees the same data order.
     """
 
@@ -188,13 +190,14 @@ class DataOrder:
                  mesh: Mesh | None = None):
         mesh = make_mesh() if mesh is None else mesh
         self._replicated = NamedSharding(mesh, P())
-        self._weighted = cfg.augment.rebalance_power > 0
+        self._weighted = weights is not None
         self._steps_per_epoch = data_lib.steps_per_epoch(num_poses, cfg.batch_size)
         self._epoch, self._order = None, None
         k_data = _keys(cfg)[0]
         if self._weighted:
-            if weights is None or len(weights) != num_poses:
-                raise ValueError(f"rebalanced sampling needs {num_poses} weights")
+            if len(weights) != num_poses:
+                raise ValueError(f"weighted sampling needs {num_poses} weights; got "
+                                 f"{len(weights)}")
             w = distributed.put_replicated(np.asarray(weights, np.float32), self._replicated)
             self._order = jax.jit(data_lib.cumulative_weights,
                                   out_shardings=self._replicated)(w)
@@ -272,7 +275,7 @@ def fit(cfg: TrainConfig, poses: data_lib.PoseSet, workdir: str, *, log_every: i
                         jax.tree_util.tree_leaves(params), jax.tree_util.tree_leaves(
                             state.params))):
                 raise ValueError("init_params do not match the network of the training config "
-                                 "(use the same --hidden_dim/--embed_dim/--n_blocks)")
+                                 "(use the same --config.model.* sizes)")
             state = state.replace(params=params, ema_params=ema)
             log("[train] starting from the given weights (fine-tuning)")
         state = distributed.put_replicated(state, replicated)
@@ -287,15 +290,19 @@ def fit(cfg: TrainConfig, poses: data_lib.PoseSet, workdir: str, *, log_every: i
         log(f"[train] already at step {start} >= steps={cfg.steps}; nothing to do")
         return state
 
-    step_fn = make_train_step(cfg, poses.frame, mesh)
     device_poses = distributed.put_replicated(np.asarray(poses.poses), replicated)
     aug = cfg.augment
-    weights = clustering.rebalance_weights(poses, aug.rebalance_clusters, aug.rebalance_power,
-                                         jax.random.PRNGKey(cfg.seed))
+    weights = poses.weights
     if aug.rebalance_power > 0:
+        rebalance = clustering.rebalance_weights(poses, aug.rebalance_clusters,
+                                                 aug.rebalance_power, jax.random.PRNGKey(cfg.seed))
         log(f"[train] rebalanced sampling: weights from {aug.rebalance_clusters} posture "
             f"clusters, power {aug.rebalance_power} (max/min weight "
-            f"{weights.max() / weights.min():.1f})")
+            f"{rebalance.max() / rebalance.min():.1f})")
+        weights = rebalance if weights is None else rebalance * weights
+    if weights is not None:
+        weights = np.asarray(weights, np.float64) / np.sum(weights)
+    step_fn = make_train_step(cfg, poses.frame, mesh, weighted=weights is not None)
     order = DataOrder(cfg, len(poses), weights, mesh)
     metrics_path = os.path.join(workdir, "metrics.jsonl")
     fpp = flops_per_pose(cfg.model, training=True)
