@@ -56,15 +56,14 @@ def study(prior_path: str, d: dict, what: list) -> dict:
     flexed, flat = metrics.flexed_legs(gt), lying(gt)
     row = {"frames": len(kp), "flexed_frames": int(flexed.sum()), "lying_frames": int(flat.sum())}
     if "default" in what:
-        out = lift(zedo_jax.load_prior(prior_path), zedo_jax.make_config(), 1)
-        row.update(pa=pa(out.poses, gt), pa_flexed=pa(out.poses, gt, flexed),
-                   pa_lying=pa(out.poses, gt, flat),
-                   mpjpe=round(float(np.mean(metrics.mpjpe(out.poses, gt)) * 1000), 1),
-                   bone_error_mm=round(bone_error_mm(out.poses, gt), 1))
+        x = lift(zedo_jax.load_prior(prior_path), zedo_jax.make_config(), 1).best_poses
+        row.update(pa=pa(x, gt), pa_flexed=pa(x, gt, flexed), pa_lying=pa(x, gt, flat),
+                   mpjpe=round(float(np.mean(metrics.mpjpe(x, gt)) * 1000), 1),
+                   bone_error_mm=round(bone_error_mm(x, gt), 1))
     if "faithful" in what:
         out = lift(zedo_jax.load_prior(prior_path, weights="raw"),
                    zedo_jax.make_config(schedule="faithful"), 1)
-        row["faithful_pa"] = pa(out.poses, gt)
+        row["faithful_pa"] = pa(out.best_poses, gt)
     if "s50" in what:
         out = lift(zedo_jax.load_prior(prior_path), zedo_jax.make_config(), 50)
         per = np.stack([np.asarray(metrics.pa_mpjpe(out.poses[:, s], gt))

@@ -135,16 +135,18 @@ def test_export_with_a_high_expert(trained_small_prior, tmp_path):
         torch_port.flax_to_state_dict(p.params, p.config)
 
 
-def test_training_from_a_prior_with_experts_starts_from_its_high_network(cmu_poses_path,
-                                                                         tmp_path):
+@pytest.mark.parametrize("which", ["high", "low"])
+def test_training_from_a_prior_with_experts_starts_from_the_chosen_network(cmu_poses_path,
+                                                                           tmp_path, which):
     low, high = nets()
     src = str(tmp_path / "experts")
     prior_lib.save_prior(src, CFG, SDE, model.combine_experts(low, high, 0.1), weights="raw",
                          other_weights={"ema": model.combine_experts(low, high, 0.1)})
     work = str(tmp_path / "ft")
+    flag = [] if which == "high" else ["--init_expert", "low"]       # high: the default
     proc = run(["launch.train", "--data", cmu_poses_path, "--workdir", work, "--config.steps=1",
-                "--init_from", src, "--config.lr=1e-9", *SMALL])
-    assert "starting from its high (all-times) network" in proc.stderr
+                "--init_from", src, "--config.lr=1e-9", *flag, *SMALL])
+    assert f"starting from its {which} network" in proc.stderr
     trained = prior_lib.load_prior(work, weights="raw").params
-    for a, b in zip(leaves(trained), leaves(high)):
+    for a, b in zip(leaves(trained), leaves(high if which == "high" else low)):
         np.testing.assert_allclose(a, b, atol=1e-6)

@@ -19,6 +19,9 @@ from zedo_jax.training import data as data_lib, losses
 #: ``swap``: half the batch retargeted onto other members' skeletons; ``swap_skeleton``: with
 #: the proportions of ``skeleton``. ``loop_t``: half of each batch at the times the loop uses
 #: (t < 0.1), ``loop_t90``: nine tenths; ``swap_loop_t``: swapping and half at the loop's times.
+#: ``swap_convention_loop_t90`` (the shipped low expert's): swapping, where datasets put hips,
+#: neck and head top varied (``convention_range``) and trunk joints slid, nine tenths at the
+#: loop's times.
 _SKELETON = {"bone_scale_range": 0.12, "keep_size": True, "joint_slide": 0.08}
 _LOOP_T = {"loop_t_fraction": 0.5}
 RECIPES = {
@@ -34,6 +37,8 @@ RECIPES = {
     "loop_t": _LOOP_T,
     "loop_t90": {"loop_t_fraction": 0.9},
     "swap_loop_t": {"swap_prob": 0.5, **_LOOP_T},
+    "swap_convention_loop_t90": {"swap_prob": 0.5, "convention_range": 0.25,
+                                 "joint_slide": 0.08, "loop_t_fraction": 0.9},
 }
 #: Recipe keys of :class:`~zedo_jax.training.losses.LossConfig` (the rest are augmentation).
 LOSS_FIELDS = frozenset(f.name for f in dataclasses.fields(losses.LossConfig))
