@@ -100,10 +100,11 @@ def main():
             d = load(SEQUENCES)
             cfg = zedo_jax.make_config(schedule="temporal")
             prior = zedo_jax.load_prior()
+            pairs = (("exact 2D", "keypoints"), ("detector-like 2D", "keypoints_noisy"))
             results[key] = [run(f"test sequences, {label}", d, d[k], prior, cfg, seq=d["seq"],
-                                frame=d["frame"])
-                            for label, k in (("exact 2D", "keypoints"),
-                                             ("detector-like 2D", "keypoints_noisy"))]
+                                frame=d["frame"]) for label, k in pairs]
+            results[key] += [run(f"test sequences, {label}, frame by frame (default)", d, d[k],
+                                 prior, zedo_jax.make_config()) for label, k in pairs]
             continue
         prior = zedo_jax.load_prior(weights="raw" if key == "faithful" else None)
         cfg = zedo_jax.make_config(schedule="faithful" if key == "faithful" else "fast")

@@ -15,7 +15,7 @@ R=${1:-runs/shipped}
 D=${2:-../shared/data}
 CMU=$D/cmu_h36m17.npz
 ALL=$CMU,$D/cmu_full_h36m17.npz
-HIGH_STEPS=${HIGH_STEPS:-15000}
+HIGH_STEPS=${HIGH_STEPS:-3000}
 LOW_STEPS=${LOW_STEPS:-27000}
 train() { python -m launch.train "$@"; }
 export_prior() { python -m launch.export_prior --weights both --overwrite "$@"; }

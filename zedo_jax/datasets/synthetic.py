@@ -25,9 +25,11 @@ ASSET_CLUSTERS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__
 
 
 def pose_bank() -> np.ndarray:
-    """``[50, 17, 3]`` root-relative upright poses in camera axes (the shipped hypotheses)."""
+    """``[P, 17, 3]`` root-relative upright poses in camera axes: the shipped 50 hypotheses
+    whose head top is more than 0.5 m above the pelvis (lying and bent-over ones left out)."""
     p = np.load(ASSET_CLUSTERS).astype(np.float64)
-    return p - p[:, :1]
+    p = p - p[:, :1]
+    return p[p[:, 10, 1] < -0.5]
 
 
 def _poses(n: int, poses, rng) -> np.ndarray:
