@@ -37,8 +37,7 @@ def _stop(signum, frame):
 
 
 def _quiet_dropped_interrupt(unraisable, _default=sys.unraisablehook):
-    """Python prints an exception it could not raise (one from a garbage collector callback)
-    with its traceback; a stop the guard already recorded needs no such report."""
+    """No traceback for a KeyboardInterrupt Python dropped (the guard recorded the stop)."""
     if isinstance(unraisable.exc_value, KeyboardInterrupt):
         return
     _default(unraisable)
@@ -62,18 +61,24 @@ def guard(main):
             result = main(argv)
             files.check_stop()              # a signal whose exception Python dropped
             return result
+        except Exception as e:
+            stopped = files.stop_reason()   # after a stop, what the code raised is the stop
+            if FLAGS.verbose or (stopped is None and not isinstance(e, USER_ERRORS)):
+                raise
+            if stopped is not None:
+                _interrupted(stopped)
+            print(f"Error: {' '.join(str(e).split()) or type(e).__name__}", file=sys.stderr)
+            sys.exit(2)
         except KeyboardInterrupt as e:
             if FLAGS.verbose:
                 raise
-            print(f"Interrupted ({e or 'Ctrl-C'}); no partial output was left", file=sys.stderr)
-            sys.exit(130)
-        except USER_ERRORS as e:
-            if FLAGS.verbose:
-                raise
-            msg = " ".join(str(e).split()) or type(e).__name__
-            print(f"Error: {msg}", file=sys.stderr)
-            sys.exit(2)
+            _interrupted(e)
     return wrapped
+
+
+def _interrupted(reason) -> None:
+    print(f"Interrupted ({reason or 'Ctrl-C'}); no partial output was left", file=sys.stderr)
+    sys.exit(130)
 
 
 def check_writable(path: str, flag: str) -> str:

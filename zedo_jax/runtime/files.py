@@ -35,6 +35,11 @@ def request_stop(reason: str) -> None:
     _stop_reason.append(reason)
 
 
+def stop_reason() -> str | None:
+    """Why the process was asked to stop (see ``request_stop``), or ``None``."""
+    return _stop_reason[0] if _stop_reason else None
+
+
 def check_stop() -> None:
     """Raise ``KeyboardInterrupt`` if a stop was requested (see ``request_stop``)."""
     if _stop_reason:
