@@ -127,6 +127,20 @@ def test_export_with_a_high_expert(trained_small_prior, tmp_path):
     for a, b in zip(leaves(model.expert(prior_lib.load_prior(again).params, "high")),
                     leaves(prior_lib.load_prior(high, weights="raw").params)):
         np.testing.assert_array_equal(a, b)
+    # Dropout acts only in training: a high expert trained at another rate pairs; another
+    # normalisation does not.
+    meta_path = os.path.join(high, "prior.json")
+    with open(os.path.join(high, "prior.json")) as f:
+        high_meta = json.load(f)
+    for key, value, ok in (("dropout", 0.1, True), ("gn_eps", 1e-3, False)):
+        with open(meta_path, "w") as f:
+            json.dump({**high_meta, "model": {**high_meta["model"], key: value}}, f)
+        if ok:
+            prior_lib.export_workdir(trained_small_prior, str(tmp_path / key), high_expert=high)
+        else:
+            with pytest.raises(ValueError, match="high expert's .* differ"):
+                prior_lib.export_workdir(trained_small_prior, str(tmp_path / key),
+                                         high_expert=high)
     with pytest.raises(FileNotFoundError, match="not a prior directory"):
         prior_lib.export_workdir(trained_small_prior, str(tmp_path / "x"),
                                  high_expert=str(tmp_path / "none"))

@@ -234,6 +234,7 @@ def test_damaged_h36m_file_is_named(tmp_path):
 def test_launcher_mistakes_are_one_line_errors(tmp_path):
     cases = [(("launch.make_demo", "--views", tmp_path / "missing.npz"), "file not found"),
              (("launch.sample_prior", "--n", "0"), "--n must be >= 1"),
+             (("launch.sample_prior", "--corrector_snr", "-1"), "--corrector_snr must lie"),
              (("launch.lift", "--config.temporal.window=60", "--nofigure"), "add --temporal"),
              (("launch.lift", "--output", tmp_path / "o.npz", "--world", "y"), "--world")]
     for args, needle in cases:

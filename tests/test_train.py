@@ -127,6 +127,12 @@ def test_optimizer_schedule_clip_and_ema():
     np.testing.assert_array_equal(upd["w"], 0.0)              # first update uses lr = 0 (Q6)
     upd, state = tx.update({"w": jnp.full(3, 100.0)}, state, params)
     assert abs(float(upd["w"][0]) + 2e-4 / 5000) < 1e-9       # lr_1 = 2e-4 * 1/5000, Adam ~ sign
+    # Cosine decay: the full rate at the end of warm-up, half mid-way, zero at the last step.
+    lr = train.learning_rate(train.TrainConfig(warmup_steps=100, steps=1100, decay="cosine"))
+    np.testing.assert_allclose([float(lr(c)) for c in (0, 50, 100, 600, 1100, 1200)],
+                               [0, 1e-4, 2e-4, 1e-4, 0, 0], atol=1e-10)
+    with pytest.raises(ValueError, match="decay"):
+        train.TrainConfig(decay="linear")
     ema = train.ema_update({"w": jnp.zeros(1)}, {"w": jnp.ones(1)}, 1, 0.9999)
     assert abs(float(ema["w"][0]) - (1 - 2 / 11)) < 1e-7      # d_1 = min(0.9999, 2/11)
     ema = train.ema_update({"w": jnp.zeros(1)}, {"w": jnp.ones(1)}, 10 ** 6, 0.9999)

@@ -343,7 +343,9 @@ def export_workdir(workdir: str, output: str, weights: str = "both",
     clusters, stats = load_clusters(workdir), load_training_stats(workdir)
     if high is not None:
         h = high[primary]
-        if model_lib.ScoreNetConfig.from_dict(meta["model"]) != h.config:
+        # The networks must match; dropout only acts in training.
+        low_net = model_lib.ScoreNetConfig.from_dict(meta["model"])
+        if dataclasses.replace(low_net, dropout=h.config.dropout) != h.config:
             raise ValueError(f"the workdir's network ({meta['model']}) and the high expert's "
                              f"({h.config.to_dict()}) differ; train the low expert with "
                              f"--init_from {high_expert}")

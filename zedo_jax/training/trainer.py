@@ -45,6 +45,8 @@ class TrainConfig:
       steps: total optimisation steps of the run.
       batch_size: poses per step (1024, supplementary Table 5); divisible by the device count.
       lr, warmup_steps: Adam learning rate 2e-4 with linear warm-up from 0 over 5000 steps.
+      decay: ``"none"`` (the release's constant rate after warm-up) or ``"cosine"`` (from
+        ``lr`` at the end of warm-up to 0 at ``steps``: a closing anneal of a fine-tune).
       beta1, beta2, adam_eps: Adam moments (0.9, 0.999, 1e-8).
       grad_clip: global-norm clipping (1.0).
       ema_rate: EMA decay (0.9999) with the ``(1+n)/(10+n)`` warm-up.
@@ -59,6 +61,7 @@ class TrainConfig:
     batch_size: int = 1024
     lr: float = 2e-4
     warmup_steps: int = 5000
+    decay: str = "none"
     beta1: float = 0.9
     beta2: float = 0.999
     adam_eps: float = 1e-8
@@ -72,6 +75,8 @@ class TrainConfig:
                              f"{self.batch_size}")
         if not self.lr > 0 or not 0 < self.ema_rate < 1:
             raise ValueError(f"need lr > 0 and 0 < ema_rate < 1; got {self.lr}, {self.ema_rate}")
+        if self.decay not in ("none", "cosine"):
+            raise ValueError(f"decay must be 'none' or 'cosine'; got {self.decay!r}")
         if not 0 <= self.model.dropout < 1:
             raise ValueError(f"model.dropout must lie in [0, 1); got {self.model.dropout}")
 
@@ -86,12 +91,26 @@ class TrainState:
     opt_state: Any
 
 
-def make_optimizer(cfg: TrainConfig) -> optax.GradientTransformation:
-    """``clip_by_global_norm`` then Adam with ``lr * min(count / warmup, 1)`` (first update lr 0)."""
+def learning_rate(cfg: TrainConfig):
+    """The learning rate at Adam's update count: ``lr * min(count / warmup, 1)`` (first update
+    lr 0), times ``(1 + cos(pi * progress)) / 2`` after warm-up when ``cfg.decay == "cosine"``
+    (progress 0 at the end of warm-up, 1 at ``cfg.steps``)."""
     warmup = max(cfg.warmup_steps, 1)
-    schedule = lambda count: cfg.lr * jnp.minimum(count / warmup, 1.0)
+
+    def schedule(count):
+        lr = cfg.lr * jnp.minimum(count / warmup, 1.0)
+        if cfg.decay == "cosine":
+            progress = jnp.clip((count - warmup) / max(cfg.steps - warmup, 1), 0.0, 1.0)
+            lr = lr * 0.5 * (1.0 + jnp.cos(jnp.pi * progress))
+        return lr
+    return schedule
+
+
+def make_optimizer(cfg: TrainConfig) -> optax.GradientTransformation:
+    """``clip_by_global_norm`` then Adam at :func:`learning_rate`."""
     return optax.chain(optax.clip_by_global_norm(cfg.grad_clip),
-                       optax.adam(schedule, b1=cfg.beta1, b2=cfg.beta2, eps=cfg.adam_eps))
+                       optax.adam(learning_rate(cfg), b1=cfg.beta1, b2=cfg.beta2,
+                                  eps=cfg.adam_eps))
 
 
 def ema_update(ema_params, params, num_updates, rate: float):
