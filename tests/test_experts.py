@@ -130,7 +130,7 @@ def test_export_with_a_high_expert(trained_small_prior, tmp_path):
     # Dropout acts only in training: a high expert trained at another rate pairs; another
     # normalisation does not.
     meta_path = os.path.join(high, "prior.json")
-    with open(os.path.join(high, "prior.json")) as f:
+    with open(meta_path) as f:
         high_meta = json.load(f)
     for key, value, ok in (("dropout", 0.1, True), ("gn_eps", 1e-3, False)):
         with open(meta_path, "w") as f:

@@ -20,6 +20,7 @@ REF = os.path.join(os.path.dirname(__file__), "data", "parity_reference.npz")
 TRAIN_POSES = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data",
                            "cmu_h36m17.npz")
 TOL_M = 1e-5          # median joint deviation: 0.01 mm
+DEFAULT_FILES = ("views", "noisy", "daz")
 # The release's schedule (500 IPO steps) amplifies the rounding of another CPU model (the IPO is
 # chaotic in the last bits): recorded on one x86 CPU, run on another, 0.03 mm median, and near-tie
 # choices among 50 hypotheses flip in about 6% of frames.
@@ -46,36 +47,52 @@ def _lift(p, ref, name, n=None, **kw):
     return zedo_jax.lift(p, kp[..., :2], K, confidence=kp[..., 2], log=silent, **kw)
 
 
-@pytest.mark.parametrize("name", ["views", "noisy", "daz"])
+def _lifts(ref, shipped) -> dict:
+    """The reference's lifts by name, each a function of no arguments: what the tests compare
+    and what ``record`` writes."""
+    seq = dict(seq=ref["seq_seq"], frame=ref["seq_frame"])
+    key4 = zedo_jax.make_config(schedule="temporal", overrides={"temporal.key_stride": 4})
+    default = {f"default_{n}": (lambda n=n: _lift(shipped, ref, n)) for n in DEFAULT_FILES}
+    return {**default,
+            "faithful": lambda: _lift(zedo_jax.load_prior(weights="raw"), ref, "views", 12,
+                                      config=zedo_jax.make_config(schedule="faithful")),
+            "s50": lambda: _lift(shipped, ref, "noisy", 16, hypotheses=50),
+            "top10": lambda: _lift(shipped, ref, "noisy", 16, hypotheses=10,
+                                   start_candidates=50),
+            "temporal": lambda: _lift(shipped, ref, "seq",
+                                      config=zedo_jax.make_config(schedule="temporal"), **seq),
+            "temporal_s4": lambda: _lift(shipped, ref, "seq", config=key4,
+                                         init_poses=shipped.hypotheses(50)[:4], **seq)}
+
+
+@pytest.mark.parametrize("name", DEFAULT_FILES)
 def test_default_lift(ref, shipped, name):
-    r = _lift(shipped, ref, name)
+    r = _lifts(ref, shipped)[f"default_{name}"]()
     assert _median_dev(r.poses, ref[f"default_{name}_poses"]) <= TOL_M
     assert _median_dev(r.translation, ref[f"default_{name}_translation"]) <= TOL_M
 
 
-def test_faithful_lift(ref):
-    r = _lift(zedo_jax.load_prior(weights="raw"), ref, "views", 12,
-              config=zedo_jax.make_config(schedule="faithful"))
+def test_faithful_lift(ref, shipped):
+    r = _lifts(ref, shipped)["faithful"]()
     assert _median_dev(r.poses, ref["faithful_poses"]) <= TOL_FAITHFUL_M
     assert _median_dev(r.translation, ref["faithful_translation"]) <= TOL_FAITHFUL_M
 
 
 def test_fifty_hypotheses_and_selection(ref, shipped):
-    r = _lift(shipped, ref, "noisy", 16, hypotheses=50)
+    r = _lifts(ref, shipped)["s50"]()
     assert _median_dev(r.poses, ref["s50_poses"]) <= TOL_M
     assert np.mean(r.best == ref["s50_best"]) >= BEST_AGREE
-    r = _lift(shipped, ref, "noisy", 16, hypotheses=10, start_candidates=50)
+    r = _lifts(ref, shipped)["top10"]()
     assert np.mean(r.best == ref["top10_best"]) >= BEST_AGREE
     assert _median_dev(r.best_poses, ref["top10_best_poses"]) <= TOL_M
 
 
 def test_temporal_lift(ref, shipped):
-    kw = dict(seq=ref["seq_seq"], frame=ref["seq_frame"])
-    r = _lift(shipped, ref, "seq", config=zedo_jax.make_config(schedule="temporal"), **kw)
+    lifts = _lifts(ref, shipped)
+    r = lifts["temporal"]()
     assert _median_dev(r.poses, ref["temporal_poses"]) <= TOL_M
     assert _median_dev(r.translation, ref["temporal_translation"]) <= TOL_M
-    cfg = zedo_jax.make_config(schedule="temporal", overrides={"temporal.key_stride": 4})
-    r = _lift(shipped, ref, "seq", config=cfg, init_poses=shipped.hypotheses(50)[:4], **kw)
+    r = lifts["temporal_s4"]()
     assert _median_dev(r.poses, ref["temporal_s4_poses"]) <= TOL_M
     # The chosen hypothesis is not compared here: windows now measure loop_asymmetry where
     # frames on their own do (at the end of the loop, before the anatomy steps; it was after
@@ -102,24 +119,14 @@ def test_training_losses(ref, recipe, tmp_path):
 
 def record(path: str = REF) -> None:
     """Lift the reference's inputs again with the shipped prior and rewrite the lift outputs."""
-    ref, shipped = dict(np.load(path)), zedo_jax.load_prior()
-    for name in ("views", "noisy", "daz"):
-        r = _lift(shipped, ref, name)
-        ref[f"default_{name}_poses"], ref[f"default_{name}_translation"] = r.poses, r.translation
-    r = _lift(zedo_jax.load_prior(weights="raw"), ref, "views", 12,
-              config=zedo_jax.make_config(schedule="faithful"))
-    ref["faithful_poses"], ref["faithful_translation"] = r.poses, r.translation
-    r = _lift(shipped, ref, "noisy", 16, hypotheses=50)
-    ref.update(s50_poses=r.poses, s50_best=r.best, s50_best_poses=r.best_poses,
-               s50_score=r.selection_score)
-    r = _lift(shipped, ref, "noisy", 16, hypotheses=10, start_candidates=50)
-    ref.update(top10_best=r.best, top10_best_poses=r.best_poses)
-    kw = dict(seq=ref["seq_seq"], frame=ref["seq_frame"])
-    r = _lift(shipped, ref, "seq", config=zedo_jax.make_config(schedule="temporal"), **kw)
-    ref["temporal_poses"], ref["temporal_translation"] = r.poses, r.translation
-    cfg = zedo_jax.make_config(schedule="temporal", overrides={"temporal.key_stride": 4})
-    r = _lift(shipped, ref, "seq", config=cfg, init_poses=shipped.hypotheses(50)[:4], **kw)
-    ref["temporal_s4_poses"], ref["temporal_s4_best"] = r.poses, r.best
+    ref = dict(np.load(path))
+    r = {name: run() for name, run in _lifts(ref, zedo_jax.load_prior()).items()}
+    for name in ["faithful", "temporal"] + [f"default_{n}" for n in DEFAULT_FILES]:
+        ref[f"{name}_poses"], ref[f"{name}_translation"] = r[name].poses, r[name].translation
+    ref.update(s50_poses=r["s50"].poses, s50_best=r["s50"].best,
+               s50_best_poses=r["s50"].best_poses, s50_score=r["s50"].selection_score,
+               top10_best=r["top10"].best, top10_best_poses=r["top10"].best_poses,
+               temporal_s4_poses=r["temporal_s4"].poses, temporal_s4_best=r["temporal_s4"].best)
     np.savez_compressed(path, **ref)
 
 
